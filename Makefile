@@ -1,0 +1,43 @@
+# The README's commands. Each target creates or updates .venv itself, so a fresh clone needs only
+# `make test` or `make reproduce`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PROFILE ?= quick
+EXTRAS ?= peers,dev
+
+.PHONY: test reproduce lab lint bench clean-venv
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+## test: lint, then the whole test suite (unit, property, integration, notebooks)
+test: $(STAMP)
+	$(PY) -m ruff check runtime tests ci
+	$(PY) -m pytest tests
+	@if ls notebooks/*.ipynb >/dev/null 2>&1; then bash ci/nbval.sh; fi
+
+## reproduce: run every experiment at PROFILE (quick|full) and print where results went
+reproduce: $(STAMP)
+	bash ci/reproduce.sh $(PROFILE)
+
+## bench: the runtime micro-benchmarks against the peers, in one run
+bench: $(STAMP)
+	$(VENV)/bin/whyevents bench runtime
+
+## lab: JupyterLab with the whyevents kernel registered
+lab:
+	$(MAKE) EXTRAS=lab,peers,dev $(STAMP)
+	$(PY) -m pip install -q -e ".[lab,peers,dev]"
+	$(PY) -m ipykernel install --user --name whyevents --display-name "Python (whyevents)"
+	$(VENV)/bin/jupyter lab notebooks/
+
+lint: $(STAMP)
+	$(PY) -m ruff check runtime tests ci
+
+clean-venv:
+	rm -rf $(VENV)

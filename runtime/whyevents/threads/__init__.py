@@ -1,0 +1,22 @@
+"""whyevents.threads: green threads on greenlet, with the API of ``threading`` and ``queue``.
+
+    from whyevents import threads
+
+    def main():
+        t = threads.spawn(print, "hello from a green thread")
+        t.join()
+
+    threads.run(main)                       # scheduler="fifo" | "pth", poller="epoll" | "poll"
+
+The same program runs on kernel threads by swapping the import for ``whyevents.threads.kernel``
+(or ``threads.backend("kernel")``). ``monkey.patch_all()`` makes the stdlib's blocking calls
+cooperative so unmodified threaded code runs on green threads.
+"""
+
+from .errors import Deadlock, HubError, InternalError, ResourceBusy, ThreadKilled
+from .hub import Hub, Thread, current, get_hub, run, sleep, spawn
+
+__all__ = [
+    "run", "spawn", "sleep", "current", "Thread", "Hub", "get_hub",
+    "Deadlock", "HubError", "InternalError", "ResourceBusy", "ThreadKilled",
+]

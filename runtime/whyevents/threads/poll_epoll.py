@@ -1,0 +1,148 @@
+"""The epoll poller: each descriptor registered once, edge-triggered, with per-descriptor flags.
+
+Some facts about epoll this relies on (see epoll(7); trio's ``_io_epoll.py`` has a longer essay):
+
+* An epoll set holds *open file descriptions*, not descriptor numbers. ``close(fd)`` removes the
+  registration only if no ``dup`` of it is open. So we unregister explicitly in ``forget`` before
+  the socket layer closes a descriptor, and a new descriptor with a recycled number never inherits
+  an old registration (``EEXIST`` on ADD is answered with MOD, in case someone closed behind our
+  back).
+* Edge-triggered (``EPOLLET``) reports a change of readiness, not the state: after an event, no
+  further event comes until the descriptor has been drained to ``EAGAIN`` and becomes ready again.
+  That matches the cooperative socket protocol exactly: *try the syscall first; only on EAGAIN
+  park*. Parking happens only after an EAGAIN, so the next edge is the one we need. This lets us
+  register ``EPOLLIN | EPOLLOUT`` once and never touch the registration again (no ``epoll_ctl``
+  per wait, unlike level-triggered or one-shot designs).
+* One edge wakes one reader. When several threads wait to read one descriptor (Knot-C's threads
+  all blocked in ``accept`` on one listening socket), the woken thread calls ``after_read`` when
+  its read succeeds, which passes the baton to the next waiter if the descriptor may still be
+  readable; the thread that finally sees ``EAGAIN`` clears the flag. So k queued connections wake
+  k+1 threads, not all N (no thundering herd) and none is left asleep with work queued.
+* ``EPOLLHUP``/``EPOLLERR``/``EPOLLRDHUP`` wake both directions: the next syscall reports what
+  happened.
+"""
+
+from __future__ import annotations
+
+import select
+
+from .pollers import FdQueue
+
+__all__ = ["EpollPoller"]
+
+_IN = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
+_OUT = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
+_MASK = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
+
+
+class _Fd:
+    """What we know of one registered descriptor."""
+
+    __slots__ = ("fd", "readers", "writers", "readable", "writable")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.readers: FdQueue | None = None
+        self.writers: FdQueue | None = None
+        self.readable = True    # unknown counts as ready: the syscall is always tried first
+        self.writable = True
+
+
+class EpollPoller:
+    """Edge-triggered epoll; O(1) per wait, O(ready) per poll."""
+
+    name = "epoll"
+
+    def __init__(self, hub, maxevents: int = 4096) -> None:
+        self.hub = hub
+        self._ep = select.epoll()
+        self._fds: dict[int, _Fd] = {}
+        self._callbacks: dict = {}
+        self._maxevents = maxevents
+        self.waiting = 0
+        self.registrations = 0
+
+    def _state(self, fd: int) -> _Fd:
+        st = self._fds.get(fd)
+        if st is None:
+            try:
+                self._ep.register(fd, _MASK)
+            except FileExistsError:
+                self._ep.modify(fd, _MASK)
+            self.registrations += 1
+            st = self._fds[fd] = _Fd(fd)
+        return st
+
+    def wait_read(self, fd: int, timeout: float | None = None) -> bool:
+        st = self._state(fd)
+        q = st.readers
+        if q is None:
+            q = st.readers = FdQueue(self, fd, "read")
+        st.readable = False
+        hub = self.hub
+        q._q[hub.current] = None
+        self.waiting += 1
+        return hub.park(q, timeout)
+
+    def wait_write(self, fd: int, timeout: float | None = None) -> bool:
+        st = self._state(fd)
+        q = st.writers
+        if q is None:
+            q = st.writers = FdQueue(self, fd, "write")
+        st.writable = False
+        hub = self.hub
+        q._q[hub.current] = None
+        self.waiting += 1
+        return hub.park(q, timeout)
+
+    def after_read(self, fd: int) -> None:
+        st = self._fds.get(fd)
+        if st is not None and st.readers and st.readable:
+            st.readers.wake_one()
+
+    def forget(self, fd: int) -> None:
+        st = self._fds.pop(fd, None)
+        if st is None:
+            return
+        for q in (st.readers, st.writers):
+            if q:
+                q.fail_all(self.hub)
+        try:
+            self._ep.unregister(fd)
+        except (OSError, ValueError):
+            pass  # already closed: the kernel dropped it
+
+    def add_callback_fd(self, fd: int, fn) -> None:
+        self._ep.register(fd, select.EPOLLIN)
+        self._callbacks[fd] = fn
+
+    def poll(self, timeout: float) -> int:
+        events = self._ep.poll(timeout, self._maxevents)
+        fds = self._fds
+        for fd, ev in events:
+            st = fds.get(fd)
+            if st is None:
+                cb = self._callbacks.get(fd)
+                if cb is not None:
+                    cb()
+                continue
+            if ev & _IN:
+                st.readable = True
+                q = st.readers
+                if q:
+                    q.wake_one()
+            if ev & _OUT:
+                st.writable = True
+                q = st.writers
+                if q:
+                    q.wake_one()
+        return len(events)
+
+    def stats(self) -> dict:
+        return {"poller": self.name, "fds": len(self._fds), "fd_waiters": self.waiting,
+                "registrations": self.registrations}
+
+    def close(self) -> None:
+        for fd in list(self._fds):
+            self.forget(fd)
+        self._ep.close()

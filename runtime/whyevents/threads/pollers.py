@@ -1,0 +1,83 @@
+"""The interface every poller gives the hub and the socket layer, and the factory.
+
+Two pollers, one interface, different scaling:
+
+* ``poll_epoll.EpollPoller`` registers each descriptor once (edge-triggered), so a wait costs
+  nothing in the number of other descriptors: O(ready) per poll.
+* ``poll_poll.PollPoller`` rebuilds a ``poll()`` set from every waiting descriptor on every poll,
+  as the paper's poll()-based Knot and Haboob did: O(waiting) per poll.
+
+Interface (all called in the hub's OS thread):
+
+``wait_read(fd, timeout) -> bool`` / ``wait_write(fd, timeout) -> bool``
+    Park the current thread until ``fd`` is readable/writable (True) or ``timeout`` passes
+    (False). Several threads may wait to read one descriptor (Knot-C's accepting threads);
+    one event wakes one of them. Raises ``OSError(EBADF)`` if the descriptor is ``forget``-ed
+    (closed) while it waits.
+``after_read(fd)``
+    Tell the poller a read succeeded; if more threads wait to read ``fd`` and it may still be
+    readable, wake the next one (edge-triggered pollers get no second event for what is queued).
+``forget(fd)``
+    ``fd`` is about to be closed: wake its waiters with EBADF and drop all state about it. Must be
+    called before ``os.close``, or a new descriptor with the same number would inherit stale state.
+``add_callback_fd(fd, fn)``
+    Call ``fn()`` in the hub whenever ``fd`` is readable (the hub's cross-thread wake descriptor).
+``poll(timeout)``
+    Wait up to ``timeout`` seconds (-1: forever, 0: just look) and wake the threads whose
+    descriptors are ready.
+``waiting``
+    How many threads are parked on descriptors (an int attribute, kept current in O(1)).
+"""
+
+from __future__ import annotations
+
+import errno
+
+from .waitq import WaitQueue
+
+__all__ = ["make_poller", "FdQueue", "POLLERS"]
+
+POLLERS = ("epoll", "poll")
+
+
+class FdQueue(WaitQueue):
+    """Threads waiting for one descriptor in one direction; keeps the poller's count right."""
+
+    __slots__ = ("poller",)
+
+    def __init__(self, poller, fd: int, kind: str) -> None:
+        super().__init__(fd, kind)
+        self.poller = poller
+
+    def discard(self, thread) -> None:
+        if self._q.pop(thread, 0) is None:
+            self.poller.waiting -= 1
+
+    def wake_one(self, value: object = None):
+        q = self._q
+        if not q:
+            return None
+        t = q.popitem(last=False)[0]
+        self.poller.waiting -= 1
+        t._hub.wake(t, value)
+        return t
+
+    def fail_all(self, hub) -> None:
+        """The descriptor is being closed: every waiter gets EBADF."""
+        for t in list(self._q):
+            hub._throw_into(t, OSError(errno.EBADF, f"descriptor {self.owner} closed while a "
+                                                    f"thread waited to {self.kind} it"))
+
+    def __repr__(self) -> str:
+        return f"fd {self.owner} ({self.kind})"
+
+
+def make_poller(name: str, hub):
+    """The poller called ``name`` ("epoll" or "poll") for ``hub``."""
+    if name == "epoll":
+        from .poll_epoll import EpollPoller
+        return EpollPoller(hub)
+    if name == "poll":
+        from .poll_poll import PollPoller
+        return PollPoller(hub)
+    raise ValueError(f"poller={name!r}: choose one of {POLLERS}")

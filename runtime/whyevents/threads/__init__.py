@@ -13,10 +13,25 @@ The same program runs on kernel threads by swapping the import for ``whyevents.t
 cooperative so unmodified threaded code runs on green threads.
 """
 
+from .debug import Watchdog, dump, format_dump, stats
 from .errors import Deadlock, HubError, InternalError, ResourceBusy, ThreadKilled
 from .hub import Hub, Thread, current, get_hub, run, sleep, spawn
+from .queue import Empty, Full, LifoQueue, PriorityQueue, Queue, SimpleQueue
+from .sync import (
+    Barrier,
+    BoundedSemaphore,
+    BrokenBarrierError,
+    Condition,
+    Event,
+    Lock,
+    RLock,
+    Semaphore,
+)
 
 __all__ = [
     "run", "spawn", "sleep", "current", "Thread", "Hub", "get_hub",
+    "Lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore", "Event", "Barrier",
+    "BrokenBarrierError", "Queue", "LifoQueue", "PriorityQueue", "SimpleQueue", "Empty", "Full",
+    "stats", "dump", "format_dump", "Watchdog",
     "Deadlock", "HubError", "InternalError", "ResourceBusy", "ThreadKilled",
 ]

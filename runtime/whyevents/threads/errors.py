@@ -40,4 +40,4 @@ class ResourceBusy(HubError):
 
 
 class InternalError(RuntimeError):
-    """A hub invariant was broken. This is a bug in whyevents; please report it with this message."""
+    """A hub invariant was broken: a bug in whyevents; please report it with this message."""

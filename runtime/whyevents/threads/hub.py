@@ -386,6 +386,9 @@ class Hub:
         if self._budget > 0 and self.ready:
             self._budget -= 1
             return self._run(self.ready.popleft())
+        return self._to_hub()
+
+    def _to_hub(self):
         g = self.greenlet
         if g.dead:  # the loop died (KeyboardInterrupt while polling): start a fresh one
             g = self.greenlet = greenlet(self._loop, g.parent)
@@ -393,17 +396,26 @@ class Hub:
 
     def _run(self, t: Thread):
         """Switch to thread ``t`` (from whichever greenlet is running now)."""
-        self.switches += 1
-        self.current = t
         g = t._g
         if g is not None:
+            self.switches += 1
+            self.current = t
             return g.switch()
         idle = self._idle
         if idle:
             g = idle.pop()
+        elif getcurrent() is not self.greenlet:
+            # A new greenlet inherits the recursion depth of the greenlet that starts it, so
+            # starting one from a thread's stack, which was started from another's, ... would
+            # grow without bound. Start new greenlets from the hub's shallow stack only.
+            self.ready.appendleft(t)
+            self._budget += 1
+            return self._to_hub()
         else:
             g = greenlet(self._worker, self.greenlet)
             self.greenlets_created += 1
+        self.switches += 1
+        self.current = t
         t._g = g
         return g.switch(t)
 

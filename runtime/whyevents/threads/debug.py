@@ -1,0 +1,144 @@
+"""Visible queues (SEDA's lesson, the paper's section 6): counters, a thread dump, a watchdog.
+
+``stats()`` reads counters the hub keeps anyway (plain integer adds on the paths that change them),
+so it is cheap enough to leave on and to sample while a benchmark runs. ``dump()`` walks the live
+threads and says, for each, its state, what it waits on, since when and where in user code; it
+costs O(threads) and is meant for humans and for deadlock reports. The watchdog is a kernel thread
+that notices the hub has not switched for longer than a threshold (a blocking call that slipped
+past monkey-patching, a CPU-bound loop) and reports where the hub's OS thread is stuck.
+"""
+
+from __future__ import annotations
+
+import _thread
+import sys
+import time
+import traceback
+from collections import Counter
+
+from .hub import PARKED, Hub, _describe, _where, get_hub
+
+__all__ = ["stats", "dump", "format_dump", "Watchdog"]
+
+
+def stats(hub: Hub | None = None) -> dict:
+    """Counters of ``hub`` (default: this OS thread's): switches, spawns, run-queue length,
+    waiters by kind, poll calls, kernel-thread pool jobs, live threads, timers."""
+    hub = hub or get_hub()
+    by_kind: Counter = Counter()
+    for t in hub._live:
+        if t._state is PARKED:
+            by_kind[getattr(t._waiting, "kind", "?")] += 1
+    out = {
+        "scheduler": hub.scheduler,
+        "poller": hub.poller.name,
+        "threads": len(hub._live),
+        "runnable": len(hub.ready),
+        "switches": hub.switches,
+        "spawns": hub.spawns,
+        "greenlets_created": hub.greenlets_created,
+        "idle_workers": len(hub._idle),
+        "loops": hub.loops,
+        "polls": hub.polls,
+        "errors": hub.errors,
+        "timers": len(hub.timers),
+        "fd_waiters": hub.poller.waiting,
+        "foreign_pending": hub._foreign_pending,
+        "waiters_by_kind": dict(by_kind),
+    }
+    pool = sys.modules.get("whyevents.threads.threadpool")
+    if pool is not None and hasattr(pool, "stats"):
+        out["pool"] = pool.stats()
+    extra = getattr(hub, "extra_stats", None)
+    if extra is not None:
+        out.update(extra())
+    return out
+
+
+def dump(hub: Hub | None = None) -> list[dict]:
+    """One record per live thread: name, state, waiting on, seconds parked, where."""
+    hub = hub or get_hub()
+    now = time.monotonic()
+    rows = []
+    for t in list(hub._live):
+        parked = t._state is PARKED
+        rows.append({
+            "name": t.name,
+            "ident": t.ident,
+            "state": t._state,
+            "waiting_on": _describe(t._waiting) if parked else None,
+            "parked_for_s": round(now - t._since, 6) if parked else None,
+            "where": _where(t),
+        })
+    return rows
+
+
+def format_dump(hub: Hub | None = None) -> str:
+    """``dump()`` as text, one line per thread."""
+    lines = []
+    for r in dump(hub):
+        extra = ""
+        if r["waiting_on"] is not None:
+            extra = f" on {r['waiting_on']} for {r['parked_for_s']:.3f}s"
+        lines.append(f"{r['name']} [{r['state']}]{extra} at {r['where']}")
+    return "\n".join(lines)
+
+
+class Watchdog:
+    """Reports when ``hub`` runs a thread for longer than ``threshold`` seconds without switching.
+
+    A kernel thread samples the hub's switch and loop counters every ``threshold/2`` seconds;
+    when neither moved and the hub is not sleeping in its poller, the hub's OS thread is stuck in
+    one green thread: it prints (or passes to ``report``) that thread's stack. Start with
+    ``Watchdog(threshold=0.1).start()``, stop with ``.stop()``.
+    """
+
+    def __init__(self, hub: Hub | None = None, threshold: float = 0.1, report=None) -> None:
+        if threshold <= 0:
+            raise ValueError("threshold must be > 0 seconds")
+        self.hub = hub or get_hub()
+        self.threshold = threshold
+        self.report = report or self._print
+        self.reports = 0
+        self._stop = False
+        self._lock = _thread.allocate_lock()
+
+    def start(self) -> Watchdog:
+        self._lock.acquire()
+        _thread.start_new_thread(self._watch, ())
+        return self
+
+    def stop(self) -> None:
+        self._stop = True
+        self._lock.acquire()
+        self._lock.release()
+
+    def _watch(self) -> None:
+        hub = self.hub
+        try:
+            last = (hub.switches, hub.loops)
+            stuck_since = None
+            while not self._stop:
+                time.sleep(self.threshold / 2)
+                now = (hub.switches, hub.loops)
+                if now != last or hub.in_poll:
+                    last = now
+                    stuck_since = None
+                    continue
+                if stuck_since is None:
+                    stuck_since = time.monotonic() - self.threshold / 2
+                    continue
+                blocked_for = time.monotonic() - stuck_since
+                if blocked_for >= self.threshold:
+                    frame = sys._current_frames().get(hub.os_thread)
+                    stack = "".join(traceback.format_stack(frame)) if frame else "?"
+                    self.reports += 1
+                    self.report(hub.current, blocked_for, stack)
+                    stuck_since = time.monotonic()   # report again only after another threshold
+        finally:
+            self._lock.release()
+
+    @staticmethod
+    def _print(thread, blocked_for: float, stack: str) -> None:
+        print(f"whyevents watchdog: hub blocked {blocked_for:.3f}s in {thread!r}:\n{stack}",
+              file=sys.stderr)

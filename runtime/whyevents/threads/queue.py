@@ -1,0 +1,187 @@
+"""``Queue``, ``LifoQueue``, ``PriorityQueue`` and ``SimpleQueue`` with the stdlib's semantics.
+
+Hand-off: ``put`` to a queue with a waiting getter gives the item straight to the oldest getter
+(it never enters the buffer), and ``get`` from a full bounded queue takes the oldest waiting
+putter's item into the buffer as it makes room. So no woken thread ever finds its item gone, and
+each put/get is O(1) plus the buffer's own cost (a heap for ``PriorityQueue``).
+
+``Empty`` and ``Full`` are the stdlib's own classes, so ``except queue.Empty`` keeps working.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from queue import Empty, Full
+
+from .hub import get_hub
+from .waitq import WaitQueue
+
+__all__ = ["Queue", "LifoQueue", "PriorityQueue", "SimpleQueue", "Empty", "Full"]
+
+
+class Queue:
+    """``queue.Queue``: FIFO, bounded when ``maxsize > 0``."""
+
+    def __init__(self, maxsize: int = 0) -> None:
+        self.maxsize = maxsize
+        self._init(maxsize)
+        self._getters = WaitQueue(self, "queue.get")
+        self._putters = WaitQueue(self, "queue.put")
+        self._joiners = WaitQueue(self, "queue.join")
+        self.unfinished_tasks = 0
+
+    # -- the buffer (overridden by the Lifo and Priority variants) -------------------------------
+    def _init(self, maxsize: int) -> None:
+        self.queue = deque()
+
+    def _qsize(self) -> int:
+        return len(self.queue)
+
+    def _put(self, item) -> None:
+        self.queue.append(item)
+
+    def _get(self):
+        return self.queue.popleft()
+
+    def _unget(self, item) -> None:
+        """Put back an item a killed getter was handed (to the front, where it came from)."""
+        self.queue.appendleft(item)
+
+    # -- the API ----------------------------------------------------------------------------------
+    def qsize(self) -> int:
+        return self._qsize()
+
+    def empty(self) -> bool:
+        return not self._qsize()
+
+    def full(self) -> bool:
+        return 0 < self.maxsize <= self._qsize()
+
+    def put(self, item, block: bool = True, timeout: float | None = None) -> None:
+        self.unfinished_tasks += 1
+        getters = self._getters
+        if getters:
+            getters.wake_one(item)       # hand-off: the buffer is empty when getters wait
+            return
+        if self.maxsize > 0 and self._qsize() >= self.maxsize:
+            if not block:
+                self.unfinished_tasks -= 1
+                raise Full
+            if timeout is not None and timeout < 0:
+                self.unfinished_tasks -= 1
+                raise ValueError("'timeout' must be a non-negative number")
+            t = get_hub().current
+            t._value = item
+            if not self._putters.park(timeout):
+                self.unfinished_tasks -= 1
+                raise Full
+            return                       # a getter moved our item into the buffer
+        self._put(item)
+
+    def get(self, block: bool = True, timeout: float | None = None):
+        if self._qsize():
+            item = self._get()
+            putters = self._putters
+            if putters:
+                self._put(putters.first()._value)
+                putters.wake_one()
+            return item
+        if not block:
+            raise Empty
+        if timeout is not None and timeout < 0:
+            raise ValueError("'timeout' must be a non-negative number")
+        hub = get_hub()
+        try:
+            ok = self._getters.park(timeout)
+        except BaseException:
+            t = hub.current
+            if t._woken:                 # handed an item, then killed: don't lose it
+                self._unget(t._value)
+            raise
+        if not ok:
+            raise Empty
+        t = hub.current
+        item = t._value
+        t._value = None
+        return item
+
+    def put_nowait(self, item) -> None:
+        self.put(item, False)
+
+    def get_nowait(self):
+        return self.get(False)
+
+    def task_done(self) -> None:
+        if self.unfinished_tasks <= 0:
+            raise ValueError("task_done() called too many times")
+        self.unfinished_tasks -= 1
+        if self.unfinished_tasks == 0:
+            self._joiners.wake_all()
+
+    def join(self) -> None:
+        while self.unfinished_tasks:
+            self._joiners.park()
+
+    def statistics(self) -> dict:
+        return {"size": self._qsize(), "maxsize": self.maxsize, "getters": len(self._getters),
+                "putters": len(self._putters), "unfinished": self.unfinished_tasks}
+
+    def __repr__(self) -> str:
+        return (f"<{type(self).__name__} size={self._qsize()} maxsize={self.maxsize} "
+                f"getters={len(self._getters)} putters={len(self._putters)}>")
+
+
+class LifoQueue(Queue):
+    """``queue.LifoQueue``: last in, first out."""
+
+    def _init(self, maxsize: int) -> None:
+        self.queue = []
+
+    def _get(self):
+        return self.queue.pop()
+
+    def _unget(self, item) -> None:
+        self.queue.append(item)
+
+
+class PriorityQueue(Queue):
+    """``queue.PriorityQueue``: lowest first (a heap)."""
+
+    def _init(self, maxsize: int) -> None:
+        self.queue = []
+
+    def _put(self, item) -> None:
+        heapq.heappush(self.queue, item)
+
+    def _get(self):
+        return heapq.heappop(self.queue)
+
+    _unget = _put
+
+
+class SimpleQueue:
+    """``queue.SimpleQueue``: unbounded FIFO without task tracking."""
+
+    def __init__(self) -> None:
+        self._q = Queue()
+
+    def put(self, item, block: bool = True, timeout: float | None = None) -> None:
+        self._q.put(item)
+        self._q.unfinished_tasks = 0
+
+    put_nowait = put
+
+    def get(self, block: bool = True, timeout: float | None = None):
+        return self._q.get(block, timeout)
+
+    def get_nowait(self):
+        return self._q.get(False)
+
+    def empty(self) -> bool:
+        return self._q.empty()
+
+    def qsize(self) -> int:
+        return self._q.qsize()
+
+

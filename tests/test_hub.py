@@ -1,0 +1,389 @@
+"""The hub: spawning, joining, sleeping, killing, faults, deadlock, idling, scale."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conftest import settle
+from whyevents import threads
+from whyevents.threads import Deadlock, ThreadKilled
+
+
+def test_spawn_join_value_and_order(run):
+    def main():
+        out = []
+
+        def worker(i):
+            for k in range(3):
+                out.append((i, k))
+                threads.sleep(0)
+            return i * 10
+
+        ts = [threads.spawn(worker, i) for i in range(3)]
+        for t in ts:
+            t.join()
+        return out, [t.value for t in ts], [t.is_alive() for t in ts]
+
+    out, values, alive = run(main)
+    # sleep(0) is round-robin: each round every thread takes one step, in spawn order
+    assert out == [(i, k) for k in range(3) for i in range(3)]
+    assert values == [0, 10, 20]
+    assert alive == [False] * 3
+
+
+def test_run_returns_and_raises():
+    assert threads.run(lambda x: x + 1, 41) == 42
+    with pytest.raises(ZeroDivisionError):
+        threads.run(lambda: 1 / 0)
+
+
+def test_bad_configuration_named():
+    with pytest.raises(ValueError, match="poller='kqueue'"):
+        threads.run(lambda: None, poller="kqueue")
+    with pytest.raises(ValueError, match="scheduler='round-robin'"):
+        threads.run(lambda: None, scheduler="round-robin")
+
+
+def test_threading_style_thread_subclass(run):
+    class Worker(threads.Thread):
+        def __init__(self):
+            super().__init__(name="worker-1")
+            self.seen = None
+
+        def run(self):
+            self.seen = threads.current().name
+            return "done"
+
+    def main():
+        w = Worker()
+        w.start()
+        with pytest.raises(RuntimeError):
+            w.start()
+        w.join()
+        return w.seen, w.value
+
+    assert run(main) == ("worker-1", "done")
+
+
+def test_sleep_wakes_in_deadline_order(run):
+    def main():
+        order = []
+
+        def sleeper(name, seconds):
+            threads.sleep(seconds)
+            order.append(name)
+
+        ts = [threads.spawn(sleeper, n, s) for n, s in (("c", 0.03), ("a", 0.01), ("b", 0.02))]
+        t0 = time.monotonic()
+        for t in ts:
+            t.join()
+        return order, time.monotonic() - t0
+
+    order, elapsed = run(main)
+    assert order == ["a", "b", "c"]
+    assert elapsed >= 0.03
+
+
+def test_join_timeout(run):
+    def main():
+        t = threads.spawn(threads.sleep, 0.2)
+        t.join(0.01)
+        alive = t.is_alive()
+        t.join()
+        return alive, t.is_alive()
+
+    assert run(main) == (True, False)
+
+
+def test_exception_in_thread_is_reported_once_and_seen_by_joiner(run, capsys):
+    def main():
+        def bad():
+            raise ValueError("boom")
+
+        def good():
+            threads.sleep(0.01)
+            return "still running"
+
+        b = threads.spawn(bad)
+        g = threads.spawn(good)
+        b.join()
+        g.join()
+        with pytest.raises(ValueError, match="boom"):
+            b.get()
+        return isinstance(b.exception, ValueError), g.value, threads.stats()["errors"]
+
+    assert run(main) == (True, "still running", 1)
+    err = capsys.readouterr().err
+    assert err.count("ValueError: boom") == 1
+
+
+def test_kill_parked_runnable_and_unstarted(run):
+    def main():
+        ev = threads.Event()
+        log = []
+
+        def parked():
+            try:
+                ev.wait()
+            except ThreadKilled:
+                log.append("parked-killed")
+                raise
+
+        def spinner():
+            while True:
+                threads.sleep(0)
+
+        p = threads.spawn(parked)
+        s = threads.spawn(spinner)
+        settle()
+        p.kill()
+        s.kill()
+        u = threads.Thread(target=log.append, args=("never",))
+        u.kill()
+        p.join()
+        s.join()
+        return log, p.exception, s.exception, p.is_alive(), s.is_alive()
+
+    log, pe, se, pa, sa = run(main)
+    assert log == ["parked-killed"]
+    assert pe is None and se is None  # a kill is a normal end, not an error
+    assert not pa and not sa
+
+
+def test_kill_with_custom_exception_and_block(run):
+    def main():
+        t = threads.spawn(threads.sleep, 10)
+        settle()
+        t.kill(KeyError("stop"), block=True)
+        return t.is_alive(), type(t.exception)
+
+    assert run(main) == (False, KeyError)
+
+
+def test_kill_self_raises_immediately(run):
+    def main():
+        def suicide():
+            threads.current().kill()
+            return "unreachable"
+
+        t = threads.spawn(suicide)
+        t.join()
+        return t.value
+
+    assert run(main) is None
+
+
+def test_deadlock_names_blocked_threads(run):
+    def main():
+        a, b = threads.Lock(), threads.Lock()
+
+        def one():
+            with a:
+                threads.sleep(0.01)
+                with b:
+                    pass
+
+        def two():
+            with b:
+                threads.sleep(0.01)
+                with a:
+                    pass
+
+        t1 = threads.Thread(target=one, name="first")
+        t2 = threads.Thread(target=two, name="second")
+        t1.start()
+        t2.start()
+        t1.join()
+
+    with pytest.raises(Deadlock) as ei:
+        run(main)
+    msg = str(ei.value)
+    assert "first" in msg and "second" in msg and "MainThread" in msg
+    assert "lock" in msg
+    assert {name for name, _, _ in ei.value.blocked} == {"first", "second", "MainThread"}
+
+
+def test_deadlock_main_waits_on_event_nobody_sets(run):
+    with pytest.raises(Deadlock, match="event"):
+        run(lambda: threads.Event().wait())
+
+
+def test_no_deadlock_while_a_timer_is_pending(run):
+    def main():
+        ev = threads.Event()
+
+        def setter():
+            threads.sleep(0.02)
+            ev.set()
+
+        threads.spawn(setter)
+        return ev.wait()
+
+    assert run(main) is True
+
+
+def test_idle_process_sleeps_in_poller(run):
+    """With every thread parked on a timer, the process uses (almost) no CPU."""
+
+    def main():
+        ts = [threads.spawn(threads.sleep, 0.4) for _ in range(10)]
+        c0, w0 = time.process_time(), time.monotonic()
+        for t in ts:
+            t.join()
+        return time.process_time() - c0, time.monotonic() - w0
+
+    cpu, wall = run(main)
+    assert wall >= 0.39
+    assert cpu < 0.1 * wall, f"busy while idle: {cpu:.3f}s CPU in {wall:.3f}s"
+
+
+def test_keyboard_interrupt_in_thread_reaches_main(run):
+    def main():
+        def ctrl_c():
+            raise KeyboardInterrupt
+
+        threads.spawn(ctrl_c)
+        threads.sleep(1)
+
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run(main)
+    assert time.monotonic() - t0 < 0.9
+
+
+def test_greenlets_are_reused(run):
+    def main():
+        for _ in range(50):
+            ts = [threads.spawn(lambda: None) for _ in range(20)]
+            for t in ts:
+                t.join()
+        return threads.stats()
+
+    s = run(main)
+    assert s["spawns"] == 1000
+    assert s["greenlets_created"] <= 40
+
+
+def test_long_chain_of_new_threads_does_not_overflow_the_stack(run):
+    """Regression: new greenlets started from thread stacks inherited ever deeper recursion."""
+    if run.scheduler == "pth":
+        pytest.skip("O(n) scheduler: 20k threads in one scan is the slow path by design")
+
+    def main():
+        ev = threads.Event()
+        ts = [threads.spawn(ev.wait) for _ in range(20000)]
+        threads.sleep(0)
+        ev.set()
+        for t in ts:
+            t.join()
+        return sum(t.exception is not None for t in ts)
+
+    assert run(main) == 0
+
+
+def test_hundred_thousand_threads_on_conditions_and_timers():
+    """100,000 threads parked (half on a Condition, half on timers), all woken, in seconds."""
+
+    def main():
+        cond = threads.Condition(threads.Lock())
+        woken = [0]
+
+        def on_cond():
+            with cond:
+                cond.wait()
+            woken[0] += 1
+
+        def on_timer():
+            threads.sleep(0.2)
+            woken[0] += 1
+
+        ts = [threads.spawn(on_cond) for _ in range(50000)]
+        ts += [threads.spawn(on_timer) for _ in range(50000)]
+        threads.sleep(0)
+        parked = threads.stats()["waiters_by_kind"]
+        with cond:
+            cond.notify_all()
+        for t in ts:
+            t.join()
+        return parked, woken[0]
+
+    parked, woken = threads.run(main)
+    assert parked.get("cond") == 50000 and parked.get("sleep") == 50000
+    assert woken == 100000
+
+
+def test_dump_says_what_and_where(run):
+    def main():
+        lock = threads.Lock()
+        lock.acquire()
+
+        def blocked_here():
+            lock.acquire()
+
+        t = threads.Thread(target=blocked_here, name="waiter")
+        t.start()
+        settle()
+        rows = {r["name"]: r for r in threads.dump()}
+        text = threads.format_dump()
+        lock.release()
+        t.join()
+        return rows, text
+
+    rows, text = run(main)
+    w = rows["waiter"]
+    assert w["state"] == "parked"
+    assert "lock" in w["waiting_on"]
+    assert "blocked_here" in w["where"] and "test_hub.py" in w["where"]
+    assert w["parked_for_s"] >= 0
+    assert "waiter [parked] on lock" in text
+
+
+def test_stats_counts(run):
+    def main():
+        ev = threads.Event()
+        ts = [threads.spawn(ev.wait) for _ in range(7)]
+        settle()
+        s = threads.stats()
+        ev.set()
+        for t in ts:
+            t.join()
+        return s
+
+    s = run(main)
+    assert s["waiters_by_kind"] == {"event": 7}
+    assert s["threads"] == 8 and s["spawns"] == 7
+    assert s["switches"] >= 7
+    assert s["scheduler"] == run.scheduler and s["poller"] == run.poller
+
+
+def test_watchdog_reports_a_blocked_hub():
+    reports = []
+
+    def main():
+        dog = threads.Watchdog(threshold=0.05, report=lambda t, s, st: reports.append((t, s, st)))
+        dog.start()
+        try:
+            def hog():
+                time.sleep(0.3)  # a real blocking call the hub cannot see
+
+            threads.spawn(hog).join()
+            threads.sleep(0.1)  # a cooperative wait: must not be reported
+            n_after_hog = len(reports)
+            threads.sleep(0.2)
+            return n_after_hog
+        finally:
+            dog.stop()
+
+    n = threads.run(main)
+    assert n >= 1
+    assert len(reports) == n  # sleeping in the poller is not "blocked"
+    thread, blocked_for, stack = reports[0]
+    assert blocked_for >= 0.05
+    assert "hog" in stack
+
+
+def test_watchdog_rejects_bad_threshold():
+    with pytest.raises(ValueError, match="threshold"):
+        threads.Watchdog(threshold=0)

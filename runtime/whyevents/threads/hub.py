@@ -48,6 +48,7 @@ from greenlet import getcurrent, greenlet
 
 from .errors import Deadlock, HubError, InternalError, ThreadKilled
 from .timers import MAX_TIMEOUT, TimerHeap
+from .waitq import WaitQueue
 
 __all__ = [
     "Hub", "Thread", "get_hub", "current", "spawn", "sleep", "run", "wake_from_thread",
@@ -175,7 +176,6 @@ class Thread:
         if hub.current is self:
             raise RuntimeError("cannot join current thread")
         if self._joiners is None:
-            from .waitq import WaitQueue
             self._joiners = WaitQueue(self, "join")
         self._joiners.park(timeout)
 
@@ -362,17 +362,29 @@ class Hub:
         self.ready.append(t)
 
     def yield_(self) -> None:
-        """``sleep(0)``: go to the back of the run queue and let the others run."""
+        """``sleep(0)``: go to the back of the run queue and let the others run.
+
+        The hot path of every cooperative loop, so ``_switch_out`` and ``_run`` are inlined
+        here for the common case (next thread already started, batch not used up).
+        """
         ready = self.ready
-        if not ready:
-            if self.poller.waiting or self._foreign_pending or self.timers:
-                pass          # let the hub poll: I/O may be waiting for us
-            else:
-                return        # nobody else could run: yielding would be a no-op
+        if not ready and not (self.poller.waiting or self._foreign_pending or self.timers):
+            return            # nobody else could run: yielding would be a no-op
         t = self.current
         t._state = READY
         ready.append(t)
-        self._switch_out()
+        if self._budget > 0 or self._next_batch_here():
+            self._budget -= 1
+            nxt = ready.popleft()
+            g = nxt._g
+            if g is not None:
+                self.switches += 1
+                self.current = nxt
+                g.switch()
+            else:
+                self._run(nxt)
+        else:
+            self._to_hub()
         t._state = RUNNING
         exc = t._throw
         if exc is not None:
@@ -383,10 +395,25 @@ class Hub:
 
     def _switch_out(self):
         """Leave the current thread: run the next in this batch directly, or go to the hub."""
-        if self._budget > 0 and self.ready:
+        if self.ready and (self._budget > 0 or self._next_batch_here()):
             self._budget -= 1
             return self._run(self.ready.popleft())
         return self._to_hub()
+
+    def _next_batch_here(self) -> bool:
+        """The batch is used up, so the hub would poll and expire timers now. When it has
+        nothing to look at (no descriptor waits, no other-OS-thread wakeups, no timer due),
+        begin the next batch here and save the two switches through the hub."""
+        if self.poller.waiting or self._foreign_pending:
+            return False
+        timers = self.timers
+        if timers:
+            deadline = timers.next_deadline()
+            if deadline is not None and deadline <= monotonic():
+                return False
+        self._budget = len(self.ready)
+        self.loops += 1
+        return True
 
     def _to_hub(self):
         g = self.greenlet
@@ -634,7 +661,7 @@ def spawn(fn, *args, **kwargs) -> Thread:
 
 def sleep(seconds: float = 0) -> None:
     """Block the current thread for ``seconds``; ``sleep(0)`` yields to the other threads."""
-    hub = get_hub()
+    hub = getattr(_tls, "hub", None) or get_hub()
     if seconds <= 0:
         if seconds < 0:
             raise ValueError("sleep length must be non-negative")

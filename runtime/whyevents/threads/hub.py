@@ -52,7 +52,7 @@ from .waitq import WaitQueue
 
 __all__ = [
     "Hub", "Thread", "get_hub", "current", "spawn", "sleep", "run", "wake_from_thread",
-    "IDLE_WORKERS",
+    "IDLE_WORKERS", "add_exit_hook",
 ]
 
 #: How many finished worker greenlets are kept for reuse (each holds ~6 KB while idle).
@@ -61,6 +61,7 @@ IDLE_WORKERS = 1024
 NEW, READY, RUNNING, PARKED, DONE = "new", "ready", "running", "parked", "done"
 
 _tls = _thread._local()  # the real thread-local, whatever monkey-patching does to `threading`
+_get_ident = _thread.get_ident  # the OS thread's ident, whatever monkey-patching does to `_thread`
 _ids = count(1)
 
 
@@ -79,7 +80,7 @@ class Thread:
     __slots__ = (
         "_target", "_args", "_kwargs", "_name", "_hub", "_g", "_state", "_woken", "_value",
         "_throw", "_waiting", "_timer", "_since", "_joiners", "_daemon", "ident", "value",
-        "exception", "_started", "__weakref__", "__dict__",
+        "exception", "_started", "_exit_hooks", "__weakref__", "__dict__",
     )
 
     def __init__(self, group=None, target=None, name=None, args=(), kwargs=None, *,
@@ -103,6 +104,7 @@ class Thread:
         self._joiners = None
         self._daemon = bool(daemon) if daemon is not None else False
         self._started = False
+        self._exit_hooks = None  # [(fn, arg)]: see add_exit_hook
         self.value = None
         self.exception = None
 
@@ -248,6 +250,11 @@ class Thread:
             self._g = None
             self._waiting = None
             hub._live.pop(self, None)
+            hooks = self._exit_hooks
+            if hooks is not None:
+                self._exit_hooks = None
+                for fn, arg in hooks:
+                    fn(arg, self)
             j = self._joiners
             if j is not None:
                 j.wake_all()
@@ -290,7 +297,7 @@ class Hub:
     def __init__(self, poller: str = "epoll") -> None:
         from .pollers import make_poller
 
-        self.os_thread = _thread.get_ident()
+        self.os_thread = _get_ident()
         self.ready: deque = deque()
         self.timers = TimerHeap()
         self.poller = make_poller(poller, self)
@@ -510,6 +517,8 @@ class Hub:
             if timers:
                 for t in timers.pop_due(now):
                     t._timer = None
+                    if t._state is not PARKED:
+                        continue    # woken by I/O in this same pass: the wake wins
                     w = t._waiting
                     if w is not None:
                         w.discard(t)
@@ -567,7 +576,7 @@ class Hub:
     def call_threadsafe(self, fn, *args) -> None:
         """From any OS thread: run ``fn(*args)`` in the hub soon. It only enqueues and pokes."""
         self._foreign.append((fn, args))
-        if self.in_poll or _thread.get_ident() != self.os_thread:
+        if self.in_poll or _get_ident() != self.os_thread:
             os.eventfd_write(self._wakefd, 1)
 
     def _drain_wakefd(self) -> None:
@@ -668,6 +677,19 @@ def sleep(seconds: float = 0) -> None:
         hub.yield_()
         return
     hub.park(_SLEEP, seconds)
+
+
+def add_exit_hook(t: Thread, fn, arg) -> None:
+    """Call ``fn(arg, t)`` when green thread ``t`` ends (after ``run``, before its joiners wake).
+
+    For per-thread state kept outside the thread (``local``'s attributes). Hooks run in ``t``;
+    they must neither raise nor block.
+    """
+    hooks = t._exit_hooks
+    if hooks is None:
+        t._exit_hooks = [(fn, arg)]
+    else:
+        hooks.append((fn, arg))
 
 
 def wake_from_thread(hub: Hub, t: Thread, value: object = None) -> None:

@@ -387,3 +387,27 @@ def test_watchdog_reports_a_blocked_hub():
 def test_watchdog_rejects_bad_threshold():
     with pytest.raises(ValueError, match="threshold"):
         threads.Watchdog(threshold=0)
+
+
+def test_context_variables_do_not_leak_between_threads_on_a_reused_greenlet(run):
+    import contextvars
+
+    var = contextvars.ContextVar("var", default="unset")
+
+    def main():
+        seen = []
+
+        def setter():
+            var.set("leaked")
+
+        def reader():
+            seen.append(var.get())
+
+        for _ in range(3):
+            threads.spawn(setter).join()
+            threads.spawn(reader).join()
+        return seen, threads.stats()["greenlets_created"]
+
+    seen, created = run(main)
+    assert seen == ["unset"] * 3
+    assert created <= 2  # the greenlet really was reused

@@ -13,9 +13,12 @@ The same program runs on kernel threads by swapping the import for ``whyevents.t
 cooperative so unmodified threaded code runs on green threads.
 """
 
+from . import monkey
 from .debug import Watchdog, dump, format_dump, stats
 from .errors import Deadlock, HubError, InternalError, ResourceBusy, ThreadKilled
 from .hub import Hub, Thread, current, get_hub, run, sleep, spawn
+from .kernel import backend
+from .local import local
 from .queue import Empty, Full, LifoQueue, PriorityQueue, Queue, SimpleQueue
 from .sync import (
     Barrier,
@@ -35,3 +38,4 @@ __all__ = [
     "stats", "dump", "format_dump", "Watchdog",
     "Deadlock", "HubError", "InternalError", "ResourceBusy", "ThreadKilled",
 ]
+__all__ += ["backend", "local", "monkey"]

@@ -20,6 +20,11 @@ from .hub import PARKED, Hub, _describe, _where, get_hub
 
 __all__ = ["stats", "dump", "format_dump", "Watchdog"]
 
+# The watchdog is a kernel thread: capture the originals before monkey-patching can replace them.
+_start_new_thread = _thread.start_new_thread
+_allocate_lock = _thread.allocate_lock
+_sleep = time.sleep
+
 
 def stats(hub: Hub | None = None) -> dict:
     """Counters of ``hub`` (default: this OS thread's): switches, spawns, run-queue length,
@@ -101,11 +106,11 @@ class Watchdog:
         self.report = report or self._print
         self.reports = 0
         self._stop = False
-        self._lock = _thread.allocate_lock()
+        self._lock = _allocate_lock()
 
     def start(self) -> Watchdog:
         self._lock.acquire()
-        _thread.start_new_thread(self._watch, ())
+        _start_new_thread(self._watch, ())
         return self
 
     def stop(self) -> None:
@@ -119,7 +124,7 @@ class Watchdog:
             last = (hub.switches, hub.loops)
             stuck_since = None
             while not self._stop:
-                time.sleep(self.threshold / 2)
+                _sleep(self.threshold / 2)
                 now = (hub.switches, hub.loops)
                 if now != last or hub.in_poll:
                     last = now

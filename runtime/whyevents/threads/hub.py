@@ -248,6 +248,7 @@ class Thread:
         finally:
             self._state = DONE
             self._g = None
+            self._target = self._args = self._kwargs = None  # as threading: free what run held
             self._waiting = None
             hub._live.pop(self, None)
             hooks = self._exit_hooks
@@ -438,6 +439,7 @@ class Hub:
         idle = self._idle
         if idle:
             g = idle.pop()
+            g.gr_context = None     # a new thread starts with empty context variables
         elif getcurrent() is not self.greenlet:
             # A new greenlet inherits the recursion depth of the greenlet that starts it, so
             # starting one from a thread's stack, which was started from another's, ... would
@@ -461,6 +463,7 @@ class Hub:
             if len(idle) >= IDLE_WORKERS:
                 return              # the greenlet ends; control goes to the hub
             idle.append(getcurrent())
+            t = None                # an idle worker must not keep its last thread alive
             t = self._switch_out()
             if t is None or t.__class__ is tuple:
                 raise InternalError(f"idle worker resumed with {t!r} instead of a thread")

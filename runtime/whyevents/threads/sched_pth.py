@@ -540,17 +540,18 @@ class PthHub(Hub):
                 t = w.thread
                 if t._woken or t._throw is not None:
                     pass                              # woken or killed (maybe during select)
+                elif ready and w.fd in ready and ready[w.fd] & w.test:
+                    # before the deadline: as pth_read_ev, an FD event that occurred wins
+                    t._waiting.discard(t)             # FdQueue: keeps poller.waiting right
+                    t._woken = True
+                    t._waiting = None
+                    t._state = READY
                 elif w.timedout:
                     q = t._waiting
                     if q is not None:
                         q.discard(t)
                     t._waiting = None
                     t._state = READY                  # park() returns False
-                elif ready and w.fd in ready and ready[w.fd] & w.test:
-                    t._waiting.discard(t)             # FdQueue: keeps poller.waiting right
-                    t._woken = True
-                    t._waiting = None
-                    t._state = READY
                 else:
                     continue
                 w.thread = None

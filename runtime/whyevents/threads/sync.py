@@ -19,6 +19,7 @@ All methods run in the hub's OS thread; only the blocking ones switch.
 
 from __future__ import annotations
 
+from _thread import TIMEOUT_MAX
 from itertools import count
 from time import monotonic
 
@@ -47,7 +48,18 @@ def _timeout_arg(blocking: bool, timeout: float | None) -> float | None:
         return None
     if timeout < 0:
         raise ValueError("timeout value must be a non-negative number")
+    if timeout > TIMEOUT_MAX:
+        raise OverflowError("timeout value is too large")
     return timeout
+
+
+def _repr_name(obj) -> str:
+    """``threads.Lock`` for our classes (the regexes of CPython's lock tests want one dot, as in
+    ``threading.Lock``), ``module.Class`` for subclasses defined elsewhere."""
+    cls = type(obj)
+    if cls.__module__ == __name__:
+        return f"threads.{cls.__qualname__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class Lock:
@@ -64,10 +76,11 @@ class Lock:
         self._waiters: WaitQueue | None = None
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        # arguments are checked before the fast path, as threading does
+        tmo = None if (timeout == -1 and blocking) else _timeout_arg(blocking, timeout)
         if not self._locked:
             self._locked = True
             return True
-        tmo = _timeout_arg(blocking, timeout)
         if tmo == 0.0:
             return False
         if self._waiters is None:
@@ -120,9 +133,10 @@ class Lock:
     def statistics(self) -> dict:
         return {"locked": self._locked, "waiting": len(self._waiters or ())}
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:   # the shape of threading's: <locked _thread.lock object at ..>
         state = "locked" if self._locked else "unlocked"
-        return f"<{type(self).__name__} {state} waiting={len(self._waiters or ())}>"
+        return (f"<{state} {_repr_name(self)} object waiting={len(self._waiters or ())} "
+                f"at {id(self):#x}>")
 
 
 class RLock:
@@ -136,6 +150,7 @@ class RLock:
         self._waiters: WaitQueue | None = None
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        tmo = None if (timeout == -1 and blocking) else _timeout_arg(blocking, timeout)
         me = get_hub().current
         if self._owner is me:
             self._count += 1
@@ -144,7 +159,6 @@ class RLock:
             self._owner = me
             self._count = 1
             return True
-        tmo = _timeout_arg(blocking, timeout)
         if tmo == 0.0:
             return False
         if self._waiters is None:
@@ -204,10 +218,15 @@ class RLock:
     def locked(self) -> bool:
         return self._owner is not None
 
+    def _recursion_count(self) -> int:
+        """How many times the *current* thread holds the lock (0 if another one owns it)."""
+        return self._count if self._owner is get_hub().current else 0
+
     def __repr__(self) -> str:
         owner = self._owner.name if self._owner is not None else None
-        return (f"<{type(self).__name__} owner={owner!r} count={self._count} "
-                f"waiting={len(self._waiters or ())}>")
+        state = "locked" if self._owner is not None else "unlocked"
+        return (f"<{state} {_repr_name(self)} object owner={owner!r} count={self._count} "
+                f"waiting={len(self._waiters or ())} at {id(self):#x}>")
 
 
 class Condition:
@@ -301,12 +320,12 @@ class Semaphore:
         self._waiters: WaitQueue | None = None
 
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        if not blocking and timeout is not None:
+            raise ValueError("can't specify timeout for non-blocking acquire")
         if self._value > 0:
             self._value -= 1
             return True
         if not blocking:
-            if timeout is not None:
-                raise ValueError("can't specify timeout for non-blocking acquire")
             return False
         if timeout is not None and timeout <= 0:
             return False
@@ -333,9 +352,9 @@ class Semaphore:
     def __exit__(self, *exc) -> None:
         self.release()
 
-    def __repr__(self) -> str:
-        return (f"<{type(self).__name__} value={self._value} "
-                f"waiting={len(self._waiters or ())}>")
+    def __repr__(self) -> str:   # the shape of threading's: <threading.Semaphore at ..: value=3>
+        return (f"<{_repr_name(self)} at {id(self):#x} waiting={len(self._waiters or ())}: "
+                f"value={self._value}>")
 
 
 class BoundedSemaphore(Semaphore):
@@ -354,6 +373,10 @@ class BoundedSemaphore(Semaphore):
         if self._value + max(0, n - waiting) > self._initial_value:
             raise ValueError("Semaphore released too many times")
         super().release(n)
+
+    def __repr__(self) -> str:   # <threading.BoundedSemaphore at ..: value=2/3>
+        return (f"<{_repr_name(self)} at {id(self):#x} waiting={len(self._waiters or ())}: "
+                f"value={self._value}/{self._initial_value}>")
 
 
 class Event:
@@ -382,8 +405,8 @@ class Event:
             return True
         if timeout is not None and timeout <= 0:
             return False
-        self._waiters.park(timeout)
-        return self._flag
+        # True if set() woke us, even if clear() came before we ran (as threading.Event)
+        return self._waiters.park(timeout)
 
     def _at_fork_reinit(self) -> None:
         self._flag = False
@@ -391,7 +414,7 @@ class Event:
 
     def __repr__(self) -> str:
         state = "set" if self._flag else "unset"
-        return f"<Event {state} waiting={len(self._waiters)}>"
+        return f"<{_repr_name(self)} at {id(self):#x} waiting={len(self._waiters)}: {state}>"
 
 
 class _Generation:
@@ -488,5 +511,5 @@ class Barrier:
 
     def __repr__(self) -> str:
         if self._broken:
-            return f"<Barrier broken parties={self._parties}>"
-        return f"<Barrier parties={self._parties} waiting={self._count}>"
+            return f"<{_repr_name(self)} at {id(self):#x}: broken>"
+        return f"<{_repr_name(self)} at {id(self):#x}: waiters={self._count}/{self._parties}>"

@@ -1,0 +1,248 @@
+"""What every server shares and none of them owns: the listener, the counters, the handle, the CLI.
+
+Knot (threaded), the SEDA server (staged) and the event twin (one loop) differ only in how they
+schedule work; so that a measured difference is the concurrency model and nothing else, they bind
+the same way, count the same things and stop the same way, through this module.
+
+* ``listen(host, port, backlog)``: a non-blocking TCP listener on 127.0.0.1 by default, with
+  SO_REUSEADDR and the largest backlog the kernel allows (``somaxconn``).
+* ``ServerCounters``: requests, bytes, errors by status, open/total connections, accept errors
+  (EMFILE back-offs) — plain integer adds on the serving paths, so cheap enough to leave on — and
+  ``snapshot()``, which adds what the process knows of itself: CPU seconds (user, system),
+  voluntary/involuntary context switches (psutil), peak RSS, and the green hub's switches if any.
+* ``ServerHandle``: what ``start(...)`` returns: ``.address``, ``.stats()``, ``.stop()``. The
+  server runs in a background OS thread of this process (its own hub, if it is a green server);
+  ``stop`` asks it to close its listener and connections and waits for the thread.
+* ``serve_cli(start, args)``: the body of ``whyevents serve NAME``: start, print the address,
+  serve until SIGINT/SIGTERM, stop cleanly, print the counters.
+
+The descriptor limit: this machine caps ``RLIMIT_NOFILE`` at 20,000 per process (hard). A server
+raises its soft limit to the hard one (``raise_fd_limit``) and an accept that hits EMFILE/ENFILE
+backs off on a timer (``ACCEPT_BACKOFF``) and keeps serving the connections it has: with an
+edge-triggered poller the backlog would otherwise stay undrained until the next connection.
+"""
+
+from __future__ import annotations
+
+import _thread
+import errno
+import json
+import resource
+import signal
+import socket as _stdsocket
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+__all__ = [
+    "listen", "raise_fd_limit", "fd_limit", "ServerCounters", "ServerHandle", "serve_cli",
+    "ACCEPT_BACKOFF", "ACCEPT_ERRNOS", "DEFAULT_HOST",
+]
+
+DEFAULT_HOST = "127.0.0.1"
+#: Seconds an accept loop waits after EMFILE/ENFILE/ENOBUFS/ENOMEM before it tries again.
+ACCEPT_BACKOFF = 0.05
+#: accept() errors that mean "out of resources, try later", not "the listener is broken".
+ACCEPT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+#: accept() errors that concern only the connection being accepted: skip it.
+ACCEPT_SKIP_ERRNOS = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM})
+
+# Captured at import: monkey-patching may later replace the module attributes.
+_start_new_thread = _thread.start_new_thread
+_allocate_lock = _thread.allocate_lock
+
+
+def fd_limit() -> tuple[int, int]:
+    """(soft, hard) RLIMIT_NOFILE."""
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft descriptor limit to the hard one; returns the limit now in force."""
+    soft, hard = fd_limit()
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def _somaxconn() -> int:
+    try:
+        with open("/proc/sys/net/core/somaxconn") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 4096
+
+
+def listen(host: str = DEFAULT_HOST, port: int = 0, backlog: int | None = None,
+           sock_module=_stdsocket):
+    """A listening, non-blocking TCP socket (from ``sock_module``: stdlib or cooperative)."""
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port={port!r}: must be an integer 0..65535")
+    family = _stdsocket.AF_INET6 if ":" in host else _stdsocket.AF_INET
+    s = sock_module.socket(family, _stdsocket.SOCK_STREAM)
+    try:
+        s.setsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_REUSEADDR, 1)
+        s.bind((host, port))
+        s.listen(backlog if backlog is not None else _somaxconn())
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+@dataclass
+class ServerCounters:
+    """Counters a server keeps while it serves; ``snapshot()`` adds the process's own view."""
+
+    server: str = ""
+    requests: int = 0
+    bytes_sent: int = 0
+    connections_total: int = 0
+    connections_open: int = 0
+    accept_backoffs: int = 0
+    errors: Counter = field(default_factory=Counter)   # status code -> count
+    started: float = field(default_factory=time.monotonic)
+    hub: object = None                                  # a whyevents.threads Hub, if green
+    extra: object = None                                # callable returning more fields
+
+    def error(self, status: int) -> None:
+        self.errors[status] += 1
+
+    def snapshot(self) -> dict:
+        """Everything as plain numbers (JSON-ready)."""
+        out = {
+            "server": self.server,
+            "requests": self.requests,
+            "bytes_sent": self.bytes_sent,
+            "connections_total": self.connections_total,
+            "connections_open": self.connections_open,
+            "accept_backoffs": self.accept_backoffs,
+            "errors": {str(k): v for k, v in sorted(self.errors.items())},
+            "uptime_s": round(time.monotonic() - self.started, 6),
+        }
+        out.update(process_snapshot())
+        hub = self.hub
+        if hub is not None:
+            out["green_switches"] = hub.switches
+            out["green_threads"] = len(hub._live)
+        if self.extra is not None:
+            out.update(self.extra())
+        return out
+
+
+def process_snapshot() -> dict:
+    """CPU seconds, context switches and peak RSS of this process."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    out = {
+        "cpu_user_s": ru.ru_utime,
+        "cpu_system_s": ru.ru_stime,
+        "ctx_voluntary": ru.ru_nvcsw,
+        "ctx_involuntary": ru.ru_nivcsw,
+        "peak_rss_bytes": ru.ru_maxrss * 1024,
+        "kernel_threads": threading.active_count(),
+    }
+    try:
+        import psutil
+
+        # getrusage sums every thread of the process (psutil's num_ctx_switches reads only the
+        # main thread's /proc entry), so context switches come from getrusage above.
+        out["open_fds"] = psutil.Process().num_fds()
+    except Exception:  # noqa: BLE001 - psutil is optional here; getrusage suffices
+        pass
+    return out
+
+
+class ServerHandle:
+    """A running server: ``.address``, ``.stats()``, ``.stop()``; also a context manager.
+
+    ``body(ready, stop_event)`` runs in a new OS thread; it must call ``ready(address, stopper)``
+    once it listens (``stopper()`` is called from the caller's thread and must make ``body``
+    return soon, e.g. by ``hub.call_threadsafe``-ing a shutdown) and return when stopped.
+    """
+
+    def __init__(self, name: str, counters: ServerCounters, body, start_timeout: float = 10.0):
+        self.name = name
+        self.counters = counters
+        self.address: tuple | None = None
+        self.error: BaseException | None = None
+        self._stopper = None
+        self._ready = threading.Event()
+        self._done = _allocate_lock()
+        self._done.acquire()
+        self._body = body
+        _start_new_thread(self._main, ())
+        if not self._ready.wait(start_timeout):
+            raise TimeoutError(f"{name} did not start listening within {start_timeout} s")
+        if self.error is not None:
+            raise RuntimeError(f"{name} failed to start: {self.error!r}") from self.error
+
+    def _main(self) -> None:
+        try:
+            self._body(self._on_ready)
+        except BaseException as e:  # noqa: BLE001 - reported through the handle
+            self.error = e
+            if not self._ready.is_set():
+                self._ready.set()
+            else:
+                print(f"{self.name} stopped with an error: {e!r}", file=sys.stderr)
+        finally:
+            self._done.release()
+
+    def _on_ready(self, address: tuple, stopper) -> None:
+        self.address = address
+        self._stopper = stopper
+        self._ready.set()
+
+    @property
+    def url(self) -> str:
+        host, port = self.address[:2]
+        return f"http://{host}:{port}/"
+
+    def stats(self) -> dict:
+        return self.counters.snapshot()
+
+    def stop(self, timeout: float = 10.0) -> dict:
+        """Close the listener and connections, wait for the server thread; returns final stats."""
+        if self._stopper is not None:
+            stopper, self._stopper = self._stopper, None
+            stopper()
+        if self._done.acquire(timeout=timeout):
+            self._done.release()
+        else:
+            raise TimeoutError(f"{self.name} did not stop within {timeout} s")
+        return self.stats()
+
+    def __enter__(self) -> ServerHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<ServerHandle {self.name} at {self.address}>"
+
+
+def serve_cli(start, name: str, **kwargs) -> int:
+    """Start a server, print where it listens, serve until SIGINT/SIGTERM, print its counters."""
+    handle = start(**kwargs)
+    host, port = handle.address[:2]
+    print(f"{name} listening on http://{host}:{port}/ (root {kwargs.get('root')}); "
+          f"Ctrl-C or SIGTERM to stop", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        if handle.error is not None:
+            print(f"{name} failed: {handle.error!r}", file=sys.stderr)
+            return 1
+    final = handle.stop()
+    print(json.dumps(final, indent=2, sort_keys=True))
+    return 0

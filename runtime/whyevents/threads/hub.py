@@ -522,24 +522,24 @@ class Hub:
                     t._timer = None
                     if t._state is not PARKED:
                         continue    # woken by I/O in this same pass: the wake wins
-                    w = t._waiting
-                    if w is not None:
-                        w.discard(t)
-                    t._woken = False
-                    t._waiting = None
-                    t._state = READY
+                    self._unpark(t)
                     ready.append(t)
+
+    def _unpark(self, t: Thread) -> None:
+        """Take the PARKED thread ``t`` out of what it waits on, *not* woken (its timer fired
+        or it is being killed): ``park`` will return False or raise. The caller schedules it."""
+        w = t._waiting
+        if w is not None:
+            w.discard(t)
+        t._woken = False
+        t._waiting = None
+        t._state = READY
 
     def _throw_into(self, t: Thread, exc: BaseException) -> None:
         """Arrange for ``exc`` to be raised in ``t`` at its next blocking point (kill)."""
         t._throw = exc
         if t._state is PARKED:
-            w = t._waiting
-            if w is not None:
-                w.discard(t)
-            t._woken = False
-            t._waiting = None
-            t._state = READY
+            self._unpark(t)
             self.ready.append(t)
 
     def _deadlock(self) -> None:

@@ -419,12 +419,7 @@ class PthHub(Hub):
         nobody can hand it anything) and the next scan finds the request and moves it."""
         t._throw = exc
         if t._state is PARKED:
-            w = t._waiting
-            if w is not None:
-                w.discard(t)
-            t._woken = False
-            t._waiting = None
-            t._state = READY
+            self._unpark(t)
 
     # -- the ready queue (pth_pqueue_t) ---------------------------------------------------------
 

@@ -226,6 +226,10 @@ class _Deadlines:
     def __bool__(self) -> bool:
         return self.hub._armed > 0
 
+    @property
+    def live(self) -> int:
+        return self.hub._armed
+
     def next_deadline(self) -> float | None:
         ds = [w.deadline for w in self.hub._wq if w.deadline is not None]
         return min(ds) if ds else None

@@ -4,7 +4,7 @@ Knot (threaded), the SEDA server (staged) and the event twin (one loop) differ o
 schedule work; so that a measured difference is the concurrency model and nothing else, they bind
 the same way, count the same things and stop the same way, through this module.
 
-* ``listen(host, port, backlog)``: a non-blocking TCP listener on 127.0.0.1 by default, with
+* ``listen(host, port, backlog)``: a TCP listener on 127.0.0.1 by default, with
   SO_REUSEADDR and the largest backlog the kernel allows (``somaxconn``).
 * ``ServerCounters``: requests, bytes, errors by status, open/total connections, accept errors
   (EMFILE back-offs) — plain integer adds on the serving paths, so cheap enough to leave on — and
@@ -49,9 +49,12 @@ ACCEPT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOM
 #: accept() errors that concern only the connection being accepted: skip it.
 ACCEPT_SKIP_ERRNOS = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM})
 
-# Captured at import: monkey-patching may later replace the module attributes.
-_start_new_thread = _thread.start_new_thread
-_allocate_lock = _thread.allocate_lock
+# Kernel-thread originals: monkey-patching may later replace the module attributes, or already
+# have (then ``monkey.get_original`` has them), and a server body must run on a real OS thread.
+_monkey = sys.modules.get("whyevents.threads.monkey")
+_start_new_thread, _allocate_lock = (
+    _monkey.get_original("_thread", ["start_new_thread", "allocate_lock"]) if _monkey is not None
+    else (_thread.start_new_thread, _thread.allocate_lock))
 
 
 def fd_limit() -> tuple[int, int]:
@@ -83,7 +86,11 @@ def _somaxconn() -> int:
 
 def listen(host: str = DEFAULT_HOST, port: int = 0, backlog: int | None = None,
            sock_module=_stdsocket):
-    """A listening, non-blocking TCP socket (from ``sock_module``: stdlib or cooperative)."""
+    """A listening TCP socket (from ``sock_module``: stdlib or cooperative).
+
+    Its blocking mode is the module's default (a stdlib socket blocks; a cooperative one only
+    parks its green thread): a server that wants ``EAGAIN`` calls ``setblocking(False)``.
+    """
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port={port!r}: must be an integer 0..65535")
     family = _stdsocket.AF_INET6 if ":" in host else _stdsocket.AF_INET
@@ -163,7 +170,7 @@ def process_snapshot() -> dict:
 class ServerHandle:
     """A running server: ``.address``, ``.stats()``, ``.stop()``; also a context manager.
 
-    ``body(ready, stop_event)`` runs in a new OS thread; it must call ``ready(address, stopper)``
+    ``body(ready)`` runs in a new OS thread; it must call ``ready(address, stopper)``
     once it listens (``stopper()`` is called from the caller's thread and must make ``body``
     return soon, e.g. by ``hub.call_threadsafe``-ing a shutdown) and return when stopped.
     """
@@ -174,12 +181,14 @@ class ServerHandle:
         self.address: tuple | None = None
         self.error: BaseException | None = None
         self._stopper = None
-        self._ready = threading.Event()
+        self._ready = _allocate_lock()      # a kernel lock, released once: listening or failed
+        self._ready.acquire()
+        self._signalled = False
         self._done = _allocate_lock()
         self._done.acquire()
         self._body = body
         _start_new_thread(self._main, ())
-        if not self._ready.wait(start_timeout):
+        if not self._ready.acquire(True, start_timeout):
             raise TimeoutError(f"{name} did not start listening within {start_timeout} s")
         if self.error is not None:
             raise RuntimeError(f"{name} failed to start: {self.error!r}") from self.error
@@ -189,8 +198,9 @@ class ServerHandle:
             self._body(self._on_ready)
         except BaseException as e:  # noqa: BLE001 - reported through the handle
             self.error = e
-            if not self._ready.is_set():
-                self._ready.set()
+            if not self._signalled:
+                self._signalled = True
+                self._ready.release()
             else:
                 print(f"{self.name} stopped with an error: {e!r}", file=sys.stderr)
         finally:
@@ -199,7 +209,8 @@ class ServerHandle:
     def _on_ready(self, address: tuple, stopper) -> None:
         self.address = address
         self._stopper = stopper
-        self._ready.set()
+        self._signalled = True
+        self._ready.release()
 
     @property
     def url(self) -> str:

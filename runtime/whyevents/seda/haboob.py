@@ -1,0 +1,963 @@
+"""A Haboob-like web server: SEDA stages on kernel threads, joined by explicit bounded queues.
+
+The paper's section 5 sets Knot (one thread per connection) against Haboob, the web server of SEDA
+(Welsh, Culler and Brewer, *SEDA: An Architecture for Well-Conditioned, Scalable Internet
+Services*, SOSP 2001, section 5.1), and blames Haboob's lower peak on its structure: "Haboob's
+thread-pool-per-handler model requires context switches whenever events pass from one handler to
+another. This requirement causes Haboob to context switch 30,000 times per second when fully
+loaded -- more than 6 times as frequently as Knot", plus "a large number of module crossings and
+queuing operations". This module rebuilds that structure so the claim can be measured, on the
+same HTTP code as Knot.
+
+The stages, and what they model
+-------------------------------
+SEDA's Haboob is a set of stages over Sandstorm's asynchronous socket layer (*aSocket*), its HTTP
+library (``httpServer``: accepts connections, parses packets into requests) and its asynchronous
+file layer (*aFile*, a thread pool doing blocking reads). In Haboob's source: ``HttpRecv``
+(requests in), the page cache stage (``PageCacheSized``; misses go to ``CacheMiss``/aFile and come
+back to be inserted), ``HttpSend`` (responses out, connection management). Here::
+
+    aSocket    one kernel thread: an epoll (or poll) loop over the listener and every
+               connection. Accepts; reads bytes and hands each connection's "packets" to
+               HttpParse; turns writability into events for HttpSend; closes sockets.
+       |  packet events (a connection with bytes waiting)
+    HttpParse  Sandstorm's httpServer parsing + Haboob's HttpRecv: one RequestParser per
+               connection; emits request events; a parse error becomes a 4xx for HttpSend.
+       |  request events
+    PageCache  Handler.respond: a hit becomes a response event; a miss goes to CacheMiss.
+       |  misses                       ^ filled misses (body, fstat) come back here to be
+    CacheMiss  aFile: its own thread   | inserted into the cache (Handler.finish)
+               pool doing blocking reads (Handler.resolve + read_file)
+       |  response events
+    HttpSend   writes responses in request order on non-blocking sockets; a partial write
+               keeps the rest and asks aSocket to report writability; closes after
+               "Connection: close", an error answer, or the client's EOF.
+
+Every arrow is a ``Stage`` queue (``stage.py``): bounded, observable in ``stats()``
+("visible queues", the paper's section 6), each stage a pool of ``threads`` kernel threads
+taking batches of events. A full queue is admission control: the request is answered
+``503 Service Unavailable`` and its connection closed, which is what SEDA's queue thresholds
+were for.
+
+What differs from Haboob, and why
+---------------------------------
+* Language and runtime: CPython kernel threads, not Java threads with a JIT and a garbage
+  collector. Only one thread runs Python at a time (the GIL), and a thread waiting for it, or
+  parked on an empty queue, is a kernel context switch away from running: the cost the paper
+  names, visible in ``getrusage`` (the server's ``ctx_voluntary``/``ctx_involuntary``).
+* Writes: Haboob's HttpSend enqueued responses on aSocket's write stage, whose thread did the
+  write. Here HttpSend writes itself and falls back to aSocket only when the socket is full
+  (``EAGAIN``). That saves a stage crossing per response, so it flatters this server: any
+  context-switch ratio against Knot measured with it is, if anything, an underestimate.
+* Packets are coalesced per connection: aSocket appends bytes to the connection's inbox and
+  enqueues the connection once until HttpParse has taken them. With several HttpParse threads
+  this keeps each connection's bytes in order (Haboob enqueued a packet event per read).
+* Responses carry a per-connection sequence number and HttpSend writes them in that order, so
+  pipelined requests are answered in order even when one misses the cache and the next hits.
+* Fixed pool sizes and batch size; Sandstorm's controllers resized pools and tuned batching at
+  run time (``threadPool.sizeController``, ``batchController``). Queues are bounded here (SEDA's
+  default was unbounded, with optional thresholds).
+* ``poller="poll"`` uses ``select.poll`` (the set passed to the kernel on every wait, as the
+  paper's Haboob, ported from /dev/poll to poll(), did); ``"epoll"`` registers each fd once.
+* Idle handling: a connection silent for ``request_timeout`` seconds with nothing in flight is
+  answered ``408`` if a request is partly received, else just closed (keep-alive idle), checked
+  by aSocket a few times per timeout; ``None`` disables it.
+* Descriptors: aSocket stops accepting while only a reserve of descriptors is left (so that
+  CacheMiss can still open files), and on EMFILE/ENFILE from accept() alike: it stops watching
+  the listener for ``ACCEPT_BACKOFF`` seconds and keeps serving the connections it has. A file
+  open that still hits EMFILE is answered 503, not 500: the condition is transient.
+
+Cost, measured
+--------------
+8 KiB file, ``wrk -t1 -d5s`` pinned to CPU 1, server alone on CPU 0, 2-vCPU VM, medians of 3
+interleaved runs (spread up to ~15%); per request = server ``getrusage`` delta / requests:
+
+    clients  threads/stage  req/s   CPU us/req (user+sys)  context switches/req  per second
+    50       1              66k     14.9 (5.9 + 9.0)       0.77                  50k
+    50       2              80k     12.3 (5.0 + 7.2)       0.29                  23k
+    1000     1              45k     18.6 (6.3 + 12.0)      0.52                  23k
+    1000     2              58k     16.7 (6.7 + 9.8)       0.05                  2.7k
+
+Under saturation batching amortizes the crossings (at 50 clients HttpParse takes ~10 events per
+wake-up, HttpSend ~26), so a thread parks far less than once per request; with two threads per
+stage a queue seldom runs dry at all. Switches per request therefore fall as load rises, which
+is SEDA's argument for batching; what they cost against Knot is for the benchmarks to compare.
+
+Starting it::
+
+    handle = start("/srv/www", port=8080, threads=2)    # a ServerHandle
+    handle.stats()["stages"]["PageCache"]["queue_length"]
+    handle.stop()                                       # final stats
+
+or ``python -m whyevents.seda --root DIR --port N``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import importlib
+import os
+import select
+import socket
+import sys
+import time
+from collections import OrderedDict, deque
+from types import SimpleNamespace
+
+from ..http import (
+    Handler,
+    HTTPError,
+    Miss,
+    PageCache,
+    RequestParser,
+    error_response,
+    http_date,
+    read_file,
+)
+from ..serving import (
+    ACCEPT_BACKOFF,
+    ACCEPT_ERRNOS,
+    ACCEPT_SKIP_ERRNOS,
+    ServerCounters,
+    ServerHandle,
+    listen,
+    raise_fd_limit,
+    serve_cli,
+)
+from .stage import DEFAULT_BATCH, Stage, _allocate_lock, _get_ident
+
+__all__ = ["start", "Haboob", "DEFAULT_THREADS", "DEFAULT_FILE_THREADS",
+           "DEFAULT_QUEUE_CAPACITY", "POLLERS", "STAGES", "main"]
+
+#: Threads per stage pool (HttpParse, PageCache, HttpSend). Sandstorm started every pool at one
+#: thread and let a controller add more under load; one per stage is the fixed equivalent.
+DEFAULT_THREADS = 1
+#: Threads of the CacheMiss (file I/O) pool: blocking reads want a few in flight.
+DEFAULT_FILE_THREADS = 4
+#: Events each stage's queue holds before admission control rejects (per stage).
+DEFAULT_QUEUE_CAPACITY = 65536
+POLLERS = ("epoll", "poll")
+#: Stage names, in pipeline order (aSocket is the poller thread, reported beside them).
+STAGES = ("aSocket", "HttpParse", "PageCache", "CacheMiss", "HttpSend")
+
+_RECV_SIZE = 65536
+_ACCEPT_BATCH = 256          # connections accepted per listener readiness, at most
+_MAX_TICK = 1.0              # aSocket looks at idle connections at least this often
+
+# poll and epoll share the bit values on Linux; one set of masks serves both pollers.
+_IN = select.EPOLLIN
+_OUT = select.EPOLLOUT
+_ERRHUP = select.EPOLLERR | select.EPOLLHUP
+assert (select.POLLIN, select.POLLOUT, select.POLLERR, select.POLLHUP) == (
+    _IN, _OUT, select.EPOLLERR, select.EPOLLHUP)
+
+# As Handler.load: an OSError reading a resolved file that means "no such file" is a 404.
+_NOT_FOUND_ERRNOS = frozenset((errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM,
+                               errno.ELOOP, errno.ENAMETOOLONG, errno.EISDIR))
+
+
+def _original(module: str, attr: str):
+    """``module.attr`` before ``whyevents.threads.monkey`` patched it (if it did)."""
+    monkey = sys.modules.get("whyevents.threads.monkey")
+    if monkey is not None:
+        return monkey.get_original(module, attr)
+    return getattr(importlib.import_module(module), attr)
+
+
+# Kernel sockets and a kernel poll(), whatever monkey-patching did to the stdlib later or before.
+_Socket = _original("socket", "socket")
+_select_poll = _original("select", "poll")
+_SOCKET_MODULE = SimpleNamespace(socket=_Socket)
+
+_EOF = object()              # an inbox item: the client closed its sending side
+
+# aSocket commands (from stage threads to the poller thread).
+_CLOSE = "close"
+_WANT_WRITE = "want-write"
+_STOP = "stop"
+
+
+def _open_fds() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 16
+
+
+def _os_threads() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return -1
+
+
+def _busy_response() -> bytes:
+    """503 for admission control (not in the shared HTTP module's table: only SEDA rejects)."""
+    body = b"503 Service Unavailable\n"
+    return b"".join((
+        b"HTTP/1.1 503 Service Unavailable\r\nDate: ", http_date(time.time()),
+        b"\r\nServer: whyevents\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" % len(body),
+        body,
+    ))
+
+
+# ---------------------------------------------------------------------------------------------
+# Pollers
+# ---------------------------------------------------------------------------------------------
+
+
+class _EpollPoller:
+    """epoll, level-triggered: each fd registered once, its mask changed as interest changes."""
+
+    name = "epoll"
+
+    def __init__(self) -> None:
+        self._ep = select.epoll()
+        self.register = self._ep.register
+        self.modify = self._ep.modify
+        self.unregister = self._ep.unregister
+
+    def wait(self, timeout: float | None) -> list[tuple[int, int]]:
+        return self._ep.poll(-1 if timeout is None else timeout)
+
+    def close(self) -> None:
+        self._ep.close()
+
+
+class _PollPoller:
+    """poll(): the whole interest set goes to the kernel on every wait (O(connections))."""
+
+    name = "poll"
+
+    def __init__(self) -> None:
+        self._p = _select_poll()
+        self.register = self._p.register
+        self.modify = self._p.modify
+        self.unregister = self._p.unregister
+
+    def wait(self, timeout: float | None) -> list[tuple[int, int]]:
+        return self._p.poll(None if timeout is None else int(timeout * 1000.0 + 0.999))
+
+    def close(self) -> None:
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Connections
+# ---------------------------------------------------------------------------------------------
+
+
+class _Conn:
+    """One client connection's state, shared by the stages under two small locks.
+
+    Input side (``rlock``): ``inbox`` (bytes and ``_EOF`` waiting for HttpParse) and ``scheduled``
+    (the connection is in HttpParse's queue or being parsed). Whoever sets ``scheduled`` owns the
+    parser and ``issued`` (the next request sequence number) until it clears it, so one thread
+    at a time parses a connection, in byte order.
+    Output side (``wlock``): ``next_send`` (sequence number HttpSend writes next), ``ready``
+    (answers that arrived early), ``outbuf`` (bytes the socket did not take), ``want_write``,
+    ``closing`` (close once flushed), ``read_closed`` (client EOF: close when nothing is left in
+    flight), ``closed`` (no one touches the socket any more; aSocket closes it).
+    aSocket alone: ``mask`` (poller interest), ``last_active``, ``released`` (socket closed).
+    """
+
+    __slots__ = ("sock", "fd", "parser", "rlock", "inbox", "scheduled", "issued",
+                 "wlock", "next_send", "ready", "outbuf", "want_write", "closing",
+                 "read_closed", "closed", "mask", "last_active", "released")
+
+    def __init__(self, sock, fd: int, parser: RequestParser, now: float) -> None:
+        self.sock = sock
+        self.fd = fd
+        self.parser = parser
+        self.rlock = _allocate_lock()
+        self.inbox: list = []
+        self.scheduled = False
+        self.issued = 0
+        self.wlock = _allocate_lock()
+        self.next_send = 0
+        self.ready: dict[int, tuple[bytes, bool]] = {}
+        self.outbuf: bytearray | None = None
+        self.want_write = False
+        self.closing = False
+        self.read_closed = False
+        self.closed = False
+        self.mask = 0
+        self.last_active = now
+        self.released = False
+
+    def __repr__(self) -> str:
+        return (f"<_Conn fd={self.fd} issued={self.issued} next_send={self.next_send} "
+                f"closed={self.closed}>")
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+# ---------------------------------------------------------------------------------------------
+
+
+class Haboob:
+    """The staged server; ``start()`` builds one and runs it behind a ``ServerHandle``."""
+
+    def __init__(self, root, *, host: str, port: int, threads: int, file_threads: int,
+                 poller: str, cache_bytes: int, backlog: int | None,
+                 request_timeout: float | None, queue_capacity: int, batch_size: int) -> None:
+        self.host = host
+        self.port = port
+        self.backlog = backlog
+        self.poller_name = poller
+        self.threads = threads
+        self.file_threads = file_threads
+        self.request_timeout = request_timeout
+        self.handler = Handler(root, PageCache(cache_bytes))
+        self.counters = ServerCounters(server="haboob")
+        self.counters.extra = self._extra
+        self._tally = _allocate_lock()
+        # The stages (started by the body, once the listener exists).
+        self.parse = Stage("HttpParse", self._on_packets, threads, queue_capacity, batch_size,
+                           start=False)
+        self.cache = Stage("PageCache", self._on_requests, threads, queue_capacity, batch_size,
+                           start=False)
+        self.miss = Stage("CacheMiss", self._on_misses, file_threads, queue_capacity,
+                          batch_size, start=False)
+        self.send = Stage("HttpSend", self._on_responses, threads, queue_capacity, batch_size,
+                          start=False)
+        self.stages = (self.parse, self.cache, self.miss, self.send)
+        # aSocket state (its thread only, except the command deque and the wake flag).
+        self._conns: dict[int, _Conn] = {}
+        self._idle: OrderedDict[_Conn, None] = OrderedDict()   # least recently read first
+        self._cmds: deque = deque()
+        self._wake_pending = False
+        self._wakefd = -1
+        self._loop_ident = None
+        self._stop_now = False
+        self._poller = None
+        self._lsock = None
+        self._listening = False
+        self._accept_resume = 0.0
+        self._max_conns = 1 << 30
+        self._tick = _MAX_TICK if request_timeout is None else max(
+            0.01, min(_MAX_TICK, request_timeout / 4.0))
+        self._next_tick = 0.0
+        # Counters beyond ServerCounters' (aSocket's are exact: one thread; others under _tally).
+        self.polls = 0
+        self.poll_events = 0
+        self.vanished = 0
+        self.timeouts = 0
+        self.idle_closed = 0
+        self.rejected = 0
+        self.partial_writes = 0     # sends the socket took only part of (or none: EAGAIN)
+
+    # -- the body: aSocket's thread ----------------------------------------------------------------
+
+    def body(self, ready) -> None:
+        """``ServerHandle`` body: listen, start the stages, run aSocket until stopped."""
+        try:
+            limit = raise_fd_limit()
+            self._lsock = listen(self.host, self.port, self.backlog, sock_module=_SOCKET_MODULE)
+            self._lsock.setblocking(False)
+            self._poller = _EpollPoller() if self.poller_name == "epoll" else _PollPoller()
+            self._wakefd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            self._poller.register(self._wakefd, _IN)
+            self._poller.register(self._lsock.fileno(), _IN)
+            self._listening = True
+            # Keep descriptors in reserve for CacheMiss's opens (and the process's own use):
+            # with every descriptor spent on connections no file could be read, and every
+            # connection would wait for one.
+            reserve = max(self.file_threads + 4, min(64, limit // 8))
+            self._max_conns = max(1, limit - reserve - _open_fds())
+            self._loop_ident = _get_ident()
+            for stage in self.stages:
+                stage.start()
+            ready(self._lsock.getsockname(), self._request_stop)
+            self._loop()
+        finally:
+            self._shutdown()
+
+    def _request_stop(self) -> None:
+        self._command(_STOP, None)
+
+    def _command(self, kind: str, conn: _Conn | None) -> None:
+        """Ask aSocket to do something with its poller or sockets (any thread)."""
+        self._cmds.append((kind, conn))
+        if not self._wake_pending:
+            self._wake_pending = True
+            fd = self._wakefd
+            if fd >= 0:
+                try:
+                    os.eventfd_write(fd, 1)
+                except OSError:
+                    pass
+
+    def _loop(self) -> None:
+        wait = self._poller.wait
+        conns = self._conns
+        cmds = self._cmds
+        lfd = self._lsock.fileno()
+        wfd = self._wakefd
+        monotonic = time.monotonic
+        self._next_tick = monotonic() + self._tick
+        while not self._stop_now:
+            deadline = self._next_tick
+            if not self._listening and self._accept_resume < deadline:
+                deadline = self._accept_resume
+            events = wait(max(0.0, deadline - monotonic()))
+            now = monotonic()
+            self.polls += 1
+            self.poll_events += len(events)
+            for fd, ev in events:
+                conn = conns.get(fd)
+                if conn is not None:
+                    if ev & _OUT:
+                        self._writable(conn)
+                    if conn.mask & _IN and ev & (_IN | _ERRHUP):
+                        self._readable(conn, now)
+                    elif ev & _ERRHUP and not ev & _OUT and not conn.closed:
+                        self._gone(conn)           # reset while we were not reading
+                elif fd == lfd:
+                    self._accept(now)
+                elif fd == wfd:
+                    self._wake_pending = False
+                    try:
+                        os.eventfd_read(wfd)
+                    except OSError:
+                        pass
+            while cmds:
+                kind, conn = cmds.popleft()
+                if kind is _CLOSE:
+                    self._release(conn)
+                elif kind is _WANT_WRITE:
+                    if not conn.closed and not conn.released:
+                        self._set_mask(conn, conn.mask | _OUT)
+                else:
+                    self._stop_now = True
+            if not self._listening and now >= self._accept_resume:
+                self._poller.register(lfd, _IN)
+                self._listening = True
+            if now >= self._next_tick:
+                self._expire(now)
+
+    def _shutdown(self) -> None:
+        """Close the listener and every connection, stop the stages (aSocket's thread)."""
+        if self._lsock is not None:
+            self._lsock.close()
+        for conn in list(self._conns.values()):
+            with conn.wlock:
+                conn.closed = True
+            self._release(conn)
+        for stage in self.stages:
+            stage.stop(drain=False)
+        if self._poller is not None:
+            self._poller.close()
+        fd, self._wakefd = self._wakefd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    # -- aSocket: accept, read, writability, close -------------------------------------------------
+
+    def _accept(self, now: float) -> None:
+        lsock = self._lsock
+        accept = lsock._accept          # the C accept: no blocking-mode dance, no patched class
+        family, type_, proto = lsock.family, lsock.type, lsock.proto
+        counters = self.counters
+        for _ in range(_ACCEPT_BATCH):
+            if counters.connections_open >= self._max_conns:
+                self._back_off(now)          # only the reserve is left
+                return
+            try:
+                fd, _addr = accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as err:
+                if err.errno in ACCEPT_SKIP_ERRNOS:
+                    continue
+                if err.errno not in ACCEPT_ERRNOS:
+                    print(f"haboob: accept failed: {err!r}; backing off", file=sys.stderr)
+                self._back_off(now)
+                return
+            try:
+                sock = _Socket(family, type_, proto, fileno=fd)
+            except OSError:
+                os.close(fd)
+                continue
+            try:
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:                  # reset before we got to it
+                sock.close()
+                continue
+            conn = _Conn(sock, fd, RequestParser(), now)
+            self._conns[fd] = conn
+            self._idle[conn] = None
+            self._set_mask(conn, _IN)
+            counters.connections_total += 1
+            counters.connections_open += 1
+
+    def _back_off(self, now: float) -> None:
+        """Out of descriptors (or worse): stop watching the listener for ``ACCEPT_BACKOFF``
+        seconds and keep serving; a level-triggered poller would otherwise spin on it."""
+        self.counters.accept_backoffs += 1
+        self._poller.unregister(self._lsock.fileno())
+        self._listening = False
+        self._accept_resume = now + ACCEPT_BACKOFF
+
+    def _readable(self, conn: _Conn, now: float) -> None:
+        if conn.closed:
+            return
+        try:
+            data = conn.sock.recv(_RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:                      # reset by the client
+            self._gone(conn)
+            return
+        if data:
+            conn.last_active = now
+            self._idle.move_to_end(conn)
+            self._push(conn, data)
+        else:
+            self._set_mask(conn, conn.mask & ~_IN)
+            self._push(conn, _EOF)
+
+    def _push(self, conn: _Conn, item: object) -> None:
+        """Hand bytes (or EOF) to HttpParse: enqueue the connection unless already queued."""
+        with conn.rlock:
+            conn.inbox.append(item)
+            if conn.scheduled:
+                return
+            conn.scheduled = True
+        if not self.parse.enqueue(conn):
+            # Admission control: we own the connection (scheduled), so we may answer on it.
+            self._reject_owned(conn)
+
+    def _writable(self, conn: _Conn) -> None:
+        self._set_mask(conn, conn.mask & ~_OUT)
+        if conn.closed:
+            return
+        if not self.send.enqueue((conn, None, None, False)):
+            self._flush(conn)
+
+    def _set_mask(self, conn: _Conn, mask: int) -> None:
+        old = conn.mask
+        if mask == old or conn.released:
+            return
+        if old == 0:
+            self._poller.register(conn.fd, mask)
+        elif mask == 0:
+            self._poller.unregister(conn.fd)
+        else:
+            self._poller.modify(conn.fd, mask)
+        conn.mask = mask
+
+    def _release(self, conn: _Conn) -> None:
+        """Unregister and close a connection's socket (aSocket's thread; after ``closed``)."""
+        if conn.released:
+            return
+        if conn.mask:
+            try:
+                self._poller.unregister(conn.fd)
+            except (OSError, KeyError, ValueError):
+                pass
+            conn.mask = 0
+        conn.released = True
+        if self._conns.get(conn.fd) is conn:
+            del self._conns[conn.fd]
+        self._idle.pop(conn, None)
+        try:
+            conn.sock.close()
+        except OSError:
+            pass
+        self.counters.connections_open -= 1
+
+    def _gone(self, conn: _Conn) -> None:
+        """The client reset or vanished: drop the connection, count it, say nothing."""
+        with self._tally:
+            self.vanished += 1
+        self._close(conn)
+
+    def _expire(self, now: float) -> None:
+        """Answer 408 to partial requests idle for ``request_timeout``; close idle keep-alives."""
+        self._next_tick = now + self._tick
+        if self.request_timeout is None:
+            return
+        limit = now - self.request_timeout
+        expired = []
+        for conn in self._idle:             # least recently read first
+            if conn.last_active > limit:
+                break
+            expired.append(conn)
+        for conn in expired:
+            if conn.closed:
+                continue
+            if conn.next_send != conn.issued or conn.outbuf or conn.want_write:
+                self._touch(conn, now)      # busy answering: not idle
+                continue
+            with conn.rlock:
+                owned = not conn.scheduled
+                if owned:
+                    conn.scheduled = True   # claim the parser for good: we close it now
+            if not owned:
+                self._touch(conn, now)      # HttpParse has it
+                continue
+            if conn.parser.in_progress:
+                with self._tally:
+                    self.timeouts += 1
+                seq = conn.issued
+                conn.issued += 1
+                self._deliver(conn, seq, error_response(408), True)
+            else:
+                with self._tally:
+                    self.idle_closed += 1
+                self._close(conn)
+
+    def _touch(self, conn: _Conn, now: float) -> None:
+        conn.last_active = now
+        self._idle.move_to_end(conn)
+
+    # -- HttpParse ---------------------------------------------------------------------------------
+
+    def _on_packets(self, conns: list[_Conn]) -> None:
+        requests: list = []
+        answers: list = []
+        for conn in conns:
+            parser = conn.parser
+            while True:
+                with conn.rlock:
+                    chunks = conn.inbox
+                    if not chunks:
+                        conn.scheduled = False
+                        break
+                    conn.inbox = []
+                if conn.closed:
+                    continue
+                for chunk in chunks:
+                    if chunk is _EOF:
+                        self._eof(conn)
+                        continue
+                    if parser.closed:
+                        continue        # after "Connection: close" or an error: ignored
+                    for request in parser.feed(chunk):
+                        requests.append((conn, conn.issued, request))
+                        conn.issued += 1
+                    if parser.error is not None:
+                        answers.append((conn, conn.issued,
+                                        error_response(parser.error.status), True))
+                        conn.issued += 1
+        if requests:
+            taken = self.cache.enqueue_many(requests)
+            for conn, seq, _request in requests[taken:]:
+                self._reject(conn, seq)
+        if answers:
+            self._hand_to_send(answers)
+
+    def _eof(self, conn: _Conn) -> None:
+        """The client will send no more: finish what is in flight, then close."""
+        if conn.parser.in_progress:
+            with self._tally:
+                self.vanished += 1          # it left in the middle of a request
+        with conn.wlock:
+            conn.read_closed = True
+            if (not conn.closed and conn.next_send == conn.issued and not conn.outbuf):
+                self._close_locked(conn)
+
+    # -- PageCache ---------------------------------------------------------------------------------
+
+    def _on_requests(self, events: list) -> None:
+        respond = self.handler.respond
+        finish = self.handler.finish
+        answers: list = []
+        misses: list = []
+        for event in events:
+            conn = event[0]
+            if conn.closed:
+                continue
+            if len(event) == 3:                 # (conn, seq, request) from HttpParse
+                _, seq, request = event
+                result = respond(request)
+                if result.__class__ is Miss:
+                    misses.append((conn, seq, result))
+                else:
+                    answers.append((conn, seq, result, not request.keep_alive))
+            else:                               # (conn, seq, miss, body, st) from CacheMiss
+                _, seq, miss, body, st = event
+                answers.append((conn, seq, finish(miss, body, st), not miss.request.keep_alive))
+        if misses:
+            taken = self.miss.enqueue_many(misses)
+            for conn, seq, _miss in misses[taken:]:
+                self._reject(conn, seq)
+        if answers:
+            self._hand_to_send(answers)
+
+    # -- CacheMiss (aFile) -------------------------------------------------------------------------
+
+    def _on_misses(self, events: list) -> None:
+        handler = self.handler
+        filled: list = []
+        answers: list = []
+        for conn, seq, miss in events:
+            if conn.closed:
+                continue
+            close = not miss.request.keep_alive
+            try:
+                path = handler.resolve(miss)
+                body, st = read_file(path)
+            except HTTPError as err:
+                answers.append((conn, seq, handler.fail(miss, err.status), close))
+            except OSError as err:
+                if err.errno in (errno.EMFILE, errno.ENFILE):   # transient: "busy", not 500
+                    with self._tally:
+                        self.rejected += 1
+                    answers.append((conn, seq, _busy_response(), True))
+                    continue
+                status = 404 if err.errno in _NOT_FOUND_ERRNOS else 500
+                answers.append((conn, seq, handler.fail(miss, status), close))
+            else:
+                filled.append((conn, seq, miss, body, st))
+        if filled:
+            taken = self.cache.enqueue_many(filled)
+            for conn, seq, miss, body, st in filled[taken:]:
+                # PageCache is full: insert here rather than drop work already done.
+                answers.append((conn, seq, handler.finish(miss, body, st),
+                                not miss.request.keep_alive))
+        if answers:
+            self._hand_to_send(answers)
+
+    # -- HttpSend ----------------------------------------------------------------------------------
+
+    def _hand_to_send(self, answers: list) -> None:
+        taken = self.send.enqueue_many(answers)
+        for conn, seq, data, close in answers[taken:]:
+            self._deliver(conn, seq, data, close)     # HttpSend is full: write it ourselves
+
+    def _on_responses(self, events: list) -> None:
+        deliver = self._deliver
+        for conn, seq, data, close in events:
+            if seq is None:
+                self._flush(conn)
+            else:
+                deliver(conn, seq, data, close)
+
+    def _deliver(self, conn: _Conn, seq: int, data: bytes, close: bool) -> None:
+        """Write answer number ``seq`` of ``conn`` once those before it are written (any thread)."""
+        with conn.wlock:
+            if conn.closed:
+                return
+            if seq != conn.next_send:
+                conn.ready[seq] = (data, close)
+                return
+            parts = [data]
+            seq += 1
+            ready = conn.ready
+            while ready and not close:
+                item = ready.pop(seq, None)
+                if item is None:
+                    break
+                data, close = item
+                parts.append(data)
+                seq += 1
+            conn.next_send = seq
+            if close:
+                conn.closing = True
+                ready.clear()
+            self._count(parts)
+            buf = parts[0] if len(parts) == 1 else b"".join(parts)
+            if conn.outbuf:
+                conn.outbuf += buf          # waiting for writability: aSocket will tell us
+            else:
+                self._send_locked(conn, buf)
+
+    def _flush(self, conn: _Conn) -> None:
+        """The socket became writable: send what is left (HttpSend or, if it is full, aSocket)."""
+        with conn.wlock:
+            conn.want_write = False
+            if conn.closed or not conn.outbuf:
+                return
+            buf, conn.outbuf = conn.outbuf, None
+            self._send_locked(conn, buf)
+
+    def _send_locked(self, conn: _Conn, buf) -> None:
+        try:
+            n = conn.sock.send(buf)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError:                          # EPIPE, ECONNRESET: the client is gone
+            with self._tally:
+                self.vanished += 1
+            self._close_locked(conn)
+            return
+        if n:
+            with self._tally:
+                self.counters.bytes_sent += n
+        if n < len(buf):
+            with self._tally:
+                self.partial_writes += 1
+            conn.outbuf = bytearray(memoryview(buf)[n:])
+            if not conn.want_write:
+                conn.want_write = True
+                if _get_ident() == self._loop_ident:
+                    self._set_mask(conn, conn.mask | _OUT)
+                else:
+                    self._command(_WANT_WRITE, conn)
+        elif conn.closing or (conn.read_closed and conn.next_send == conn.issued):
+            self._close_locked(conn)
+
+    def _count(self, parts: list) -> None:
+        counters = self.counters
+        with self._tally:
+            counters.requests += len(parts)
+            for part in parts:
+                if part[9:10] not in (b"2", b"3"):      # b"HTTP/1.1 404 ..."
+                    counters.error(int(part[9:12]))
+
+    # -- closing and rejecting ---------------------------------------------------------------------
+
+    def _close(self, conn: _Conn) -> None:
+        with conn.wlock:
+            self._close_locked(conn)
+
+    def _close_locked(self, conn: _Conn) -> None:
+        """Mark ``conn`` closed (``wlock`` held) and have aSocket release its socket."""
+        if conn.closed:
+            return
+        conn.closed = True
+        conn.ready.clear()
+        conn.outbuf = None
+        if _get_ident() == self._loop_ident:
+            self._release(conn)
+        else:
+            self._command(_CLOSE, conn)
+
+    def _reject(self, conn: _Conn, seq: int) -> None:
+        """A full queue refused request ``seq``: answer 503 in its turn and close."""
+        with self._tally:
+            self.rejected += 1
+        self._deliver(conn, seq, _busy_response(), True)
+
+    def _reject_owned(self, conn: _Conn) -> None:
+        """HttpParse's queue refused a connection we own (``scheduled``): 503 and close."""
+        seq = conn.issued
+        conn.issued += 1
+        self._reject(conn, seq)
+
+    # -- observation -------------------------------------------------------------------------------
+
+    def _extra(self) -> dict:
+        stages = {"aSocket": {
+            "name": "aSocket", "threads": 1, "queue_length": len(self._cmds),
+            "connections": len(self._conns), "polls": self.polls, "events": self.poll_events,
+            "poller": self.poller_name,
+        }}
+        for stage in self.stages:
+            stages[stage.name] = stage.stats()
+        cache = self.handler.cache.stats()
+        with self._tally:
+            extra = {
+                "architecture": "seda",
+                "poller": self.poller_name,
+                "threads_per_stage": self.threads,
+                # Every OS thread of the process (threading.active_count() misses _thread ones).
+                "os_threads": _os_threads(),
+                "file_threads": self.file_threads,
+                "stages": stages,
+                "queue_lengths": {name: st["queue_length"] for name, st in stages.items()},
+                "stage_events": sum(st["events"] for st in stages.values()),
+                "cache": {"hits": cache.hits, "misses": cache.misses, "entries": cache.entries,
+                          "bytes": cache.bytes, "max_bytes": cache.max_bytes,
+                          "evictions": cache.evictions},
+                "clients_vanished": self.vanished,
+                "timeouts_408": self.timeouts,
+                "idle_closed": self.idle_closed,
+                "max_connections": self._max_conns,
+                "rejected_503": self.rejected,
+                "partial_writes": self.partial_writes,
+            }
+        return extra
+
+
+# ---------------------------------------------------------------------------------------------
+# start()
+# ---------------------------------------------------------------------------------------------
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}={value!r}: must be an integer >= 1")
+    return value
+
+
+def start(root, *, host: str = "127.0.0.1", port: int = 0, threads: int | None = None,
+          poller: str = "epoll", scheduler: str | None = None, backend: str = "kernel",
+          cache_bytes: int = 64 << 20, backlog: int | None = None,
+          request_timeout: float | None = 30.0, queue_capacity: int = DEFAULT_QUEUE_CAPACITY,
+          file_threads: int | None = None, batch_size: int = DEFAULT_BATCH) -> ServerHandle:
+    """Start the staged server on ``host:port`` serving ``root``; returns its ``ServerHandle``.
+
+    ``threads``: kernel threads per stage pool (HttpParse, PageCache, HttpSend; default
+    ``DEFAULT_THREADS``); ``file_threads``: the CacheMiss pool (default
+    ``DEFAULT_FILE_THREADS``); ``poller``: "epoll" or "poll" for aSocket; ``scheduler`` must be
+    None (the OS schedules kernel threads) and ``backend`` "kernel" (SEDA has no green version);
+    ``queue_capacity``: events per stage queue before requests are refused with 503;
+    ``request_timeout``: seconds a connection may sit idle (408 if a request is half-received),
+    None to never time out; ``batch_size``: events per dequeue (SEDA's batching factor).
+    """
+    if backend != "kernel":
+        raise ValueError(f"backend={backend!r}: the staged server runs only on kernel threads "
+                         f"(backend='kernel'), as SEDA ran on Java threads")
+    if scheduler is not None:
+        raise ValueError(f"scheduler={scheduler!r}: the staged server's threads are kernel "
+                         f"threads scheduled by the OS; pass scheduler=None")
+    if poller not in POLLERS:
+        raise ValueError(f"poller={poller!r}: must be one of {', '.join(POLLERS)}")
+    if not isinstance(host, str) or not host:
+        raise ValueError(f"host={host!r}: must be a non-empty string")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port={port!r}: must be an integer 0..65535")
+    threads = DEFAULT_THREADS if threads is None else _positive_int("threads", threads)
+    file_threads = (DEFAULT_FILE_THREADS if file_threads is None
+                    else _positive_int("file_threads", file_threads))
+    _positive_int("cache_bytes", cache_bytes)
+    _positive_int("queue_capacity", queue_capacity)
+    _positive_int("batch_size", batch_size)
+    if backlog is not None:
+        _positive_int("backlog", backlog)
+    if request_timeout is not None:
+        if (isinstance(request_timeout, bool) or not isinstance(request_timeout, int | float)
+                or not request_timeout > 0):
+            raise ValueError(f"request_timeout={request_timeout!r}: must be a positive number "
+                             f"of seconds or None")
+        request_timeout = float(request_timeout)
+    try:
+        is_dir = os.path.isdir(root)
+    except TypeError:
+        is_dir = False
+    if not is_dir:
+        raise ValueError(f"root={root!r}: not a directory")
+    server = Haboob(root, host=host, port=port, threads=threads, file_threads=file_threads,
+                    poller=poller, cache_bytes=cache_bytes, backlog=backlog,
+                    request_timeout=request_timeout, queue_capacity=queue_capacity,
+                    batch_size=batch_size)
+    handle = ServerHandle("haboob", server.counters, server.body)
+    handle.server = server
+    return handle
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m whyevents.seda --root DIR [--port N] ...``: serve until SIGINT/SIGTERM."""
+    ap = argparse.ArgumentParser(prog="python -m whyevents.seda",
+                                 description=__doc__.split("\n", 1)[0])
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8080)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--file-threads", type=int, default=None)
+    ap.add_argument("--poller", choices=POLLERS, default="epoll")
+    ap.add_argument("--cache-bytes", type=int, default=64 << 20)
+    ap.add_argument("--queue-capacity", type=int, default=DEFAULT_QUEUE_CAPACITY)
+    ap.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
+    ap.add_argument("--request-timeout", type=float, default=30.0, help="0: never")
+    args = ap.parse_args(argv)
+    return serve_cli(start, "haboob", root=args.root, host=args.host, port=args.port,
+                     threads=args.threads, file_threads=args.file_threads, poller=args.poller,
+                     cache_bytes=args.cache_bytes, queue_capacity=args.queue_capacity,
+                     batch_size=args.batch_size, request_timeout=args.request_timeout or None)

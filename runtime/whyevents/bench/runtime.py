@@ -665,13 +665,17 @@ def worker_main(argv: Sequence[str] | None = None) -> None:
 _PACKAGES = ("whyevents", "greenlet", "gevent", "uvloop", "trio", "psutil", "tqdm", "pandas")
 
 
-def _git(root: Path, *args: str) -> str | None:
+def _git(root: Path, *args: str, strip: bool = True) -> str | None:
+    """``git args`` in ``root``; stdout, stripped unless ``strip=False`` (porcelain status
+    lines start with a status column that may be a space)."""
     try:
         r = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
                            timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return r.stdout.strip() if r.returncode == 0 else None
+    if r.returncode != 0:
+        return None
+    return r.stdout.strip() if strip else r.stdout
 
 
 def repo_root() -> Path | None:
@@ -699,7 +703,7 @@ def provenance(parameters: dict | None = None) -> dict:
     changed: list[str] = []
     if root is not None:
         commit = _git(root, "rev-parse", "HEAD")
-        status = _git(root, "status", "--porcelain", "--untracked-files=all")
+        status = _git(root, "status", "--porcelain", "--untracked-files=all", strip=False)
         if status is not None:
             # modified or untracked code makes a run dirty; results under data/ do not
             changed = [ln[3:] for ln in status.splitlines() if not ln[3:].startswith("data/")]

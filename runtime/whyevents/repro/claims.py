@@ -1,0 +1,452 @@
+"""The paper's claims as checks on stored results (``paper/claims.yaml``).
+
+Why: a reproduction is only as good as the sentence it checks. Each claim names the paper's
+sentence, the experiment whose rows decide it, a metric computed from those rows, a comparison and
+a tolerance per profile (the quick profile sweeps smaller sizes and is noisier). ``evaluate``
+reads rows only — it never runs a benchmark — so a notebook's claim cell, ``repro`` and CI give
+the same verdict for the same stored run.
+
+Columns each experiment must write (one row per measured point; extra columns are fine; a row
+whose ``status`` is present and not ``"ok"`` is a failed point — counted as missing by the
+metrics, and as zero throughput where a claim says "degrades *or fails*"):
+
+``pipeline`` (Figure 2: SEDA's task pipeline; each task an 8 KiB cached-file read)
+    ``backend`` (``whyevents`` | ``event`` | ``kernel`` | peers such as ``gevent``),
+    ``scheduler`` (``fifo`` | ``pth`` for whyevents; ``-`` otherwise), ``tasks`` (int, concurrent
+    tasks), ``throughput_rps``, ``latency_p50_ms``, ``status``. Sweeps must include the task counts
+    the claims name: 1000, 10000 (quick) and 100000 (full).
+``scaling`` (green threads by the hundred thousand)
+    ``backend``, ``threads`` (int), ``spawn_us``, ``bytes_per_thread``, ``yields_per_s``,
+    ``status``. Must include 10000 (quick) and 100000 (full).
+``web`` (Figure 3: web server bandwidth vs clients)
+    ``server`` (``knot-c`` | ``knot-a`` | ``seda`` | ``eventloop``), ``poller`` (``poll`` |
+    ``epoll``), ``clients`` (int), ``mbit_s``, ``ctx_switches_per_request``,
+    ``cpu_us_per_request``, ``errors``, ``status``. Must include 64, 1024 and 4096 (quick) and
+    16384 (full).
+
+The same lists, machine-readable, are ``COLUMNS`` below.
+
+Repeated points (same filter and x) are reduced to their median before a metric sees them.
+
+Metrics (each ``f(rows, **args) -> float``; the YAML's ``args`` are passed by name):
+
+``ratio_at(where, x, y, at, to="peak")``  y at ``at`` over the series' peak (``to="peak"``), its
+    first point (``"first"``) or y at another x (a number).
+``flatness(where, x, y, xmin, xmax)``  min/max of y over xmin..xmax: 1 is flat. The series must
+    reach both ends of the range.
+``slope_loglog(where, x, y, xmin, xmax)``  least-squares slope of log y on log x: ``-1`` is
+    throughput ∝ 1/N, i.e. work O(n) per switch.
+``ratio_between(a, b, x, y, at=None, xmin=None, xmax=None, agg="min")``  y of series ``a`` over
+    y of series ``b`` at one x or aggregated (min/median/max) over the x both have in a range.
+``max_x(where, x, y=None)``  the largest x with a successful point (and a positive y if named).
+
+A comparison is ``{op: ">=", threshold: T}``, ``{op: "<=", ...}`` or ``{op: "between",
+threshold: [lo, hi]}``; the profile's ``tolerance`` (absolute, in the metric's units) loosens it:
+``>= T - tol``, ``<= T + tol``, ``between [lo - tol, hi + tol]``. A profile may also override
+``args`` (smaller sizes for quick), ``threshold`` and ``summary``.
+
+The verdict message is one stable line, ``C2.1 PASS — fifo flat from 1k to 100k tasks``: the
+claim's summary, never the measured value (that is ``Verdict.value``), so notebooks can be
+checked by nbval output comparison.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from whyevents.repro import paths
+
+__all__ = [
+    "COLUMNS", "Claim", "Verdict", "MissingData", "ClaimFailed", "METRICS", "load_claims",
+    "get_claim", "evaluate", "evaluate_all", "check", "ratio_at", "flatness", "slope_loglog",
+    "ratio_between", "max_x",
+]
+
+
+#: experiment -> the columns its rows carry (``status`` optional: absent or "ok" means success)
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "pipeline": ("backend", "scheduler", "tasks", "throughput_rps", "latency_p50_ms", "status"),
+    "scaling": ("backend", "threads", "spawn_us", "bytes_per_thread", "yields_per_s", "status"),
+    "web": ("server", "poller", "clients", "mbit_s", "ctx_switches_per_request",
+            "cpu_us_per_request", "errors", "status"),
+}
+
+
+class MissingData(LookupError):
+    """The rows cannot decide the claim: a column, a series or an x value is absent."""
+
+
+class ClaimFailed(AssertionError):
+    """Raised by ``check`` when a claim does not hold; the message is the verdict line."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics
+# ---------------------------------------------------------------------------------------------
+
+def _fmt_where(where: Mapping[str, Any] | None) -> str:
+    return ", ".join(f"{k}={v}" for k, v in (where or {}).items()) or "all rows"
+
+
+def _ok(row: Mapping[str, Any]) -> bool:
+    st = row.get("status")
+    return st is None or st == "" or st == "ok" or (isinstance(st, float) and math.isnan(st))
+
+
+def _match(row: Mapping[str, Any], where: Mapping[str, Any] | None) -> bool:
+    return all(k in row and str(row[k]) == str(v) for k, v in (where or {}).items())
+
+
+def _num(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def _select(rows: Sequence[Mapping[str, Any]], where: Mapping[str, Any] | None,
+            x: str, y: str | None) -> list[Mapping[str, Any]]:
+    if not rows:
+        raise MissingData("no rows at all")
+    columns = set().union(*(r.keys() for r in rows))
+    needed = [c for c in [*(where or {}), x, *([y] if y else [])] if c not in columns]
+    if needed:
+        raise MissingData(f"rows lack column(s) {needed}; have {sorted(columns)}")
+    sel = [r for r in rows if _match(r, where)]
+    if not sel:
+        raise MissingData(f"no rows with {_fmt_where(where)}")
+    return sel
+
+
+def _series(rows: Sequence[Mapping[str, Any]], where: Mapping[str, Any] | None, x: str,
+            y: str) -> dict[float, float]:
+    """x -> median y over the successful points matching ``where``."""
+    by_x: dict[float, list[float]] = {}
+    for r in _select(rows, where, x, y):
+        xv, yv = _num(r.get(x)), _num(r.get(y))
+        if xv is not None and yv is not None and _ok(r):
+            by_x.setdefault(xv, []).append(yv)
+    if not by_x:
+        raise MissingData(f"no successful {y} points with {_fmt_where(where)}")
+    return {k: statistics.median(v) for k, v in sorted(by_x.items())}
+
+
+def _at(series: dict[float, float], at: float, what: str, x: str) -> float:
+    if float(at) not in series:
+        have = ", ".join(f"{v:g}" for v in series)
+        raise MissingData(f"{what}: no point at {x}={at:g} (have {x}: {have})")
+    return series[float(at)]
+
+
+def _range(series: dict[float, float], xmin: float, xmax: float, what: str,
+           x: str) -> dict[float, float]:
+    xs = list(series)
+    if xs[0] > xmin or xs[-1] < xmax:
+        raise MissingData(f"{what}: points span {x}={xs[0]:g}..{xs[-1]:g}, the claim needs "
+                          f"{xmin:g}..{xmax:g}")
+    sub = {k: v for k, v in series.items() if xmin <= k <= xmax}
+    if len(sub) < 2:
+        raise MissingData(f"{what}: fewer than two points in {x}={xmin:g}..{xmax:g}")
+    return sub
+
+
+def ratio_at(rows, *, where=None, x: str, y: str, at: float, to: str | float = "peak",
+             failed_as: float | None = None) -> float:
+    """y at ``at`` as a fraction of the series' peak, first point, or y at x=``to``.
+
+    ``failed_as``: when the point at ``at`` was attempted but failed (``status`` not ok) or is
+    absent beyond the last success, use this value instead of raising — for "degrades or fails".
+    """
+    what = _fmt_where(where)
+    s = _series(rows, where, x, y)
+    try:
+        value = _at(s, at, what, x)
+    except MissingData:
+        attempted = any(_match(r, where) and _num(r.get(x)) == float(at) for r in rows)
+        if failed_as is None or not (attempted or float(at) > max(s)):
+            raise
+        value = failed_as
+    if to == "peak":
+        ref = max(s.values())
+    elif to == "first":
+        ref = s[min(s)]
+    else:
+        ref = _at(s, float(to), what, x)
+    if ref <= 0:
+        raise MissingData(f"{what}: reference {y} is not positive")
+    return value / ref
+
+
+def flatness(rows, *, where=None, x: str, y: str, xmin: float, xmax: float) -> float:
+    """min/max of y over xmin..xmax (1.0 is perfectly flat)."""
+    sub = _range(_series(rows, where, x, y), xmin, xmax, _fmt_where(where), x)
+    hi = max(sub.values())
+    if hi <= 0:
+        raise MissingData(f"{_fmt_where(where)}: {y} is not positive")
+    return min(sub.values()) / hi
+
+
+def slope_loglog(rows, *, where=None, x: str, y: str, xmin: float, xmax: float) -> float:
+    """Least-squares slope of log(y) against log(x) over xmin..xmax."""
+    sub = _range(_series(rows, where, x, y), xmin, xmax, _fmt_where(where), x)
+    if any(k <= 0 or v <= 0 for k, v in sub.items()):
+        raise MissingData(f"{_fmt_where(where)}: log-log slope needs positive {x} and {y}")
+    lx = [math.log(k) for k in sub]
+    ly = [math.log(v) for v in sub.values()]
+    mx, my = statistics.fmean(lx), statistics.fmean(ly)
+    return sum((a - mx) * (b - my) for a, b in zip(lx, ly, strict=True)) / sum(
+        (a - mx) ** 2 for a in lx)
+
+
+def _div(a: float, b: float) -> float:
+    if b == 0:
+        if a == 0:
+            raise MissingData("both series are zero: the ratio is undefined")
+        return math.inf
+    return a / b
+
+
+def ratio_between(rows, *, a: Mapping[str, Any], b: Mapping[str, Any], x: str, y: str,
+                  at: float | None = None, xmin: float | None = None, xmax: float | None = None,
+                  agg: str = "min") -> float:
+    """y of series ``a`` / y of series ``b``, at one x or aggregated over a range."""
+    sa, sb = _series(rows, a, x, y), _series(rows, b, x, y)
+    if at is not None:
+        return _div(_at(sa, at, _fmt_where(a), x), _at(sb, at, _fmt_where(b), x))
+    lo = -math.inf if xmin is None else xmin
+    hi = math.inf if xmax is None else xmax
+    for s, w in ((sa, a), (sb, b)):
+        if xmin is not None and xmax is not None:
+            _range(s, xmin, xmax, _fmt_where(w), x)
+    common = [k for k in sa if k in sb and lo <= k <= hi]
+    if not common:
+        raise MissingData(f"{_fmt_where(a)} and {_fmt_where(b)} share no {x} in range")
+    ratios = [_div(sa[k], sb[k]) for k in common]
+    aggs: dict[str, Callable[[list[float]], float]] = {
+        "min": min, "max": max, "median": statistics.median}
+    if agg not in aggs:
+        raise ValueError(f"agg must be one of {sorted(aggs)}, not {agg!r}")
+    return aggs[agg](ratios)
+
+
+def max_x(rows, *, where=None, x: str, y: str | None = None) -> float:
+    """The largest x with a successful point (and, if ``y`` is named, a positive y)."""
+    xs = [_num(r.get(x)) for r in _select(rows, where, x, y)
+          if _ok(r) and (y is None or (_num(r.get(y)) or 0) > 0)]
+    xs = [v for v in xs if v is not None]
+    if not xs:
+        raise MissingData(f"no successful points with {_fmt_where(where)}")
+    return max(xs)
+
+
+METRICS: dict[str, Callable[..., float]] = {
+    f.__name__: f for f in (ratio_at, flatness, slope_loglog, ratio_between, max_x)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Claims and verdicts
+# ---------------------------------------------------------------------------------------------
+
+_OPS = (">=", "<=", "between")
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    section: str
+    sentence: str
+    experiment: str
+    metric: str
+    args: dict
+    op: str
+    threshold: float | tuple[float, float]
+    summary: str
+    profiles: dict = field(default_factory=dict)
+    notebook: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Claim:
+        missing = [k for k in ("id", "section", "sentence", "experiment", "metric", "comparison",
+                               "summary") if k not in d]
+        if missing:
+            raise ValueError(f"claim {d.get('id', '?')} lacks {missing}")
+        if d["metric"] not in METRICS:
+            raise ValueError(f"claim {d['id']}: unknown metric {d['metric']!r}; "
+                             f"have {sorted(METRICS)}")
+        op = d["comparison"]["op"]
+        thr = d["comparison"]["threshold"]
+        if op not in _OPS:
+            raise ValueError(f"claim {d['id']}: op must be one of {_OPS}, not {op!r}")
+        profiles = {k: dict(v or {}) for k, v in (d.get("profiles") or {}).items()}
+        for name, p in profiles.items():
+            unknown = set(p) - {"tolerance", "args", "threshold", "summary"}
+            if unknown:  # e.g. an unquoted "10,000" in a YAML flow mapping splits into keys
+                raise ValueError(f"claim {d['id']} profile {name}: unknown keys {sorted(unknown)}")
+            if "threshold" in p:
+                p["threshold"] = _threshold(d["id"], op, p["threshold"])
+        return cls(id=str(d["id"]), section=str(d["section"]),
+                   sentence=" ".join(str(d["sentence"]).split()),
+                   experiment=str(d["experiment"]), metric=d["metric"],
+                   args=dict(d.get("args", {})), op=op, threshold=_threshold(d["id"], op, thr),
+                   summary=str(d["summary"]), profiles=profiles, notebook=d.get("notebook"))
+
+    def for_profile(self, profile: str) -> tuple[dict, float | tuple[float, float], float, str]:
+        """(metric args, threshold, tolerance, summary) for ``profile``."""
+        if profile not in self.profiles:
+            raise KeyError(f"claim {self.id} has no {profile!r} profile; "
+                           f"have {sorted(self.profiles)}")
+        p = self.profiles[profile] or {}
+        return ({**self.args, **p.get("args", {})}, p.get("threshold", self.threshold),
+                float(p.get("tolerance", 0.0)), str(p.get("summary", self.summary)))
+
+
+def _threshold(claim_id: str, op: str, thr: Any) -> float | tuple[float, float]:
+    if op == "between":
+        try:
+            lo, hi = thr
+        except (TypeError, ValueError):
+            raise ValueError(f"claim {claim_id}: 'between' needs [lo, hi], not {thr!r}") from None
+        return (float(lo), float(hi))
+    return float(thr)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    id: str
+    passed: bool
+    value: float | None
+    threshold: float | tuple[float, float] | None
+    message: str
+    status: str = "PASS"  # PASS | FAIL | MISSING
+    run_id: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def load_claims(path: Path | None = None) -> list[Claim]:
+    """Every claim in ``paper/claims.yaml`` (ids must be unique)."""
+    import yaml
+
+    with open(path if path is not None else paths.CLAIMS_YAML) as f:
+        doc = yaml.safe_load(f)
+    claims = [Claim.from_dict(d) for d in doc["claims"]]
+    ids = [c.id for c in claims]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise ValueError(f"duplicate claim ids {dup}")
+    return claims
+
+
+def get_claim(claim_id: str, path: Path | None = None) -> Claim:
+    for c in load_claims(path):
+        if c.id == claim_id:
+            return c
+    raise KeyError(f"no claim {claim_id!r} in {path or paths.CLAIMS_YAML}")
+
+
+def _effective(op: str, threshold, tol: float):
+    if op == ">=":
+        return threshold - tol
+    if op == "<=":
+        return threshold + tol
+    return (threshold[0] - tol, threshold[1] + tol)
+
+
+def _holds(op: str, value: float, thr) -> bool:
+    if math.isnan(value):
+        return False
+    if op == ">=":
+        return value >= thr
+    if op == "<=":
+        return value <= thr
+    return thr[0] <= value <= thr[1]
+
+
+def evaluate(claim: Claim | str, rows: Sequence[Mapping[str, Any]], profile: str) -> Verdict:
+    """Decide one claim from rows; ``MissingData`` (naming the claim) if they cannot decide it."""
+    if isinstance(claim, str):
+        claim = get_claim(claim)
+    args, threshold, tol, summary = claim.for_profile(profile)
+    try:
+        value = float(METRICS[claim.metric](list(rows), **args))
+    except MissingData as exc:
+        raise MissingData(f"{claim.id} ({claim.experiment}, {profile}): {exc}") from None
+    thr = _effective(claim.op, threshold, tol)
+    passed = _holds(claim.op, value, thr)
+    status = "PASS" if passed else "FAIL"
+    return Verdict(claim.id, passed, value, thr, f"{claim.id} {status} — {summary}", status)
+
+
+def _rows_for(experiment: str, profile: str, run_selector, root: Path | None):
+    from whyevents.repro import store
+
+    sel = run_selector
+    if isinstance(sel, Mapping):
+        sel = sel.get(experiment, "latest")
+    if sel == "latest":
+        run = store.latest(experiment, profile=profile, root=root)
+    else:
+        base = Path(root if root is not None else paths.RESULTS) / experiment
+        run = store.Run.open(base / str(sel))
+    return run.rows(), run.run_id
+
+
+def evaluate_all(profile: str, run_selector: str | Mapping[str, str] = "latest", *,
+                 root: Path | None = None, claims_path: Path | None = None,
+                 strict: bool = False) -> list[Verdict]:
+    """Every claim against stored results only (``root`` defaults to ``data/results``).
+
+    ``run_selector`` is ``"latest"`` (newest run of the profile), a run id, or a mapping
+    experiment -> run id. A claim whose data is missing gets a ``MISSING`` verdict (not passed)
+    unless ``strict``, which raises instead.
+    """
+    from whyevents.repro.store import RunNotFound
+
+    verdicts = []
+    cache: dict[str, tuple[list, str] | Exception] = {}
+    for claim in load_claims(claims_path):
+        if profile not in claim.profiles:
+            continue
+        if claim.experiment not in cache:
+            try:
+                cache[claim.experiment] = _rows_for(claim.experiment, profile, run_selector, root)
+            except RunNotFound as exc:
+                cache[claim.experiment] = exc
+        got = cache[claim.experiment]
+        summary = claim.for_profile(profile)[3]
+        try:
+            if isinstance(got, Exception):
+                raise MissingData(f"{claim.id}: {got}")
+            rows, run_id = got
+            v = evaluate(claim, rows, profile)
+            verdicts.append(Verdict(v.id, v.passed, v.value, v.threshold, v.message, v.status,
+                                    run_id))
+        except MissingData:
+            if strict:
+                raise
+            verdicts.append(Verdict(claim.id, False, None, None,
+                                    f"{claim.id} MISSING — {summary}", "MISSING"))
+    return verdicts
+
+
+def check(claim_id: str, profile: str, rows: Sequence[Mapping[str, Any]] | None = None, *,
+          run_selector: str = "latest", root: Path | None = None,
+          claims_path: Path | None = None) -> Verdict:
+    """For a notebook's claim cell: evaluate, raise ``ClaimFailed`` unless it passes.
+
+    ``print(check("C2.1", profile))`` prints the stable verdict line.
+    """
+    claim = get_claim(claim_id, claims_path)
+    if rows is None:
+        rows, _ = _rows_for(claim.experiment, profile, run_selector, root)
+    v = evaluate(claim, rows, profile)
+    if not v.passed:
+        raise ClaimFailed(v.message)
+    return v

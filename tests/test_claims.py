@@ -1,0 +1,299 @@
+"""Claims: metric functions, the YAML claims on synthetic rows, verdict lines, missing data."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from whyevents.repro import claims, paths
+from whyevents.repro.claims import MissingData
+from whyevents.repro.store import Run
+
+PAPER_TXT = Path("/work/shared/paper/why-events-are-a-bad-idea.txt")
+TASKS = [100, 1000, 3000, 10000, 30000, 100000]
+CLIENTS = [64, 256, 1024, 4096, 16384]
+
+
+def series(xs, ys, x="tasks", y="throughput_rps", **fields):
+    return [{**fields, x: xv, y: yv} for xv, yv in zip(xs, ys, strict=True)]
+
+
+def pipeline(fifo=None, event=None, pth=None, kernel=None):
+    """Pipeline rows: flat fifo/event at ~20k req/s, pth ∝ 1/N, kernel collapsing."""
+    fifo = fifo or [20000.0] * len(TASKS)
+    event = event or [21000.0] * len(TASKS)
+    pth = pth or [2e7 / max(n, 1000) for n in TASKS]
+    kernel = kernel or [15000.0, 12000.0, 6000.0, 2000.0, 0.0, 0.0]
+    rows = series(TASKS, fifo, backend="whyevents", scheduler="fifo")
+    rows += series(TASKS, event, backend="event", scheduler="-")
+    rows += series(TASKS, pth, backend="whyevents", scheduler="pth")
+    rows += series(TASKS, kernel, backend="kernel", scheduler="-")
+    return rows
+
+
+def web(knot_c=None, knot_a_poll=None, knot_a_epoll=None, seda=None, seda_ctx=6.0):
+    rows = []
+    cfg = [("knot-c", "poll", knot_c or [100, 400, 700, 690, 680], 1.0, 10.0),
+           ("knot-a", "poll", knot_a_poll or [100, 400, 700, 500, 300], 1.0, 12.0),
+           ("knot-a", "epoll", knot_a_epoll or [100, 400, 700, 690, 680], 1.0, 10.0),
+           ("seda", "poll", seda or [90, 350, 500, 480, 450], seda_ctx, 16.0)]
+    for server, poller, mbit, ctx, cpu in cfg:
+        for c, m in zip(CLIENTS, mbit, strict=True):
+            rows.append({"server": server, "poller": poller, "clients": c, "mbit_s": float(m),
+                         "ctx_switches_per_request": ctx, "cpu_us_per_request": cpu,
+                         "errors": 0})
+    return rows
+
+
+# -- metric functions ---------------------------------------------------------------------------
+
+FIFO = {"backend": "whyevents", "scheduler": "fifo"}
+PTH = {"backend": "whyevents", "scheduler": "pth"}
+
+
+def test_flatness_pass_and_fail():
+    kw = dict(where=FIFO, x="tasks", y="throughput_rps", xmin=1000, xmax=100000)
+    assert claims.flatness(pipeline(), **kw) == pytest.approx(1.0)
+    sagging = pipeline(fifo=[20000, 20000, 19000, 15000, 12000, 8000])
+    assert claims.flatness(sagging, **kw) == pytest.approx(0.4)
+
+
+def test_flatness_takes_median_of_repeats_and_skips_failed_points():
+    rows = pipeline() + [{**FIFO, "tasks": 10000, "throughput_rps": 1.0},
+                         {**FIFO, "tasks": 10000, "throughput_rps": 20000.0},
+                         {**FIFO, "tasks": 30000, "throughput_rps": 1.0, "status": "timeout"}]
+    kw = dict(where=FIFO, x="tasks", y="throughput_rps", xmin=1000, xmax=100000)
+    assert claims.flatness(rows, **kw) == pytest.approx(1.0)
+
+
+def test_flatness_needs_the_whole_range():
+    short = [r for r in pipeline() if r["tasks"] <= 10000]
+    with pytest.raises(MissingData, match=r"1000\.\.100000"):
+        claims.flatness(short, where=FIFO, x="tasks", y="throughput_rps", xmin=1000,
+                        xmax=100000)
+
+
+def test_ratio_at_pass_fail_and_references():
+    kw = dict(where=PTH, x="tasks", y="throughput_rps")
+    assert claims.ratio_at(pipeline(), at=100000, **kw) == pytest.approx(0.01)
+    assert claims.ratio_at(pipeline(), at=1000, **kw) == pytest.approx(1.0)
+    assert claims.ratio_at(pipeline(), at=10000, to="first", **kw) == pytest.approx(0.1)
+    assert claims.ratio_at(pipeline(), at=10000, to=1000, **kw) == pytest.approx(0.1)
+    with pytest.raises(MissingData, match="tasks=5000"):
+        claims.ratio_at(pipeline(), at=5000, **kw)
+
+
+def test_ratio_at_counts_failures_when_asked():
+    rows = [r for r in pipeline() if not (r["backend"] == "kernel" and r["tasks"] >= 10000)]
+    rows.append({"backend": "kernel", "tasks": 10000, "throughput_rps": None,
+                 "status": "can't start new thread"})
+    kw = dict(where={"backend": "kernel"}, x="tasks", y="throughput_rps", at=10000)
+    with pytest.raises(MissingData):
+        claims.ratio_at(rows, **kw)
+    assert claims.ratio_at(rows, failed_as=0.0, **kw) == 0.0
+
+
+def test_slope_loglog_pass_and_fail():
+    kw = dict(x="tasks", y="throughput_rps", xmin=1000, xmax=100000)
+    assert claims.slope_loglog(pipeline(), where=PTH, **kw) == pytest.approx(-1.0)
+    assert claims.slope_loglog(pipeline(), where=FIFO, **kw) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_ratio_between_at_and_over_range():
+    ev = {"backend": "event"}
+    kw = dict(x="tasks", y="throughput_rps")
+    assert claims.ratio_between(pipeline(), a=FIFO, b=ev, at=1000, **kw) == pytest.approx(
+        20 / 21)
+    slow = pipeline(fifo=[20000, 20000, 20000, 10000, 20000, 20000])
+    assert claims.ratio_between(slow, a=FIFO, b=ev, xmin=1000, xmax=100000, **kw) == \
+        pytest.approx(10 / 21)
+    assert claims.ratio_between(slow, a=FIFO, b=ev, xmin=1000, xmax=100000, agg="median",
+                                **kw) == pytest.approx(20 / 21)
+    zero = [{"s": "a", "x": 1, "y": 3.0}, {"s": "b", "x": 1, "y": 0.0}]
+    assert claims.ratio_between(zero, a={"s": "a"}, b={"s": "b"}, x="x", y="y", at=1) == math.inf
+    with pytest.raises(ValueError, match="agg"):
+        claims.ratio_between(slow, a=FIFO, b=ev, agg="mean", **kw)
+
+
+def test_max_x_pass_and_fail():
+    rows = series([1000, 10000, 100000], [5e5, 4e5, 3e5], x="threads", y="yields_per_s",
+                  backend="whyevents")
+    assert claims.max_x(rows, where={"backend": "whyevents"}, x="threads", y="yields_per_s") \
+        == 100000
+    rows[-1]["status"] = "MemoryError"
+    assert claims.max_x(rows, where={"backend": "whyevents"}, x="threads") == 10000
+
+
+def test_missing_column_and_series_are_named():
+    with pytest.raises(MissingData, match="throughput_rps"):
+        claims.flatness([{"backend": "event", "tasks": 1}], where={"backend": "event"},
+                        x="tasks", y="throughput_rps", xmin=1, xmax=2)
+    with pytest.raises(MissingData, match="backend=gevent"):
+        claims.flatness(pipeline(), where={"backend": "gevent"}, x="tasks", y="throughput_rps",
+                        xmin=1000, xmax=100000)
+    with pytest.raises(MissingData, match="no rows"):
+        claims.max_x([], x="threads")
+
+
+# -- the claims file ----------------------------------------------------------------------------
+
+def test_claims_yaml_loads_and_covers_the_issue():
+    cs = claims.load_claims()
+    ids = [c.id for c in cs]
+    assert len(ids) == len(set(ids)) >= 12
+    assert {c.experiment for c in cs} == {"pipeline", "scaling", "web"}
+    for c in cs:
+        assert set(c.profiles) == {"quick", "full"}, c.id
+        cols = set(claims.COLUMNS[c.experiment])
+        for profile in ("quick", "full"):
+            args = c.for_profile(profile)[0]
+            used = {args["x"], args["y"]} if "y" in args else {args["x"]}
+            for key in ("where", "a", "b"):
+                used |= set(args.get(key, {}))
+            assert used <= cols, (c.id, used - cols)
+
+
+@pytest.mark.skipif(not PAPER_TXT.exists(), reason="paper text not available")
+def test_claim_sentences_are_quotes_from_the_paper():
+    text = " ".join(PAPER_TXT.read_text().split())
+    for c in claims.load_claims():
+        assert c.sentence in text, c.id
+
+
+def _by_id():
+    return {c.id: c for c in claims.load_claims()}
+
+
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_all_claims_pass_on_paper_like_rows(profile):
+    cs = _by_id()
+    scaling = series([1000, 10000, 100000], [5e5, 4e5, 3e5], x="threads", y="yields_per_s",
+                     backend="whyevents")
+    rows = {"pipeline": pipeline(), "web": web(), "scaling": scaling}
+    for cid, c in cs.items():
+        v = claims.evaluate(c, rows[c.experiment], profile)
+        assert v.passed, (cid, v.value, v.threshold)
+        assert v.message.startswith(f"{cid} PASS — ")
+
+
+@pytest.mark.parametrize(("cid", "rows"), [
+    ("C2.1", pipeline(fifo=[20000, 20000, 15000, 9000, 6000, 3000])),
+    ("C2.2", pipeline(pth=[20000.0] * len(TASKS))),
+    ("C2.3", pipeline(pth=[2e9 / n ** 2 for n in TASKS])),
+    ("C2.4", pipeline(event=[20000, 20000, 15000, 9000, 6000, 3000])),
+    ("C2.5", pipeline(fifo=[10000.0] * len(TASKS))),
+    ("C2.6", pipeline(kernel=[15000.0] * len(TASKS))),
+    ("C3.1", web(knot_c=[100, 300, 400, 400, 400])),
+    ("C3.3", web(knot_a_poll=[100, 400, 700, 700, 700])),
+    ("C3.4", web(knot_a_epoll=[100, 400, 700, 300, 200])),
+    ("C3.5", web(knot_c=[100, 400, 700, 400, 200])),
+    ("C3.6", web(seda_ctx=1.5)),
+])
+def test_claims_fail_on_contrary_rows(cid, rows):
+    v = claims.evaluate(_by_id()[cid], rows, "full")
+    assert not v.passed and v.status == "FAIL"
+    assert v.message == f"{cid} FAIL — {_by_id()[cid].summary}"
+
+
+def test_scaling_claim_thresholds_per_profile():
+    c = _by_id()["C2.7"]
+    rows = series([1000, 10000], [5e5, 4e5], x="threads", y="yields_per_s", backend="whyevents")
+    assert claims.evaluate(c, rows, "quick").passed
+    full = claims.evaluate(c, rows, "full")
+    assert not full.passed and full.threshold == 100000
+    assert full.message == "C2.7 FAIL — 100,000 green threads fit and run"
+    quick = claims.evaluate(c, rows, "quick")
+    assert quick.message == "C2.7 PASS — 10,000 green threads fit and run"
+
+
+def test_tolerance_loosens_threshold_per_profile():
+    c = _by_id()["C2.1"]
+    rows = pipeline(fifo=[20000, 20000, 20000, 14500, 14500, 14500])  # flatness 0.725
+    assert claims.evaluate(c, rows, "quick").passed  # >= 0.8 - 0.15
+    assert not claims.evaluate(c, rows, "full").passed  # >= 0.8 - 0.05
+
+
+def test_message_carries_no_measured_value():
+    c = _by_id()["C2.1"]
+    messages = set()
+    for fifo in ([20000] * 6, [20000, 20000, 13000, 13000, 13000, 13000],
+                 [20000, 20000, 17345, 17345, 17345, 17345],
+                 [20000, 20000, 2000, 2000, 2000, 2000]):
+        v = claims.evaluate(c, pipeline(fifo=[float(f) for f in fifo]), "full")
+        assert v.value is not None
+        assert not re.search(r"\d\.\d", v.message.split(" — ", 1)[1])
+        assert f"{v.value:.3f}" not in v.message and f"{v.value:.2%}" not in v.message
+        messages.add(v.message)
+    assert messages == {f"C2.1 PASS — {c.summary}", f"C2.1 FAIL — {c.summary}"}
+
+
+def test_missing_data_error_names_claim_and_range():
+    short = [r for r in pipeline() if r["tasks"] <= 10000]
+    with pytest.raises(MissingData, match=r"C2\.1 \(pipeline, full\).*10000.*100000"):
+        claims.evaluate("C2.1", short, "full")
+    assert claims.evaluate("C2.1", short, "quick").passed
+    with pytest.raises(KeyError, match="smoke"):
+        claims.evaluate("C2.1", short, "smoke")
+
+
+# -- stored results -----------------------------------------------------------------------------
+
+def _store(root, experiment, rows, profile="quick"):
+    run = Run.create(experiment, {}, profile, 1, root=root)
+    for r in rows:
+        run.append(r)
+    run.close()
+    return run
+
+
+def test_evaluate_all_reads_stored_runs(tmp_path):
+    _store(tmp_path, "pipeline", pipeline(fifo=[1.0, 20000, 1.0, 1.0, 1.0, 1.0]))
+    good = _store(tmp_path, "pipeline", pipeline())
+    verdicts = {v.id: v for v in claims.evaluate_all("quick", root=tmp_path)}
+    assert verdicts["C2.1"].passed and verdicts["C2.1"].run_id == good.run_id
+    assert verdicts["C3.1"].status == "MISSING" and not verdicts["C3.1"].passed
+    assert verdicts["C3.1"].message.startswith("C3.1 MISSING — ")
+    with pytest.raises(MissingData, match="no stored run of 'scaling'"):
+        claims.evaluate_all("quick", root=tmp_path, strict=True)
+
+
+def test_evaluate_all_by_run_id_and_profile(tmp_path):
+    bad = _store(tmp_path, "pipeline", pipeline(fifo=[1.0, 20000, 1.0, 1.0, 1.0, 1.0]))
+    _store(tmp_path, "pipeline", pipeline(), profile="full")
+    by_id = {v.id: v for v in claims.evaluate_all("quick", {"pipeline": bad.run_id},
+                                                  root=tmp_path)}
+    assert by_id["C2.1"].status == "FAIL"
+    latest_quick = {v.id: v for v in claims.evaluate_all("quick", root=tmp_path)}
+    assert latest_quick["C2.1"].run_id == bad.run_id  # the full run is not the quick one
+
+
+def test_check_raises_on_failure_and_returns_line(tmp_path):
+    assert str(claims.check("C2.4", "quick", pipeline())) == \
+        f"C2.4 PASS — {_by_id()['C2.4'].profiles['quick']['summary']}"
+    with pytest.raises(claims.ClaimFailed, match=r"^C2\.4 FAIL — "):
+        claims.check("C2.4", "quick", pipeline(event=[20000, 20000, 15000, 5000, 5000, 5000]))
+    _store(tmp_path, "pipeline", pipeline())
+    assert claims.check("C2.1", "quick", root=tmp_path).passed
+
+
+def test_bad_claim_definitions_are_rejected():
+    base = {"id": "X", "section": "s", "sentence": "q", "experiment": "e", "summary": "s",
+            "metric": "flatness", "comparison": {"op": ">=", "threshold": 1}}
+    assert claims.Claim.from_dict(base).threshold == 1.0
+    with pytest.raises(ValueError, match="unknown metric"):
+        claims.Claim.from_dict({**base, "metric": "vibes"})
+    with pytest.raises(ValueError, match="op"):
+        claims.Claim.from_dict({**base, "comparison": {"op": "==", "threshold": 1}})
+    with pytest.raises(ValueError, match="lo, hi"):
+        claims.Claim.from_dict({**base, "comparison": {"op": "between", "threshold": 1}})
+    with pytest.raises(ValueError, match="unknown keys"):
+        claims.Claim.from_dict({**base, "profiles": {"quick": {"summary": "10", "000 x": None}}})
+    with pytest.raises(ValueError, match="summary"):
+        claims.Claim.from_dict({k: v for k, v in base.items() if k != "summary"})
+
+
+def test_claims_path_is_under_paper():
+    assert paths.CLAIMS_YAML.is_file()

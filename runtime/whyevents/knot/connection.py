@@ -7,10 +7,11 @@ function runs on green threads and on kernel threads. Everything the connection 
 this one frame (parser, socket, a few locals): the "live state" the paper (section 4) says a
 thread keeps on its stack and an event handler would have to rip into a continuation.
 
-Per request, on a warm page cache (the paper's Figure 3 workload): one ``recv``, a dict lookup
-in the request memo (below), ``Handler.respond`` (a dict lookup returning the pre-built
-header+body ``bytes``), one ``sendall``. Requests that arrive together (pipelining) are answered
-with one ``sendall`` of the joined responses. The rules, from ``whyevents.http``:
+Per request, on a warm page cache (the paper's Figure 3 workload): one ``recv``, the parser's
+``feed`` (or a dict lookup, with the request memo below), ``Handler.respond`` (a dict lookup
+returning the pre-built header+body ``bytes``), one ``sendall``. Requests that arrive together
+(pipelining) are answered with one ``sendall`` of the joined responses. The rules, from
+``whyevents.http``:
 
 * answer the requests ``feed`` returned, in order; stop after one that does not keep the
   connection alive (HTTP/1.0 without keep-alive, ``Connection: close``);
@@ -20,17 +21,21 @@ with one ``sendall`` of the joined responses. The rules, from ``whyevents.http``
   ``Handler.finish`` builds, caches and answers it; a missing or unsafe path is a 404 that keeps
   the connection.
 
-The request memo. Parsing is a pure function of the bytes when the parser starts idle (no
-partial request buffered): the same bytes give the same ``Request``. Clients repeat themselves
-(a browser or load generator sends identical heads for the same resource, byte for byte), so a
-read that holds exactly one complete request, parsed from idle, is remembered by its bytes in a
-per-server dict (``Knot.request_memo``); the next identical read on any idle connection skips
-the parser. It is bounded (``MEMO_ENTRIES`` entries of at most ``MEMO_REQUEST_BYTES``, cleared
-when full, like ``Handler``'s target memo), so a client sending distinct requests only costs a
-failed lookup (~0.1 us). Measured with wrk (8 KiB file, keep-alive, 2 vCPUs): httptools'
-``feed`` costs 1.4 us warm and more at 1,000 connections, where each connection's parser is cold
-in the cache; the memo saved ~2 us of server CPU per request at 50 and at 1,000 connections. The
-parser still sees everything else: partial heads, pipelined bursts, errors, anything new.
+The request memo (off unless ``MEMO_REQUEST_BYTES`` > 0). Parsing is a pure function of the bytes
+when the parser starts idle (no partial request buffered): the same bytes give the same
+``Request``. Clients repeat themselves (a browser or load generator sends identical heads for the
+same resource, byte for byte), so a read that holds exactly one complete request, parsed from
+idle, is remembered by its bytes in a per-server dict (``Knot.request_memo``); the next identical
+read on any idle connection skips the parser. It is bounded (``MEMO_ENTRIES`` entries of at most
+``MEMO_REQUEST_BYTES``, cleared when full, like ``Handler``'s target memo), so a client sending
+distinct requests only costs a failed lookup (~0.05 us). httptools' ``feed`` of a wrk-style GET
+costs 1.4 us warm (timeit); 50 green clients ping-ponging with ``serve_connection`` in one
+process spend 2.2 us less CPU per request with the memo (17.8 vs 20.2 us, client included); under
+wrk, 0.4-3.9 us (median ~2) over 14 interleaved pairs at 50 and 1,000 connections. The parser sees
+everything else: partial heads, pipelined bursts, errors, anything new. It is off by default
+because it is parser work, not concurrency: the event-loop and staged servers parse every request
+through the same ``whyevents.http``, and a Knot-only memo would credit Knot's threads with a
+parsing saving. Its place is ``http.RequestParser``, for every server.
 
 Time-outs: the socket's timeout is ``request_timeout``, so a ``recv`` that waits that long raises
 ``TimeoutError``. If the parser holds part of a request, the client gets 408 and the connection is
@@ -58,13 +63,16 @@ __all__ = ["serve_connection", "load", "RECV_BYTES", "MEMO_ENTRIES", "MEMO_REQUE
 
 #: Bytes asked of each ``recv``. A request head is ~100 bytes; a longer head or a pipelined burst
 #: just takes several reads. ``recv`` into a fresh ``bytes`` costs the same as ``recv_into`` a
-#: reused buffer here (measured: 2.05 vs 2.00 us with the parse), and keeps no per-connection
-#: buffer alive while the thread waits.
+#: reused buffer here (2.05 vs 2.00 us for a 50-byte request on a socketpair), and keeps no
+#: per-connection buffer alive while the thread waits.
 RECV_BYTES = 8192
-#: The request memo (see the module docstring): at most this many entries (then it is cleared),
-#: each a request of at most this many bytes, so it holds at most 1 MiB of keys.
+#: The request memo (see the module docstring), off by default: set ``MEMO_REQUEST_BYTES`` to
+#: e.g. 1024 to remember requests of up to that many bytes, at most ``MEMO_ENTRIES`` of them
+#: (then it is cleared), so at most 1 MiB of keys.
 MEMO_ENTRIES = 1024
-MEMO_REQUEST_BYTES = 1024
+MEMO_REQUEST_BYTES = 0
+
+_NO_MEMO: dict = {}       # the memo when it is off: always empty, never written
 
 _NOT_FOUND_ERRNOS = frozenset((errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM,
                                errno.ELOOP, errno.ENAMETOOLONG, errno.EISDIR))
@@ -119,7 +127,7 @@ def serve_connection(knot, conn) -> None:
     """Serve ``conn`` until the client is done (or gone), then close it. Never raises OSError."""
     counters = knot.counters
     respond = knot.handler.respond
-    memo = knot.request_memo
+    memo = knot.request_memo if MEMO_REQUEST_BYTES else _NO_MEMO
     parser = RequestParser(knot.limits)
     feed = parser.feed
     recv = conn.recv
@@ -137,8 +145,8 @@ def serve_connection(knot, conn) -> None:
                 if idle:
                     knot.idle_closes += 1
                 else:
-                    _close_with_error(knot, conn, 408)
                     knot.timeouts_408 += 1
+                    _close_with_error(knot, conn, 408)
                 return
             if not data:
                 return                                  # the client closed (or stop() did)

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import os
 import socket as _stdsocket
-import threading
+from time import monotonic
 
 from ..http import DEFAULT_LIMITS, Handler, PageCache
 from ..serving import ServerCounters, ServerHandle, listen, raise_fd_limit
@@ -105,7 +105,7 @@ class Knot:
             self.live[t] = None
             t.start()
 
-    def _join_all(self, timeout: float, monotonic) -> None:
+    def _join_all(self, timeout: float) -> None:
         deadline = monotonic() + timeout
         for t in list(self.live):
             t.join(max(0.0, deadline - monotonic()))
@@ -118,8 +118,6 @@ class Knot:
                                  poller=self.poller)
 
     def _green_main(self, ready) -> None:
-        from time import monotonic
-
         threads = self.backend.threads
         hub = threads.get_hub()
         self.counters.hub = hub
@@ -138,7 +136,7 @@ class Knot:
             self._start_threads(listener)
             ready(listener.getsockname(), lambda: hub.call_threadsafe(threads.spawn, shutdown))
             stopped.wait()
-            self._join_all(STOP_TIMEOUT, monotonic)
+            self._join_all(STOP_TIMEOUT)
         finally:
             listener.close()
             for conn in list(self.conns):
@@ -149,11 +147,9 @@ class Knot:
 
     def run_kernel(self, ready) -> None:
         """The server's OS thread, kernel backend: start the threads, wait for the stop."""
-        from time import monotonic
-
         listener = listen(self.host, self.port, self.backlog, sock_module=self.backend.socket)
         listener.settimeout(None)           # accept blocks in the kernel
-        stopped = threading.Event()
+        stopped = self.backend.threads.Event()   # threading's, captured before any patching
 
         def stopper() -> None:
             self.stopping = True
@@ -166,7 +162,7 @@ class Knot:
             self._start_threads(listener)
             ready(listener.getsockname(), stopper)
             stopped.wait()
-            self._join_all(STOP_TIMEOUT, monotonic)
+            self._join_all(STOP_TIMEOUT)
         finally:
             listener.close()
 

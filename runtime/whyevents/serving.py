@@ -27,6 +27,8 @@ from __future__ import annotations
 import _thread
 import errno
 import json
+import math
+import os
 import resource
 import signal
 import socket as _stdsocket
@@ -38,6 +40,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "listen", "raise_fd_limit", "fd_limit", "ServerCounters", "ServerHandle", "serve_cli",
+    "check_common_args",
     "ACCEPT_BACKOFF", "ACCEPT_ERRNOS", "DEFAULT_HOST",
 ]
 
@@ -55,6 +58,35 @@ _monkey = sys.modules.get("whyevents.threads.monkey")
 _start_new_thread, _allocate_lock = (
     _monkey.get_original("_thread", ["start_new_thread", "allocate_lock"]) if _monkey is not None
     else (_thread.start_new_thread, _thread.allocate_lock))
+
+
+def check_common_args(root, host, port, cache_bytes, backlog, request_timeout, *,
+                      timeout_optional: bool = True) -> None:
+    """The checks every server's ``start`` makes on the arguments they share: ``ValueError``
+    naming the parameter and what it accepts. ``request_timeout`` may be None (no timeout)
+    unless ``timeout_optional`` is False."""
+    try:
+        is_dir = os.path.isdir(root)
+    except TypeError:
+        is_dir = False
+    if not is_dir:
+        raise ValueError(f"root={root!r}: not an existing directory")
+    if not isinstance(host, str) or not host:
+        raise ValueError(f"host={host!r}: must be a non-empty string")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port={port!r}: must be an integer 0..65535")
+    if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes <= 0:
+        raise ValueError(f"cache_bytes={cache_bytes!r}: must be a positive integer")
+    if backlog is not None and (isinstance(backlog, bool) or not isinstance(backlog, int)
+                                or backlog <= 0):
+        raise ValueError(f"backlog={backlog!r}: must be a positive integer or None")
+    if request_timeout is None and timeout_optional:
+        return
+    if (isinstance(request_timeout, bool) or not isinstance(request_timeout, int | float)
+            or not 0 < request_timeout < math.inf):
+        none = " or None for no timeout" if timeout_optional else ""
+        raise ValueError(f"request_timeout={request_timeout!r}: must be a positive number of "
+                         f"seconds{none}")
 
 
 def fd_limit() -> tuple[int, int]:

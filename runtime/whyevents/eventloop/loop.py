@@ -90,6 +90,7 @@ from ..serving import (
     ACCEPT_SKIP_ERRNOS,
     ServerCounters,
     ServerHandle,
+    check_common_args,
     listen,
     raise_fd_limit,
 )
@@ -634,26 +635,7 @@ def _check(root, host, port, threads, poller, scheduler, backend, cache_bytes, b
                          f"(its loop is the scheduler); pass None")
     if backend != "event":
         raise ValueError(f"backend={backend!r}: the event server has one backend, 'event'")
-    try:
-        is_dir = os.path.isdir(root)
-    except TypeError:
-        is_dir = False
-    if not is_dir:
-        raise ValueError(f"root={root!r}: not an existing directory")
-    if not isinstance(host, str) or not host:
-        raise ValueError(f"host={host!r}: must be a non-empty string")
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(f"port={port!r}: must be an integer 0..65535")
-    if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes <= 0:
-        raise ValueError(f"cache_bytes={cache_bytes!r}: must be a positive integer")
-    if backlog is not None and (isinstance(backlog, bool) or not isinstance(backlog, int)
-                                or backlog <= 0):
-        raise ValueError(f"backlog={backlog!r}: must be a positive integer or None")
-    if request_timeout is not None and (
-            isinstance(request_timeout, bool) or not isinstance(request_timeout, (int, float))
-            or not 0 < request_timeout < math.inf):
-        raise ValueError(f"request_timeout={request_timeout!r}: must be a positive number "
-                         f"(seconds) or None for no timeout")
+    check_common_args(root, host, port, cache_bytes, backlog, request_timeout)
     if isinstance(disk_threads, bool) or not isinstance(disk_threads, int) or disk_threads < 1:
         raise ValueError(f"disk_threads={disk_threads!r}: must be a positive integer")
     if not isinstance(nowait, bool):

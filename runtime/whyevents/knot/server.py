@@ -30,12 +30,17 @@ Either way ``stop()`` returns once every connection is closed, with the final co
 
 from __future__ import annotations
 
-import os
 import socket as _stdsocket
 from time import monotonic
 
 from ..http import DEFAULT_LIMITS, Handler, PageCache
-from ..serving import ServerCounters, ServerHandle, listen, raise_fd_limit
+from ..serving import (
+    ServerCounters,
+    ServerHandle,
+    check_common_args,
+    listen,
+    raise_fd_limit,
+)
 from .backends import BACKENDS, Backend
 from .policies import POLICIES
 
@@ -196,24 +201,8 @@ def _check(root, policy, host, port, threads, poller, scheduler, backend, cache_
         raise ValueError(f"threads={threads!r}: must be a positive integer")
     if threads is None and policy == "C":
         threads = DEFAULT_THREADS[backend]
-    try:
-        is_dir = os.path.isdir(root)
-    except TypeError:
-        is_dir = False
-    if not is_dir:
-        raise ValueError(f"root={root!r}: not an existing directory")
-    if not isinstance(host, str) or not host:
-        raise ValueError(f"host={host!r}: must be a non-empty string")
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(f"port={port!r}: must be an integer 0..65535")
-    if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes <= 0:
-        raise ValueError(f"cache_bytes={cache_bytes!r}: must be a positive integer")
-    if backlog is not None and (isinstance(backlog, bool) or not isinstance(backlog, int)
-                                or backlog <= 0):
-        raise ValueError(f"backlog={backlog!r}: must be a positive integer or None")
-    if isinstance(request_timeout, bool) or not isinstance(request_timeout, (int, float)) \
-            or not request_timeout > 0:
-        raise ValueError(f"request_timeout={request_timeout!r}: must be a positive number")
+    check_common_args(root, host, port, cache_bytes, backlog, request_timeout,
+                      timeout_optional=False)
     return policy, threads
 
 

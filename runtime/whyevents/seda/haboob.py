@@ -96,7 +96,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import importlib
 import os
 import select
 import socket
@@ -121,10 +120,12 @@ from ..serving import (
     ACCEPT_SKIP_ERRNOS,
     ServerCounters,
     ServerHandle,
+    check_common_args,
     listen,
     raise_fd_limit,
     serve_cli,
 )
+from ..threads.originals import original
 from .stage import DEFAULT_BATCH, Stage, _allocate_lock, _get_ident
 
 __all__ = ["start", "Haboob", "DEFAULT_THREADS", "DEFAULT_FILE_THREADS",
@@ -157,17 +158,9 @@ _NOT_FOUND_ERRNOS = frozenset((errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.
                                errno.ELOOP, errno.ENAMETOOLONG, errno.EISDIR))
 
 
-def _original(module: str, attr: str):
-    """``module.attr`` before ``whyevents.threads.monkey`` patched it (if it did)."""
-    monkey = sys.modules.get("whyevents.threads.monkey")
-    if monkey is not None:
-        return monkey.get_original(module, attr)
-    return getattr(importlib.import_module(module), attr)
-
-
 # Kernel sockets and a kernel poll(), whatever monkey-patching did to the stdlib later or before.
-_Socket = _original("socket", "socket")
-_select_poll = _original("select", "poll")
+_Socket = original("socket", "socket")
+_select_poll = original("select", "poll")
 _SOCKET_MODULE = SimpleNamespace(socket=_Socket)
 
 _EOF = object()              # an inbox item: the client closed its sending side
@@ -909,30 +902,14 @@ def start(root, *, host: str = "127.0.0.1", port: int = 0, threads: int | None =
                          f"threads scheduled by the OS; pass scheduler=None")
     if poller not in POLLERS:
         raise ValueError(f"poller={poller!r}: must be one of {', '.join(POLLERS)}")
-    if not isinstance(host, str) or not host:
-        raise ValueError(f"host={host!r}: must be a non-empty string")
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(f"port={port!r}: must be an integer 0..65535")
+    check_common_args(root, host, port, cache_bytes, backlog, request_timeout)
     threads = DEFAULT_THREADS if threads is None else _positive_int("threads", threads)
     file_threads = (DEFAULT_FILE_THREADS if file_threads is None
                     else _positive_int("file_threads", file_threads))
-    _positive_int("cache_bytes", cache_bytes)
     _positive_int("queue_capacity", queue_capacity)
     _positive_int("batch_size", batch_size)
-    if backlog is not None:
-        _positive_int("backlog", backlog)
     if request_timeout is not None:
-        if (isinstance(request_timeout, bool) or not isinstance(request_timeout, int | float)
-                or not request_timeout > 0):
-            raise ValueError(f"request_timeout={request_timeout!r}: must be a positive number "
-                             f"of seconds or None")
         request_timeout = float(request_timeout)
-    try:
-        is_dir = os.path.isdir(root)
-    except TypeError:
-        is_dir = False
-    if not is_dir:
-        raise ValueError(f"root={root!r}: not a directory")
     server = Haboob(root, host=host, port=port, threads=threads, file_threads=file_threads,
                     poller=poller, cache_bytes=cache_bytes, backlog=backlog,
                     request_timeout=request_timeout, queue_capacity=queue_capacity,

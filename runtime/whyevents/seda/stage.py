@@ -46,12 +46,13 @@ A handler that raises is reported (``on_error`` or stderr) and counted; the thre
 
 from __future__ import annotations
 
-import _thread
 import sys
 import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
+
+from ..threads.originals import original
 
 __all__ = ["Stage", "QueueFull", "StageStopped", "DEFAULT_CAPACITY", "DEFAULT_BATCH"]
 
@@ -61,12 +62,9 @@ DEFAULT_CAPACITY = 4096
 DEFAULT_BATCH = 32
 
 
+
 def _original(attr: str):
-    """``_thread.attr`` as it was before ``whyevents.threads.monkey`` patched it, if it did."""
-    monkey = sys.modules.get("whyevents.threads.monkey")
-    if monkey is not None:
-        return monkey.get_original("_thread", attr)
-    return getattr(_thread, attr)
+    return original("_thread", attr)
 
 
 _start_new_thread = _original("start_new_thread")

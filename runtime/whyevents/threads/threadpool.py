@@ -35,12 +35,11 @@ against ~0.7 us for a page-cache hit of ``preadv(RWF_NOWAIT)``: hence ``fileio``
 
 from __future__ import annotations
 
-import _thread
 import os
-import sys
 from _queue import SimpleQueue as _SimpleQueue
 
 from .hub import PARKED, get_hub
+from .originals import original
 
 __all__ = ["ThreadPool", "blocking", "get_pool", "configure", "shutdown", "stats",
            "in_pool_thread", "DEFAULT_SIZE"]
@@ -50,12 +49,9 @@ DEFAULT_SIZE = 4
 
 # -- originals, captured before anyone can monkey-patch them -----------------------------------
 
+
 def _original(attr: str):
-    """``_thread.attr`` as it was before ``monkey`` patched it (if this is imported after)."""
-    monkey = sys.modules.get("whyevents.threads.monkey")
-    if monkey is not None:
-        return monkey.get_original("_thread", attr)
-    return getattr(_thread, attr)
+    return original("_thread", attr)
 
 
 _start_new_thread = _original("start_new_thread")

@@ -24,7 +24,6 @@ edge-triggered poller the backlog would otherwise stay undrained until the next 
 
 from __future__ import annotations
 
-import _thread
 import errno
 import json
 import math
@@ -37,6 +36,8 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+
+from .threads.originals import original
 
 __all__ = [
     "listen", "raise_fd_limit", "fd_limit", "ServerCounters", "ServerHandle", "serve_cli",
@@ -54,10 +55,9 @@ ACCEPT_SKIP_ERRNOS = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM})
 
 # Kernel-thread originals: monkey-patching may later replace the module attributes, or already
 # have (then ``monkey.get_original`` has them), and a server body must run on a real OS thread.
-_monkey = sys.modules.get("whyevents.threads.monkey")
-_start_new_thread, _allocate_lock = (
-    _monkey.get_original("_thread", ["start_new_thread", "allocate_lock"]) if _monkey is not None
-    else (_thread.start_new_thread, _thread.allocate_lock))
+_start_new_thread = original("_thread", "start_new_thread")
+_allocate_lock = original("_thread", "allocate_lock")
+_get_native_id = original("_thread", "get_native_id")
 
 
 def check_common_args(root, host, port, cache_bytes, backlog, request_timeout, *,
@@ -217,6 +217,7 @@ class ServerHandle:
         self._ready.acquire()
         self._signalled = False
         self._done = _allocate_lock()
+        self._tid = 0                       # the server OS thread's native id, set when it runs
         self._done.acquire()
         self._body = body
         _start_new_thread(self._main, ())
@@ -226,6 +227,7 @@ class ServerHandle:
             raise RuntimeError(f"{name} failed to start: {self.error!r}") from self.error
 
     def _main(self) -> None:
+        self._tid = _get_native_id()
         try:
             self._body(self._on_ready)
         except BaseException as e:  # noqa: BLE001 - reported through the handle
@@ -257,10 +259,16 @@ class ServerHandle:
         if self._stopper is not None:
             stopper, self._stopper = self._stopper, None
             stopper()
+        deadline = time.monotonic() + timeout
         if self._done.acquire(timeout=timeout):
             self._done.release()
         else:
             raise TimeoutError(f"{self.name} did not stop within {timeout} s")
+        # The body has returned; wait for its OS thread to be gone too, so the final stats (and
+        # the caller) see the server's threads all ended.
+        task = f"/proc/self/task/{self._tid}"
+        while os.path.exists(task) and time.monotonic() < deadline:
+            time.sleep(0.001)
         return self.stats()
 
     def __enter__(self) -> ServerHandle:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from whyevents import threads
 from whyevents.http.fileset import RequestMix
+from whyevents.serving import raise_fd_limit
 from whyevents.threads import socket as gsocket
 
 DEFAULT_PATH = "/"
@@ -69,13 +70,7 @@ def resolve_loopback(host: str, port: int, allow_remote: bool = False) -> str:
 
 def check_fd_limit(clients: int, margin: int = FD_MARGIN) -> int:
     """Raise ValueError naming ``clients`` and the limit if the clients cannot all hold a socket."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            soft = hard
-        except (ValueError, OSError):
-            pass
+    soft = raise_fd_limit()
     if soft != resource.RLIM_INFINITY and clients > soft - margin:
         raise ValueError(f"clients={clients} exceeds the open-file limit: RLIMIT_NOFILE is "
                          f"{soft}, and {margin} descriptors are kept free, so at most "

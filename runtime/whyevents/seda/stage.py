@@ -62,14 +62,9 @@ DEFAULT_CAPACITY = 4096
 DEFAULT_BATCH = 32
 
 
-
-def _original(attr: str):
-    return original("_thread", attr)
-
-
-_start_new_thread = _original("start_new_thread")
-_allocate_lock = _original("allocate_lock")
-_get_ident = _original("get_ident")
+_start_new_thread = original("_thread", "start_new_thread")
+_allocate_lock = original("_thread", "allocate_lock")
+_get_ident = original("_thread", "get_ident")
 _perf_counter = time.perf_counter
 
 

@@ -50,13 +50,9 @@ DEFAULT_SIZE = 4
 # -- originals, captured before anyone can monkey-patch them -----------------------------------
 
 
-def _original(attr: str):
-    return original("_thread", attr)
-
-
-_start_new_thread = _original("start_new_thread")
-_allocate_lock = _original("allocate_lock")
-_get_ident = _original("get_ident")
+_start_new_thread = original("_thread", "start_new_thread")
+_allocate_lock = original("_thread", "allocate_lock")
+_get_ident = original("_thread", "get_ident")
 
 #: Idents of all pool threads (of every pool): ``blocking`` called there runs inline.
 _pool_threads: set[int] = set()

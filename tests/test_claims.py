@@ -34,9 +34,12 @@ def pipeline(fifo=None, event=None, pth=None, kernel=None):
     return rows
 
 
-def web(knot_c=None, knot_a_poll=None, knot_a_epoll=None, seda=None, seda_ctx=6.0):
+def web(knot_c=None, knot_a_poll=None, knot_a_epoll=None, seda=None, seda_ctx=6.0,
+        eventloop=None):
     rows = []
     cfg = [("knot-c", "poll", knot_c or [100, 400, 700, 690, 680], 1.0, 10.0),
+           ("knot-c", "epoll", knot_c or [100, 400, 700, 690, 680], 1.0, 10.0),
+           ("eventloop", "epoll", eventloop or [100, 400, 720, 700, 690], 1.0, 9.0),
            ("knot-a", "poll", knot_a_poll or [100, 400, 700, 500, 300], 1.0, 12.0),
            ("knot-a", "epoll", knot_a_epoll or [100, 400, 700, 690, 680], 1.0, 10.0),
            ("seda", "poll", seda or [90, 350, 500, 480, 450], seda_ctx, 16.0)]
@@ -191,6 +194,7 @@ def test_all_claims_pass_on_paper_like_rows(profile):
     ("C3.4", web(knot_a_epoll=[100, 400, 700, 300, 200])),
     ("C3.5", web(knot_c=[100, 400, 700, 400, 200])),
     ("C3.6", web(seda_ctx=1.5)),
+    ("C2.8", web(eventloop=[100, 700, 1400, 1400, 1400])),
 ])
 def test_claims_fail_on_contrary_rows(cid, rows):
     v = claims.evaluate(_by_id()[cid], rows, "full")

@@ -10,6 +10,9 @@ still listed; running it reports the import error instead of breaking the other 
     whyevents bench runtime [--quick|--full] [--only OP,...] [--peers P,...] [--repeat K] ...
     whyevents serve {knot-c,knot-a,seda,eventloop} --root DIR [--port N] [--threads N] ...
     whyevents fileset --root DIR --clients N [--seed S] [--scale X]
+    whyevents run {pipeline,scaling,web} [--profile quick|full] [-p KEY=VALUE ...] [--resume [ID]]
+    whyevents claims [--profile quick|full] [--run latest|ID] [--strict]
+    whyevents report [--profile quick|full] [--out paper/REPORT.md]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from whyevents import __version__
 
@@ -26,6 +30,9 @@ BENCH_TARGETS: dict[str, tuple[str, str]] = {
     "runtime": ("whyevents.bench.runtime",
                 "green-thread runtime micro-benchmarks (yield, spawn, wake, memory, lock "
                 "timeouts, file read, scaling) against gevent, asyncio, uvloop, trio, greenlet"),
+    "web": ("whyevents.bench.web",
+            "web servers under wrk (8 KiB file, keep-alive): Knot and its twins against uvloop, "
+            "asyncio, gevent and nginx; req/s and server CPU us/request"),
 }
 
 #: ``whyevents serve NAME``: name -> (module, keyword arguments fixed by the name, help).
@@ -48,6 +55,9 @@ commands:
   bench TARGET    run a benchmark; targets: {targets}
   serve SERVER    run a web server until Ctrl-C/SIGTERM; servers: {servers}
   fileset         build the SPECweb99-like file set and request mix
+  run EXPERIMENT  run an experiment sweep into data/results/ (pipeline, scaling, web)
+  claims          check the paper's claims against stored results (PASS/FAIL, values)
+  report          write paper/REPORT.md and paper/figures/ from stored results
 
 examples:
   whyevents bench runtime                  runtime vs peers, quick profile (< 2 minutes)
@@ -55,6 +65,9 @@ examples:
   whyevents bench runtime --help           the benchmark's options and operations
   whyevents fileset --root /tmp/www --clients 64 --scale 0.05
   whyevents serve knot-c --root /tmp/www --port 8080 --threads 256
+  whyevents run pipeline                   Figure 2, quick profile (about 2 minutes)
+  whyevents run web --profile full -p clients=1024,4096 --resume
+  whyevents claims                         verdicts of the latest quick runs
 """
 
 
@@ -138,6 +151,122 @@ def _fileset_main(argv: list[str]) -> int:
     return fileset.main(argv)
 
 
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    from whyevents.repro import runner
+
+    run = sub.add_parser(
+        "run", help="run an experiment sweep (" + ", ".join(runner.EXPERIMENTS) + ")",
+        description="Run one experiment's sweep and store every point, as it finishes, under "
+                    "data/results/<experiment>/<run-id>/ with provenance.json. Ctrl-C keeps "
+                    "the points measured; --resume continues the run.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    targets = run.add_subparsers(dest="experiment", metavar="EXPERIMENT")
+    for name in runner.EXPERIMENTS:
+        try:
+            mod = runner.load(name)
+        except Exception as e:  # noqa: BLE001 - reported when the experiment is used
+            p = targets.add_parser(name, help=f"[unavailable: {e}]")
+            p.set_defaults(_run=_unavailable(runner.EXPERIMENTS[name], e), _parser=p)
+            continue
+        p = targets.add_parser(
+            name, help=mod.DESCRIPTION.strip().splitlines()[0],
+            description=mod.DESCRIPTION,
+            epilog="parameters (-p KEY=VALUE; lists as 1,2,3) [quick default (full)]:\n"
+                   + runner.describe(mod),
+            formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--profile", choices=runner.PROFILE_NAMES, default="quick",
+                       help="parameter set: quick (minutes, what CI runs) or full (the "
+                            "paper's range); default %(default)s")
+        p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                       help="override one parameter (repeatable)")
+        p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="RUN_ID",
+                       help="continue a run (default: the latest), skipping stored points")
+        p.add_argument("--root", type=Path, default=None,
+                       help="results root (default data/results)")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        p.set_defaults(_run=_run_experiment, _parser=p)
+    run.set_defaults(_parser=run)
+
+
+def _run_experiment(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from whyevents.repro import runner, store
+
+    try:
+        overrides = runner.parse_overrides(args.param)
+        result = runner.run_experiment(
+            args.experiment, args.profile, overrides,
+            resume=False if args.resume is None else
+            (True if args.resume == "latest" else args.resume),
+            progress=not args.no_progress, root=args.root)
+    except (ValueError, store.RunNotFound) as e:
+        parser.error(str(e))
+        return 2
+    rows = result.rows()
+    bad = [r for r in rows if r.get("status", "ok") != "ok"]
+    print(f"{args.experiment} ({args.profile}): {len(rows)} rows in {result.dir}"
+          + (f"; {len(bad)} not ok ({', '.join(sorted({str(r.get('status')) for r in bad}))})"
+             if bad else ""))
+    return 0
+
+
+def _add_claims(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "claims", help="check the paper's claims against stored results",
+        description="Evaluate every claim in paper/claims.yaml from stored results only (no "
+                    "measuring) and print one line per claim with its measured value. Exit "
+                    "status 1 when a claim fails or its data is missing.")
+    p.add_argument("--profile", choices=("quick", "full"), default="quick",
+                   help="which runs and tolerances (default %(default)s)")
+    p.add_argument("--run", default="latest", metavar="latest|RUN_ID",
+                   help="run to use for every experiment (default: each one's latest)")
+    p.add_argument("--root", type=Path, default=None, help="results root (default data/results)")
+    p.add_argument("--strict", action="store_true", help="error out on missing data")
+    p.set_defaults(_run=_claims_cmd, _parser=p)
+
+
+def _claims_cmd(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from whyevents.repro import claims
+    from whyevents.repro.report import format_value
+
+    try:
+        verdicts = claims.evaluate_all(args.profile, args.run, root=args.root,
+                                       strict=args.strict)
+    except (claims.MissingData, ValueError) as e:
+        parser.error(str(e))
+        return 2
+    for v in verdicts:
+        extra = "" if v.value is None else \
+            f"   (measured {format_value(v.value)}, threshold {format_value(v.threshold)}, " \
+            f"run {v.run_id})"
+        print(f"{v.message}{extra}")
+    passed = sum(v.passed for v in verdicts)
+    print(f"{passed}/{len(verdicts)} claims pass ({args.profile} profile)")
+    return 0 if passed == len(verdicts) else 1
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report", help="write paper/REPORT.md and paper/figures/ from stored results",
+        description="Evaluate every claim on the latest stored runs of a profile, draw the "
+                    "figures and write the Markdown report (nothing is measured).")
+    p.add_argument("--profile", choices=("quick", "full"), default="quick",
+                   help="which runs and tolerances (default %(default)s)")
+    p.add_argument("--out", type=Path, default=None, help="report path (default paper/REPORT.md)")
+    p.add_argument("--root", type=Path, default=None, help="results root (default data/results)")
+    p.add_argument("--no-figures", action="store_true", help="skip drawing the figures")
+    p.set_defaults(_run=_report_cmd, _parser=p)
+
+
+def _report_cmd(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from whyevents.repro.report import write_report
+
+    path, verdicts = write_report(args.profile, out=args.out, root=args.root,
+                                  draw=not args.no_figures)
+    passed = sum(v.passed for v in verdicts)
+    print(f"wrote {path}: {passed}/{len(verdicts)} claims pass ({args.profile} profile)")
+    return 0
+
+
 def _unavailable(module: str, error: Exception):
     def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(f"cannot import {module}: {type(error).__name__}: {error}")
@@ -156,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(sub)
     _add_serve(sub)
     _add_fileset(sub)
+    _add_run(sub)
+    _add_claims(sub)
+    _add_report(sub)
     parser.set_defaults(_parser=parser)
     return parser
 

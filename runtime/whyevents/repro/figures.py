@@ -1,0 +1,227 @@
+"""The figures, drawn from stored rows, beside the original papers' curves.
+
+Why here and not in each notebook: the experiment notebooks, the report notebook and
+``whyevents report`` draw the same figures; one function per figure keeps them identical and
+keeps the notebooks about the argument rather than about matplotlib.
+
+Every figure has two kinds of panel: ours in absolute units (what this machine measured), and a
+*shape* panel where each curve, ours and the paper's (from ``data/reference/``), is divided by its
+own peak. Twenty years and a different language apart, the absolute numbers are not comparable;
+the shapes — flat, collapsing, levelling out — are what the paper claims.
+
+Rows whose ``status`` is not ``ok`` are left out of the lines and marked with an ``x`` on the
+axis, so a kernel-thread point the OS refused is visible rather than silently missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "frame", "pipeline_figure", "scaling_figure", "web_figure", "web_cost_figure",
+    "save_figures", "FIGURES",
+]
+
+
+def frame(rows: Sequence[Mapping[str, Any]]):
+    """Rows as a DataFrame; ``ok`` is True where the point succeeded."""
+    import pandas as pd
+
+    df = pd.DataFrame(list(rows))
+    if df.empty:
+        return df
+    if "status" not in df:
+        df["status"] = "ok"
+    df["status"] = df["status"].fillna("ok")
+    df["ok"] = df["status"] == "ok"
+    return df
+
+
+def _label_pipeline(df):
+    sched = df.get("scheduler")
+    if sched is None:
+        return df["backend"].astype(str)
+    return [b if s in (None, "-", "") or not isinstance(s, str) else f"{b} ({s})"
+            for b, s in zip(df["backend"], sched, strict=True)]
+
+
+def _label_web(df):
+    return [f"{s} ({p})" if isinstance(p, str) and p else str(s)
+            for s, p in zip(df["server"], df.get("poller", [""] * len(df)), strict=True)]
+
+
+def _median(df, by: list[str], y: str):
+    ok = df[df["ok"] & df[y].notna()]
+    return ok.groupby(by, as_index=False)[y].median()
+
+
+def _shape(ax, ours, x: str, y: str, ref, ref_label: str, xlabel: str) -> None:
+    """Each series over its own peak; the paper's as dashed lines."""
+    import seaborn as sns
+
+    if not ours.empty:
+        norm = ours.copy()
+        norm[y] = norm[y] / norm.groupby("series")[y].transform("max")
+        sns.lineplot(data=norm, x=x, y=y, hue="series", marker="o", ax=ax)
+    if ref is not None and not ref.empty:
+        for name, part in ref.groupby("series"):
+            ax.plot(part["x"], part["y"], linestyle="--", marker=".", alpha=0.7,
+                    label=f"{ref_label}: {name}")
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.15)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("fraction of own peak")
+    ax.legend(fontsize="small")
+
+
+def _failed_marks(ax, df, x: str, label_col: str = "series") -> None:
+    bad = df[~df["ok"]]
+    if bad.empty:
+        return
+    ax.scatter(bad[x], [ax.get_ylim()[0]] * len(bad), marker="x", color="black",
+               clip_on=False, zorder=5, label="failed / refused point")
+    ax.legend(fontsize="small")
+
+
+def _reference(figure: str):
+    from whyevents.repro import store
+
+    try:
+        return store.reference(figure, normalize=True)
+    except (OSError, KeyError):
+        return None
+
+
+def pipeline_figure(rows: Sequence[Mapping[str, Any]]):
+    """Figure 2: throughput and latency vs concurrent tasks; shapes beside the paper's."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    df = frame(rows)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    if df.empty:
+        fig.suptitle("task pipeline: no rows")
+        return fig
+    df["series"] = _label_pipeline(df)
+    thr = _median(df, ["series", "tasks"], "throughput_rps")
+    sns.lineplot(data=thr, x="tasks", y="throughput_rps", hue="series", marker="o", ax=axes[0])
+    axes[0].set(xscale="log", yscale="log", xlabel="concurrent tasks", ylabel="tasks/s",
+                title="throughput (this machine)")
+    _failed_marks(axes[0], df, "tasks")
+    if "latency_p50_ms" in df:
+        lat = _median(df, ["series", "tasks"], "latency_p50_ms")
+        sns.lineplot(data=lat, x="tasks", y="latency_p50_ms", hue="series", marker="o",
+                     ax=axes[1])
+    axes[1].set(xscale="log", yscale="log", xlabel="concurrent tasks",
+                ylabel="median latency (ms)", title="latency (this machine)")
+    _shape(axes[2], thr, "tasks", "throughput_rps", _reference("hotos03_fig2"),
+           "paper Fig. 2", "concurrent tasks")
+    axes[2].set_title("shape vs the paper's Figure 2")
+    fig.tight_layout()
+    return fig
+
+
+def scaling_figure(rows: Sequence[Mapping[str, Any]]):
+    """Spawn cost, bytes per thread and switch rate vs live threads."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    df = frame(rows)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    if df.empty:
+        fig.suptitle("thread scaling: no rows")
+        return fig
+    df["series"] = df["backend"].astype(str)
+    if "park" in df:
+        df["series"] = [f"{b} ({p})" if isinstance(p, str) and p != "condition" else b
+                        for b, p in zip(df["backend"], df["park"], strict=True)]
+    for ax, (y, label) in zip(axes, (("spawn_us", "µs to spawn and park one thread"),
+                                     ("bytes_per_thread", "bytes per parked thread"),
+                                     ("yields_per_s", "yields/s with N threads alive")),
+                              strict=True):
+        if y in df:
+            sns.lineplot(data=_median(df, ["series", "threads"], y), x="threads", y=y,
+                         hue="series", marker="o", ax=ax)
+        ax.set(xscale="log", yscale="log", xlabel="threads", ylabel=label)
+        _failed_marks(ax, df, "threads")
+    fig.suptitle("green threads by the hundred thousand")
+    fig.tight_layout()
+    return fig
+
+
+def web_figure(rows: Sequence[Mapping[str, Any]]):
+    """Figure 3: bandwidth vs simultaneous clients; shapes beside the paper's."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    df = frame(rows)
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.8))
+    if df.empty:
+        fig.suptitle("web bandwidth: no rows")
+        return fig
+    df["series"] = _label_web(df)
+    bw = _median(df, ["series", "clients"], "mbit_s")
+    sns.lineplot(data=bw, x="clients", y="mbit_s", hue="series", marker="o", ax=axes[0])
+    axes[0].set(xscale="log", xlabel="simultaneous clients", ylabel="Mbit/s",
+                title="bandwidth (this machine)")
+    _failed_marks(axes[0], df, "clients")
+    _shape(axes[1], bw, "clients", "mbit_s", _reference("hotos03_fig3"), "paper Fig. 3",
+           "simultaneous clients")
+    axes[1].set_title("shape vs the paper's Figure 3")
+    fig.tight_layout()
+    return fig
+
+
+def web_cost_figure(rows: Sequence[Mapping[str, Any]]):
+    """What each request costs the server: CPU µs and kernel context switches."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    df = frame(rows)
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.4))
+    if df.empty:
+        fig.suptitle("web cost: no rows")
+        return fig
+    df["series"] = _label_web(df)
+    for ax, (y, label) in zip(axes, (("cpu_us_per_request", "server CPU µs per request"),
+                                     ("ctx_switches_per_request",
+                                      "kernel context switches per request")), strict=True):
+        if y in df:
+            sns.lineplot(data=_median(df, ["series", "clients"], y), x="clients", y=y,
+                         hue="series", marker="o", ax=ax)
+        ax.set(xscale="log", xlabel="simultaneous clients", ylabel=label)
+    fig.tight_layout()
+    return fig
+
+
+#: file stem -> (experiment, drawing function)
+FIGURES = {
+    "fig2_task_pipeline": ("pipeline", pipeline_figure),
+    "threads_scaling": ("scaling", scaling_figure),
+    "fig3_web_bandwidth": ("web", web_figure),
+    "web_cost_per_request": ("web", web_cost_figure),
+}
+
+
+def save_figures(runs: Mapping[str, Any], outdir: Path) -> dict[str, Path]:
+    """Draw every figure whose experiment has a run in ``runs`` (experiment -> store.Run)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for stem, (experiment, draw) in FIGURES.items():
+        run = runs.get(experiment)
+        if run is None:
+            continue
+        fig = draw(run.rows())
+        path = outdir / f"{stem}.png"
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        written[stem] = path
+    return written

@@ -1,0 +1,296 @@
+"""Running an experiment sweep into the results store: ``whyevents run NAME``.
+
+Why this shape: an experiment module (``whyevents.bench.pipeline``, ``.scaling``, ``.sweep``)
+knows *what* to measure — its parameters, its points, how to measure one point — and nothing
+about files, progress bars or resuming. This module knows *how* a sweep is run reproducibly and
+nothing about any workload, so the three experiments behave the same way:
+
+* **Parameters** come from the module's profile (``quick`` is what CI and the notebooks run by
+  default, ``full`` is the paper's range) with ``key=value`` overrides on top. An override is
+  coerced to the type of the profile's value (``tasks=1,10,100`` becomes a list of ints), and an
+  unknown key or a bad value is an error that names the parameter, before anything is measured.
+* **Every point is on disk as soon as it is measured** (``store.Run.append`` fsyncs): a sweep
+  killed by Ctrl-C, a crash or the end of a CI job keeps its points, its provenance says
+  ``interrupted`` (or still ``running`` if the process was killed outright), and ``--resume``
+  reopens it and skips the points already stored. A resume must use the same parameters: mixing
+  two parameter sets in one table would make the claims compare unlike things.
+* **Progress** is a tqdm bar (notebook-aware via ``tqdm.auto``) whose postfix shows the current
+  point and, after each point, the module's ``SUMMARY_FIELDS``; a module may push live figures
+  during a long point through its ``progress`` callback (the web sweep shows server counters).
+* **Machine limits that capped a sweep** (the 20,000 open-file cap, pid_max) are recorded in the
+  provenance under ``limits`` by the module's ``limits(params)``, so a reader knows why the sweep
+  stopped where it did.
+
+The module contract (``EXPERIMENT``, ``DESCRIPTION``, ``KEY_FIELDS``, ``SUMMARY_FIELDS``,
+``PROFILES``, ``PARAM_HELP``, ``check_params``, ``points``, ``measure``, optional ``prepare`` and
+``limits``) is checked when a module is loaded, so a broken module fails with its name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from whyevents.repro import store
+
+__all__ = [
+    "EXPERIMENTS", "PROFILE_NAMES", "load", "resolve_params", "parse_overrides",
+    "run_experiment", "describe",
+]
+
+#: ``whyevents run NAME`` -> the module that implements it (see the module contract above).
+EXPERIMENTS: dict[str, str] = {
+    "pipeline": "whyevents.bench.pipeline",
+    "scaling": "whyevents.bench.scaling",
+    "web": "whyevents.bench.sweep",
+}
+PROFILE_NAMES = ("quick", "full")
+_REQUIRED = ("EXPERIMENT", "DESCRIPTION", "KEY_FIELDS", "SUMMARY_FIELDS", "PROFILES",
+             "PARAM_HELP", "check_params", "points", "measure")
+
+
+def load(name: str) -> ModuleType:
+    """The experiment module for ``name``, checked against the contract."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
+    mod = importlib.import_module(EXPERIMENTS[name])
+    missing = [a for a in _REQUIRED if not hasattr(mod, a)]
+    if missing:
+        raise TypeError(f"{mod.__name__} does not implement the experiment contract: "
+                        f"missing {', '.join(missing)}")
+    for p in PROFILE_NAMES:
+        if p not in mod.PROFILES:
+            raise TypeError(f"{mod.__name__}.PROFILES lacks the {p!r} profile")
+    return mod
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters
+# ---------------------------------------------------------------------------------------------
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _coerce_scalar(key: str, text: str, like: Any) -> Any:
+    if isinstance(like, bool):
+        low = text.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ValueError(f"{key}: {text!r} is not a boolean (use true/false)")
+    if isinstance(like, int):
+        try:
+            return int(text.replace("_", ""))
+        except ValueError:
+            raise ValueError(f"{key}: {text!r} is not an integer") from None
+    if isinstance(like, float):
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{key}: {text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise ValueError(f"{key}: {text!r} is not a finite number")
+        return value
+    if like is None:                       # no type to follow: best effort, JSON first
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+def _coerce(key: str, value: Any, like: Any) -> Any:
+    """``value`` (a string from the command line, or already typed) in the type of ``like``."""
+    if not isinstance(value, str):
+        if isinstance(like, list) and not isinstance(value, list | tuple):
+            value = [value]
+        if isinstance(like, list):
+            element = like[0] if like else None
+            return [_coerce(key, v, element) if isinstance(v, str) else v for v in value]
+        if isinstance(like, float) and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+    if isinstance(like, list):
+        element = like[0] if like else None
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                items = json.loads(text)
+            except ValueError:
+                raise ValueError(f"{key}: {value!r} is not a list (use 1,2,3 or [1, 2, 3])") \
+                    from None
+            return [_coerce(key, v, element) if isinstance(v, str) else v for v in items]
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        return [_coerce_scalar(key, p, element) for p in parts]
+    return _coerce_scalar(key, value, like)
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, str]:
+    """``["tasks=1,10", "reps=2"]`` -> ``{"tasks": "1,10", "reps": "2"}`` (values stay strings)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"parameter {item!r}: write it as key=value")
+        out[key] = value
+    return out
+
+
+def resolve_params(mod: ModuleType, profile: str,
+                   overrides: Mapping[str, Any] | None = None) -> dict:
+    """The profile's parameters with ``overrides`` applied, coerced and checked by the module."""
+    if profile not in mod.PROFILES:
+        raise ValueError(f"profile: {profile!r} is not one of {', '.join(mod.PROFILES)}")
+    params = {k: (list(v) if isinstance(v, list) else v) for k, v in mod.PROFILES[profile].items()}
+    for key, value in (overrides or {}).items():
+        if key not in params:
+            raise ValueError(f"unknown parameter {key!r} for {mod.EXPERIMENT}; known: "
+                             f"{', '.join(sorted(params))}")
+        params[key] = _coerce(key, value, params[key])
+    return mod.check_params(params)
+
+
+def describe(mod: ModuleType) -> str:
+    """The parameters with their quick and full defaults, for ``--help`` and the notebooks."""
+    lines = []
+    quick, full = mod.PROFILES["quick"], mod.PROFILES["full"]
+    width = max((len(k) for k in quick), default=0)
+    for key in quick:
+        q, f = quick[key], full.get(key)
+        shown = _fmt(q) if q == f else f"{_fmt(q)} (full: {_fmt(f)})"
+        lines.append(f"  {key:<{width}}  {mod.PARAM_HELP.get(key, '')}  [{shown}]")
+    return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, list):
+        return ",".join(str(x) for x in v)
+    return str(v)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------------
+
+def _key(point: Mapping[str, Any], fields: Iterable[str]) -> tuple:
+    return tuple(point.get(f) for f in fields)
+
+
+def _short(row: Mapping[str, Any], fields: Iterable[str]) -> dict[str, str]:
+    out = {}
+    for f in fields:
+        v = row.get(f)
+        if v is None:
+            continue
+        if isinstance(v, float):
+            v = f"{v:.3g}"
+        out[f] = str(v)
+    return out
+
+
+def _bar(total: int, desc: str, enabled: bool):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a core dependency
+        return None
+    return tqdm(total=total, desc=desc, unit="point", dynamic_ncols=True, file=sys.stderr)
+
+
+def run_experiment(name: str, profile: str = "quick", params: Mapping[str, Any] | None = None,
+                   *, resume: bool | str = False, progress: bool = True,
+                   root: Path | None = None, seed: int | None = None,
+                   on_row: Callable[[dict], None] | None = None) -> store.Run:
+    """Run experiment ``name`` at ``profile`` with ``params`` overrides; returns the closed Run.
+
+    ``resume`` is ``False`` (a new run), ``True`` (the latest run of this experiment) or a run
+    id. Points whose key is already stored are skipped. Ctrl-C closes the run as
+    ``interrupted`` and re-raises; every finished point is kept. ``on_row`` sees each new row.
+    """
+    mod = load(name)
+    resolved = resolve_params(mod, profile, params)
+    todo = mod.points(resolved)
+    limits = mod.limits(resolved) if hasattr(mod, "limits") else {}
+    recorded = {"experiment_module": mod.__name__, **resolved}
+    if resume:
+        run = store.Run.resume(mod.EXPERIMENT, "latest" if resume is True else str(resume),
+                               root=root)
+        stored = run.provenance.get("parameters", {})
+        if run.profile != profile or _canon(stored) != _canon(recorded):
+            run.close(run.provenance.get("resumed", [{}])[-1].get("previous_status")
+                      or "interrupted")
+            raise ValueError(
+                f"cannot resume {run.run_id}: it was run with profile {run.profile!r} and "
+                f"parameters {_diff(stored, recorded)}; start a new run instead")
+        done = run.done_keys(mod.KEY_FIELDS)
+    else:
+        run = store.Run.create(mod.EXPERIMENT, recorded, profile, seed, root=root)
+        done = set()
+    if limits:
+        run.provenance["limits"] = limits
+        run._write_provenance()
+    remaining = [p for p in todo if _key(p, mod.KEY_FIELDS) not in done]
+    bar = _bar(len(todo), f"{name} ({profile})", progress)
+    if bar is not None:
+        bar.update(len(todo) - len(remaining))
+        bar.set_postfix_str(f"run {run.run_id}", refresh=True)
+    status = "interrupted"
+    try:
+        setup = mod.prepare(resolved) if hasattr(mod, "prepare") else contextlib.nullcontext()
+        with setup as ctx:
+            for point in remaining:
+                here = _short(point, mod.KEY_FIELDS)
+                if bar is not None:
+                    bar.set_postfix(here, refresh=True)
+
+                def live(figures: Mapping[str, Any], _here=here) -> None:
+                    if bar is not None:
+                        bar.set_postfix({**_here, **_short(figures, figures)}, refresh=True)
+
+                t0 = time.monotonic()
+                rows = mod.measure(point, resolved, ctx=ctx, progress=live)
+                if isinstance(rows, Mapping):
+                    rows = [rows]
+                for row in rows:
+                    row = dict(row)
+                    for f in mod.KEY_FIELDS:
+                        row.setdefault(f, point.get(f))
+                    row.setdefault("status", "ok")
+                    row.setdefault("point_wall_s", round(time.monotonic() - t0, 3))
+                    run.append(row)
+                    if on_row is not None:
+                        on_row(row)
+                if bar is not None:
+                    bar.update(1)
+                    last = rows[-1] if rows else {}
+                    bar.set_postfix({**here, **_short(last, ("status", *mod.SUMMARY_FIELDS))},
+                                    refresh=True)
+        status = "complete"
+    finally:
+        if bar is not None:
+            bar.close()
+        run.close(status)
+    return run
+
+
+def _canon(d: Mapping[str, Any]) -> str:
+    return json.dumps(d, sort_keys=True, default=str)
+
+
+def _diff(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> str:
+    keys = sorted(set(stored) | set(wanted))
+    parts = [f"{k}: stored {stored.get(k)!r} != now {wanted.get(k)!r}"
+             for k in keys if stored.get(k) != wanted.get(k)]
+    return "; ".join(parts) or "(same)"

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 PROFILE ?= quick
 EXTRAS ?= peers,dev
 
-.PHONY: test reproduce lab lint bench clean-venv
+.PHONY: test reproduce lab lint bench strip clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,11 +19,16 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(PY) -m ruff check runtime tests ci
 	$(PY) -m pytest tests
-	@if ls notebooks/*.ipynb >/dev/null 2>&1; then bash ci/nbval.sh; fi
+	bash ci/nbval.sh
 
 ## reproduce: run every experiment at PROFILE (quick|full) and print where results went
 reproduce: $(STAMP)
 	bash ci/reproduce.sh $(PROFILE)
+
+## strip: remove notebook outputs except the claims cells' (what nbval compares against)
+strip: $(STAMP)
+	$(VENV)/bin/nbstripout --keep-count notebooks/*.ipynb
+	$(PY) ci/check_notebooks.py
 
 ## bench: the runtime micro-benchmarks against the peers, in one run
 bench: $(STAMP)

@@ -177,6 +177,15 @@ class ServerCounters:
         return out
 
 
+def _kernel_threads() -> int:
+    """OS threads of this process, including those started by ``_thread`` (SEDA's stages),
+    which ``threading.active_count()`` does not see."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
 def process_snapshot() -> dict:
     """CPU seconds, context switches and peak RSS of this process."""
     ru = resource.getrusage(resource.RUSAGE_SELF)
@@ -186,7 +195,7 @@ def process_snapshot() -> dict:
         "ctx_voluntary": ru.ru_nvcsw,
         "ctx_involuntary": ru.ru_nivcsw,
         "peak_rss_bytes": ru.ru_maxrss * 1024,
-        "kernel_threads": threading.active_count(),
+        "kernel_threads": _kernel_threads(),
     }
     try:
         import psutil

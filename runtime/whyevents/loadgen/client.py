@@ -222,6 +222,9 @@ class LoadResult:
     latencies: array = field(default_factory=lambda: array("d"), repr=False)  # seconds
     processes: int = 1
     any_process_saturated: bool = False   # set when merging runs of several processes
+    cores: int = 0                        # distinct cores the processes ran on (0: one each)
+    wake_lag_s: float = 0.0               # how late the client woke for the window (max over
+                                          # processes): large means a starved or busy client
 
     @property
     def requests_per_s(self) -> float:
@@ -237,9 +240,14 @@ class LoadResult:
 
     @property
     def client_saturated(self) -> bool:
-        """A client process used ~all of one core: the point measures the client."""
+        """The clients used ~all of their core(s): the point measures the client.
+
+        Processes pinned to one shared core are judged together (each alone would show at most
+        its share of the core and never look saturated)."""
+        cores = self.cores or self.processes
         return (self.any_process_saturated
-                or self.client_cpu_utilisation / self.processes >= SATURATED_UTILISATION)
+                or self.client_cpu_utilisation / cores >= SATURATED_UTILISATION
+                or self.wake_lag_s > 0.1 * self.duration_s)
 
     @property
     def client_cpu_us_per_request(self) -> float:
@@ -324,6 +332,7 @@ class _Run:
         self.connection_failures = 0
         self.live = clients
         self.all_done = threads.Event()
+        self.wake_lag = 0.0             # how late the hub woke for the window's start (s)
 
     def in_window(self, t: float) -> bool:
         return self.window_start <= t < self.window_end
@@ -424,10 +433,13 @@ def _measure(addr: str, port: int, clients: int, duration: float, warmup: float,
     ended_early = run.all_done.wait(warmup) if warmup > 0 else False
     cpu0 = _cpu()
     start = time.monotonic()
+    run.wake_lag = max(0.0, start - run.window_start) if not ended_early else 0.0
     if not ended_early:
         run.all_done.wait(max(0.0, run.window_end - start))
     run.stopping = True
-    end = max(start, min(time.monotonic(), run.window_end))
+    # Completions count from ``window_start``; a hub that woke late from the warm-up must not
+    # shorten the window it divides by (that would overstate the rates).
+    end = max(run.window_start, min(time.monotonic(), run.window_end))
     run.window_end = end                     # completions after this moment do not count
     cpu1 = _cpu()
     # Clients parked in think time or on a slow server would notice ``stopping`` only after a
@@ -437,7 +449,7 @@ def _measure(addr: str, port: int, clients: int, duration: float, warmup: float,
         t.kill()
     for t in workers:
         t.join(timeout)
-    return run, end - start, cpu0, cpu1
+    return run, end - run.window_start, cpu0, cpu1
 
 
 def run_load(host: str, port: int, clients: int, duration: float, warmup: float = 0.0, *,
@@ -481,7 +493,7 @@ def run_load(host: str, port: int, clients: int, duration: float, warmup: float 
         connection_failures=run.connection_failures, connections=run.connections,
         per_client=list(run.per_client), fairness=jain_fairness(run.per_client),
         client_cpu_s=user + system, client_cpu_user_s=user, client_cpu_system_s=system,
-        latencies=run.latencies,
+        latencies=run.latencies, wake_lag_s=run.wake_lag,
         params=dict(host=host, port=port, requests_per_conn=requests_per_conn,
                     think_time=think_time, warmup=warmup, duration=duration, seed=seed,
                     timeout=timeout, source_addresses=source_addresses, fd_limit=limit))

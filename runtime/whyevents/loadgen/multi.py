@@ -48,12 +48,16 @@ def _split(value, shares: list[int]):
 
 def run_load_processes(host: str, port: int, clients: int, duration: float,
                        warmup: float = 0.0, *, processes: int = 2,
-                       cpus: list[int] | None = None, **kwargs) -> LoadResult:
+                       cpus: list[int] | None = None, start_at: float | None = None,
+                       **kwargs) -> LoadResult:
     """``run_load`` over ``processes`` worker processes; returns one merged ``LoadResult``.
 
     ``cpus`` pins worker i to ``cpus[i % len(cpus)]``. ``paths`` must be a path or a list of
     paths (JSON-encodable); ``max_requests_per_client`` and ``paths_per_client`` lists are
     split among the workers in client order. Seeds differ per worker (``seed`` + i * 1_000_003).
+    ``start_at`` (``time.time()`` seconds) is when every worker starts its clients, so a caller
+    can line server-side snapshots up with the window (``start_at + warmup`` .. ``+ duration``);
+    default: shortly after the workers are launched. Ctrl-C kills the workers.
     """
     if processes < 1 or clients < processes:
         raise ValueError(f"need clients >= processes >= 1, got {clients}, {processes}")
@@ -62,7 +66,8 @@ def run_load_processes(host: str, port: int, clients: int, duration: float,
     limits = _split(kwargs.pop("max_requests_per_client", None), shares)
     per_paths = _split(kwargs.pop("paths_per_client", None), shares)
     seed = kwargs.pop("seed", 0)
-    start_at = time.time() + _START_DELAY
+    if start_at is None:
+        start_at = time.time() + _START_DELAY
     procs = []
     for i, n in enumerate(shares):
         spec = dict(kwargs, host=host, port=port, clients=n, duration=duration, warmup=warmup,
@@ -73,15 +78,20 @@ def run_load_processes(host: str, port: int, clients: int, duration: float,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True))
     parts = []
-    for p in procs:
-        out, err = p.communicate()
-        if p.returncode != 0:
-            for q in procs:
-                if q.poll() is None:
-                    q.kill()
-            raise RuntimeError(f"load worker failed ({p.returncode}): {err.strip()}")
-        parts.append(json.loads(out))
-    return merge(parts)
+    try:
+        for p in procs:
+            out, err = p.communicate()
+            if p.returncode != 0:
+                raise RuntimeError(f"load worker failed ({p.returncode}): {err.strip()}")
+            parts.append(json.loads(out))
+    finally:
+        for q in procs:                   # an error or Ctrl-C: no worker outlives the call
+            if q.poll() is None:
+                q.kill()
+                q.wait()
+    result = merge(parts)
+    result.cores = len(set(cpus)) if cpus else len(parts)
+    return result
 
 
 def merge(parts: list[dict]) -> LoadResult:
@@ -104,7 +114,8 @@ def merge(parts: list[dict]) -> LoadResult:
         connections=sum(p["connections"] for p in parts), per_client=per_client,
         fairness=jain_fairness(per_client), client_cpu_s=user + system,
         client_cpu_user_s=user, client_cpu_system_s=system, params=params,
-        latencies=latencies, processes=len(parts), any_process_saturated=saturated)
+        latencies=latencies, processes=len(parts), any_process_saturated=saturated,
+        wake_lag_s=max(p.get("wake_lag_s", 0.0) for p in parts))
     if saturated:
         result.warnings.append(SATURATED_WARNING + " (at least one client process)")
     return result
@@ -116,6 +127,7 @@ def _to_json(r: LoadResult) -> dict:
                 client_cpu_system_s=r.client_cpu_system_s,
                 client_saturated=r.client_saturated, params=r.params, duration_s=r.duration_s,
                 bytes=r.bytes, connection_failures=r.connection_failures,
+                wake_lag_s=r.wake_lag_s,
                 connections=r.connections)
 
 

@@ -1,0 +1,662 @@
+"""The web sweep (the paper's Figure 3): bandwidth against simultaneous clients, per server.
+
+Von Behren, Condit and Brewer (HotOS 2003, section 5) ran SEDA's Haboob benchmark against Knot:
+closed-loop HttpLoad clients (5 requests per connection, 20 ms think time between requests)
+requesting a SPECweb99-like static file set, 1 to 65,536 simultaneous clients, bandwidth on the
+y axis. Knot-C (a fixed pool of threads, each accept -> serve to completion) held a plateau;
+Knot-A (a thread per accepted connection) and Haboob fell off at high client counts, which the
+paper blames on poll(); Knot-A on epoll did not. This module measures that sweep for
+``whyevents`` servers (``knot-c``, ``knot-a``, ``seda``, ``eventloop``) under the experiment
+contract that ``whyevents.repro.runner`` drives (``whyevents run web``).
+
+How a point is measured, and why:
+
+* **A fresh server process per point**, pinned to CPU 0 (``sweep_server``): its counters start
+  at zero and nothing (cache, threads, descriptors, heap) leaks from the previous point. It
+  answers ``stats`` with a JSON snapshot, taken at the start and at the end of the measured
+  window, so server CPU (user + system) and context switches (voluntary + involuntary, all
+  threads, ``getrusage``) are deltas over exactly that window. ``cpu_us_per_request`` and
+  ``ctx_switches_per_request`` divide them by the requests the *server* counted in the same
+  window (same clock, same process); the client's completions are reported beside them.
+* **Clients in their own processes**, pinned to CPU 1: ``whyevents.loadgen``'s closed-loop
+  clients (one green thread each), launched through ``loadgen.multi``'s worker protocol with a
+  shared wall-clock start that this module chooses, so it knows when the window opens and
+  closes and can snapshot the server at those instants; results are merged with
+  ``loadgen.multi.merge``. One worker per client core unless the descriptor limit needs more.
+  (Not ``run_load_processes`` itself: it picks the start time internally and blocks, and its
+  workers would outlive a Ctrl-C.) Bandwidth is what the clients read (headers + bodies) in the
+  window, in Mbit/s, as HttpLoad reported it.
+* **Client saturation is flagged, not hidden**: on a 2-core machine the load generator can
+  saturate before the server. ``client_saturated`` is set when the client processes used at
+  least 90% of the cores they were pinned to; on such points bandwidth measures the client, and
+  server CPU per request remains the yardstick.
+* **The descriptor limit caps the sweep**: a server holds one descriptor per connection, and
+  ``RLIMIT_NOFILE`` is hard-capped (20,000 on the machine this was written on), so a point with
+  more clients than fit is a ``skipped`` row that says why (``limits(params)`` records the cap in
+  the provenance); the paper's 65,536 is such a point here.
+* **Failures are rows**: a server that does not start, crashes or hangs, or clients that time
+  out, give a ``failed`` row with a one-line reason. The server and client processes are always
+  killed on the way out (and die with this process, ``PR_SET_PDEATHSIG``), Ctrl-C included.
+* **Knot-C's pool is a parameter**: ``knot_c_threads`` (1,024 here) threads each serve one
+  connection to completion, and a connection with 5 requests and 20 ms think time holds its
+  thread for ~100 ms, so Knot-C admits about ``threads / 0.1 s`` connections per second and the
+  other clients wait in the listen backlog: the "natural throttling mechanism [that limits] the
+  number of new connections when the server is saturated with requests" (§5). The paper does
+  not give Knot-C's thread count; 1,024 puts that bound (~50k requests/s) above what one core
+  can serve, so Knot-C saturates on CPU like the others rather than on its pool. With the
+  package's default of 256 the pool binds first (~12k requests/s) and Knot-C's plateau sits
+  below the other servers' for a reason the paper's Knot did not have.
+* **Interleaved repetitions**: rep 0 of every (server, clients), then rep 1, ... so the machine's
+  drift (large on shared 2-vCPU VMs) spreads over every configuration.
+
+The file set is built once per sweep (``prepare``) in a temporary directory: SPECweb99's
+directory count for ``fileset_clients`` times ``scale`` (5.1 MB per directory), small enough to
+stay in the page cache and, by default, in the servers' own page cache. Clients draw from a
+fixed trace of the SPECweb99 mix (``TRACE_LENGTH`` draws, seeded), because the worker protocol
+passes paths as JSON on a command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from whyevents.http.fileset import build_fileset
+from whyevents.loadgen.client import FD_MARGIN
+from whyevents.loadgen.multi import merge
+from whyevents.serving import fd_limit
+
+__all__ = [
+    "EXPERIMENT", "DESCRIPTION", "KEY_FIELDS", "SUMMARY_FIELDS", "PROFILES", "PARAM_HELP",
+    "COLUMNS", "CONFIGS", "check_params", "points", "prepare", "measure", "limits",
+    "client_cap", "SERVER_FD_MARGIN", "TRACE_LENGTH",
+]
+
+EXPERIMENT = "web"
+DESCRIPTION = (
+    "Figure 3 of the paper (section 5): web server bandwidth (Mbit/s) against simultaneous "
+    "closed-loop clients (SEDA's HttpLoad model: 5 requests per connection, 20 ms think time, "
+    "SPECweb99-like file set) for Knot-C and Knot-A on poll and epoll, the SEDA (Haboob-like) "
+    "server and the event-loop twin. Each point runs a fresh server process pinned to CPU 0 and "
+    "the clients pinned to CPU 1; besides bandwidth it records server CPU microseconds and "
+    "context switches per request over exactly the measured window (the paper's explanation of "
+    "Haboob's lower peak), response-time percentiles, fairness and whether the client saturated.")
+
+#: the claims' columns for this experiment (``whyevents.repro.claims.COLUMNS["web"]``; repeated
+#: here because ``bench`` must not import ``repro``; a test checks they agree)
+COLUMNS = ("server", "poller", "clients", "mbit_s", "ctx_switches_per_request",
+           "cpu_us_per_request", "errors", "status")
+KEY_FIELDS = ("server", "poller", "clients", "rep")
+SUMMARY_FIELDS = ("mbit_s", "cpu_us_per_request", "ctx_switches_per_request", "errors")
+
+#: the servers the sweep knows, and the pollers each accepts
+CONFIGS: dict[str, tuple[str, ...]] = {
+    "knot-c": ("epoll", "poll"),
+    "knot-a": ("epoll", "poll"),
+    "seda": ("poll", "epoll"),      # the paper's Haboob ran on poll()
+    "eventloop": ("epoll", "poll"),
+}
+_DEFAULT_SERVERS = ["knot-c/epoll", "knot-c/poll", "knot-a/epoll", "knot-a/poll", "seda/poll",
+                    "eventloop/epoll"]
+
+PROFILES: dict[str, dict] = {
+    "quick": {
+        "servers": list(_DEFAULT_SERVERS),
+        "clients": [1, 64, 1024, 4096],
+        "reps": 1,
+        "warmup": 2.0,
+        "duration": 2.5,
+        "think_time": 0.02,
+        "requests_per_conn": 5,
+        "knot_c_threads": 1024,
+        "fileset_clients": 1024,
+        "scale": 0.01,
+        "cache_bytes": 64 << 20,
+        "seed": 0,
+        "client_processes": 0,
+        "client_timeout": 10.0,
+        "server_cpu": 0,
+        "client_cpu": 1,
+    },
+    "full": {
+        "servers": list(_DEFAULT_SERVERS),
+        "clients": [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536],
+        "reps": 3,
+        "warmup": 5.0,
+        "duration": 10.0,
+        "think_time": 0.02,
+        "requests_per_conn": 5,
+        "knot_c_threads": 1024,
+        "fileset_clients": 1024,
+        "scale": 0.02,
+        "cache_bytes": 128 << 20,
+        "seed": 0,
+        "client_processes": 0,
+        "client_timeout": 10.0,
+        "server_cpu": 0,
+        "client_cpu": 1,
+    },
+}
+
+PARAM_HELP: dict[str, str] = {
+    "servers": "server/poller configurations: knot-c, knot-a, seda, eventloop with epoll or poll",
+    "clients": "simultaneous closed-loop clients per point (points over the fd cap are skipped)",
+    "reps": "repetitions of every point, interleaved (rep 0 of all, then rep 1, ...)",
+    "warmup": "seconds of load before the measured window (connections ramp, caches fill)",
+    "duration": "seconds of the measured window",
+    "think_time": "seconds each client waits after each response (HttpLoad: 0.02)",
+    "requests_per_conn": "requests per connection before the client reconnects (HttpLoad: 5)",
+    "knot_c_threads": "Knot-C's fixed thread pool (extra clients wait in the accept backlog)",
+    "fileset_clients": "client count whose SPECweb99 directory count sizes the file set",
+    "scale": "multiplier on that directory count (5.1 MB per directory)",
+    "cache_bytes": "servers' page-cache size in bytes",
+    "seed": "seed of the file set and the request trace",
+    "client_processes": "load-generator processes (0: one per client core, more if fds need)",
+    "client_timeout": "seconds a client waits on connect/recv before counting a timeout",
+    "server_cpu": "core the server process is pinned to (ignored on a 1-core machine)",
+    "client_cpu": "core the client processes are pinned to (ignored on a 1-core machine)",
+}
+
+#: descriptors a server needs besides one per connection (listener, poller, pipes, cache misses)
+SERVER_FD_MARGIN = 256
+#: request-trace length handed to each client process (the worker protocol passes it on argv,
+#: whose single-argument limit is 128 KiB)
+TRACE_LENGTH = 4000
+_CLIENT_START_DELAY = 2.0     # seconds for client workers to import before the shared start
+_SERVER_START_TIMEOUT = 30.0
+_SERVER_STOP_TIMEOUT = 15.0
+_STATS_TIMEOUT = 10.0
+_SATURATED = 0.90
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters and points
+# ---------------------------------------------------------------------------------------------
+
+def _int(params: dict, key: str, lo: int = 1) -> int:
+    v = params.get(key)
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+        what = "a positive integer" if lo == 1 else f"an integer >= {lo}"
+        raise ValueError(f"{key}: {v!r} is not {what}")
+    return v
+
+
+def _num(params: dict, key: str, positive: bool = True) -> float:
+    v = params.get(key)
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) \
+            or v < 0 or (positive and v == 0):
+        what = "a positive number" if positive else "a number >= 0"
+        raise ValueError(f"{key}: {v!r} is not {what}")
+    return float(v)
+
+
+def _parse_config(text: str) -> tuple[str, str]:
+    server, sep, poller = str(text).strip().partition("/")
+    if server not in CONFIGS:
+        raise ValueError(f"servers: {text!r} names no known server; use one of "
+                         f"{', '.join(CONFIGS)} as server/poller, e.g. knot-c/poll")
+    if not sep:
+        poller = CONFIGS[server][0]
+    if poller not in CONFIGS[server]:
+        raise ValueError(f"servers: {text!r}: poller {poller!r} must be one of "
+                         f"{', '.join(CONFIGS[server])}")
+    return server, poller
+
+
+def check_params(params: dict) -> dict:
+    """Validate the sweep's parameters; ``ValueError`` names the one that is wrong."""
+    known = set(PROFILES["quick"])
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"{unknown[0]}: unknown parameter; known: {', '.join(sorted(known))}")
+    missing = sorted(known - set(params))
+    if missing:
+        raise ValueError(f"{missing[0]}: missing parameter")
+    out = dict(params)
+    servers = params["servers"]
+    if isinstance(servers, str):
+        servers = [s for s in servers.split(",") if s.strip()]
+    if not isinstance(servers, list | tuple) or not servers:
+        raise ValueError(f"servers: {params['servers']!r} is not a non-empty list")
+    configs = [_parse_config(s) for s in servers]
+    if len(set(configs)) != len(configs):
+        raise ValueError(f"servers: {servers!r} lists a configuration twice")
+    out["servers"] = [f"{s}/{p}" for s, p in configs]
+    clients = params["clients"]
+    if not isinstance(clients, list | tuple) or not clients:
+        raise ValueError(f"clients: {clients!r} is not a non-empty list of positive integers")
+    for c in clients:
+        if isinstance(c, bool) or not isinstance(c, int) or c < 1:
+            raise ValueError(f"clients: {c!r} is not a positive integer")
+    if len(set(clients)) != len(clients):
+        raise ValueError(f"clients: {clients!r} lists a client count twice")
+    out["clients"] = list(clients)
+    _int(params, "reps")
+    _num(params, "warmup", positive=False)
+    _num(params, "duration")
+    _num(params, "think_time", positive=False)
+    _int(params, "requests_per_conn")
+    _int(params, "knot_c_threads")
+    _int(params, "fileset_clients")
+    _num(params, "scale")
+    _int(params, "cache_bytes")
+    seed = params["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed: {seed!r} is not an integer")
+    _int(params, "client_processes", lo=0)
+    _num(params, "client_timeout")
+    ncpu = os.cpu_count() or 1
+    for key in ("server_cpu", "client_cpu"):
+        cpu = _int(params, key, lo=0)
+        if ncpu > 1 and cpu >= ncpu:
+            raise ValueError(f"{key}: {cpu} is not a core of this machine (0..{ncpu - 1})")
+    for key in ("warmup", "duration", "think_time", "scale", "client_timeout"):
+        out[key] = float(params[key])
+    return out
+
+
+def points(params: dict) -> list[dict]:
+    """Every (server, poller, clients) once per rep, reps outermost (interleaved)."""
+    out = []
+    for rep in range(params["reps"]):
+        for clients in params["clients"]:
+            for config in params["servers"]:
+                server, poller = _parse_config(config)
+                out.append({"server": server, "poller": poller, "clients": clients, "rep": rep})
+    return out
+
+
+def _hard_fd_limit() -> int:
+    hard = fd_limit()[1]
+    return hard if 0 < hard < (1 << 30) else 1 << 20
+
+
+def client_cap() -> int:
+    """The most clients a point can have: the server holds one descriptor per connection."""
+    return max(1, _hard_fd_limit() - SERVER_FD_MARGIN)
+
+
+def _cap_reason(clients: int) -> str:
+    hard = _hard_fd_limit()
+    return (f"clients={clients} exceeds the descriptor cap {client_cap()}: the server holds one "
+            f"descriptor per connection and RLIMIT_NOFILE is hard-capped at {hard} per process "
+            f"({SERVER_FD_MARGIN} kept for the listener, poller and file reads)")
+
+
+def limits(params: dict) -> dict:
+    """The machine limits that capped this sweep, for the provenance."""
+    cap = client_cap()
+    skipped = [c for c in params.get("clients", []) if c > cap]
+    out = {
+        "fd_limit": _hard_fd_limit(),
+        "clients_capped_at": cap,
+        "why": (f"RLIMIT_NOFILE is hard-capped at {_hard_fd_limit()} per process and the "
+                f"server holds one descriptor per connection (+{SERVER_FD_MARGIN} spare)"),
+        "skipped_clients": skipped,
+    }
+    for name in ("net/core/somaxconn", "net/ipv4/tcp_max_syn_backlog",
+                 "net/ipv4/ip_local_port_range"):
+        try:
+            with open(f"/proc/sys/{name}") as f:
+                out[name.rsplit("/", 1)[1]] = " ".join(f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared setup: the file set
+# ---------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def prepare(params: dict) -> Iterator[dict]:
+    """Build the file set and the request trace once for the sweep; removed afterwards."""
+    root = tempfile.mkdtemp(prefix="whyevents-web-")
+    try:
+        fs = build_fileset(root, params["fileset_clients"], seed=params["seed"],
+                           scale=params["scale"])
+        trace = fs.mix.trace(TRACE_LENGTH, params["seed"])
+        yield {"root": root, "trace": trace, "fileset_bytes": fs.total_bytes,
+               "fileset_directories": fs.directories}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+# ---------------------------------------------------------------------------------------------
+
+def _pin_ok() -> bool:
+    try:
+        return len(os.sched_getaffinity(0)) >= 2
+    except (AttributeError, OSError):
+        return False
+
+
+def _child_setup() -> None:
+    """In the child before exec: die with the parent (the sweep), keep Ctrl-C for the parent."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)     # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _popen(args: list[str], stderr, stdin=subprocess.PIPE) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", *args], stdin=stdin, stdout=subprocess.PIPE,
+        stderr=stderr, text=True, preexec_fn=_child_setup, process_group=0)
+
+
+class _Server:
+    """The server subprocess of one point and its line protocol."""
+
+    def __init__(self, spec: dict) -> None:
+        self.err = tempfile.TemporaryFile(mode="w+")
+        self.proc = _popen(["whyevents.bench.sweep_server", json.dumps(spec)], self.err)
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def reply(self, timeout: float) -> dict:
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no answer from the server within {timeout:g} s") from None
+        if line is None:
+            raise RuntimeError(self.died())
+        return json.loads(line)
+
+    def ask(self, command: str, timeout: float = _STATS_TIMEOUT) -> dict:
+        try:
+            self.proc.stdin.write(command + "\n")
+            self.proc.stdin.flush()
+        except OSError:
+            raise RuntimeError(self.died()) from None
+        return self.reply(timeout)
+
+    def died(self) -> str:
+        try:
+            code = self.proc.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            code = None
+        self.err.seek(0)
+        tail = [ln for ln in self.err.read().strip().splitlines() if ln.strip()]
+        last = tail[-1][:300] if tail else "no message"
+        return f"server process ended (exit {code}): {last}"
+
+    def stop(self) -> dict | None:
+        final = None
+        if self.proc.poll() is None:
+            try:
+                final = self.ask("stop", timeout=_SERVER_STOP_TIMEOUT)
+                self.proc.wait(timeout=5.0)
+            except (OSError, RuntimeError, TimeoutError, ValueError,
+                    subprocess.TimeoutExpired):
+                pass
+        return final
+
+    def kill(self) -> None:
+        _kill(self.proc)
+        self.err.close()
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        proc.wait(timeout=10.0)
+    except subprocess.TimeoutExpired:  # pragma: no cover - a process SIGKILL cannot end
+        pass
+    for f in (proc.stdin, proc.stdout, proc.stderr):
+        if f is not None:
+            with contextlib.suppress(OSError):
+                f.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# One point
+# ---------------------------------------------------------------------------------------------
+
+def _base_row(point: dict) -> dict:
+    row = {k: point.get(k) for k in KEY_FIELDS}
+    row.update(mbit_s=math.nan, ctx_switches_per_request=math.nan,
+               cpu_us_per_request=math.nan, errors=math.nan, status="ok", error="")
+    return row
+
+
+def _cpu_s(s: dict) -> float:
+    return s["cpu_user_s"] + s["cpu_system_s"]
+
+
+def _ctx(s: dict) -> int:
+    return s["ctx_voluntary"] + s["ctx_involuntary"]
+
+
+def _client_processes(clients: int, params: dict, client_cores: int) -> int:
+    per_process = max(1, _hard_fd_limit() - FD_MARGIN - 16)
+    need = -(-clients // per_process)
+    want = params["client_processes"] or client_cores
+    return max(1, min(clients, max(want, need)))
+
+
+def measure(point: dict, params: dict, *, ctx: dict | None = None,
+            progress: Callable[[dict], None] | None = None) -> list[dict]:
+    """Measure one (server, poller, clients, rep) point; one row, status ok/failed/skipped."""
+    if ctx is None:
+        with prepare(params) as own:
+            return measure(point, params, ctx=own, progress=progress)
+    row = _base_row(point)
+    clients = point["clients"]
+    if clients > client_cap():
+        row.update(status="skipped", error=_cap_reason(clients))
+        return [row]
+    pin = _pin_ok()
+    server_cpu = params["server_cpu"] if pin else None
+    client_cpus = [params["client_cpu"]] if pin else []
+    nproc = _client_processes(clients, params, max(1, len(client_cpus)))
+    threads = params["knot_c_threads"] if point["server"] == "knot-c" else None
+    row.update(knot_c_threads=threads, client_processes=nproc,
+               fileset_bytes=ctx.get("fileset_bytes"), server_cpu=server_cpu,
+               client_cpu=params["client_cpu"] if pin else None)
+    spec = {"server": point["server"], "poller": point["poller"], "root": ctx["root"],
+            "threads": threads, "cache_bytes": params["cache_bytes"], "cpu": server_cpu}
+    server: _Server | None = None
+    workers: list[subprocess.Popen] = []
+    try:
+        server = _Server(spec)
+        try:
+            ready = server.reply(_SERVER_START_TIMEOUT)
+        except (RuntimeError, TimeoutError, ValueError) as e:
+            row.update(status="failed", error=f"server did not start: {e}")
+            return [row]
+        if not ready.get("ready"):
+            row.update(status="failed", error=f"server did not start: {ready.get('error')}")
+            return [row]
+        workers, start_at = _start_clients(ready["host"], ready["port"], clients, nproc,
+                                           client_cpus, params, ctx["trace"])
+        row.update(_run_window(server, workers, start_at, params, progress,
+                               n_cores=len(client_cpus) or (os.cpu_count() or 1)))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as e:  # noqa: BLE001 - a failed point is a row, never an exception
+        row.update(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0][:400])
+    finally:
+        for w in workers:
+            _kill(w)
+        if server is not None:
+            try:
+                final = server.stop() if row["status"] == "ok" else None
+                if final is not None and final.get("peak_rss_bytes") is not None:
+                    row["server_rss_bytes"] = final["peak_rss_bytes"]
+            finally:
+                server.kill()
+    return [row]
+
+
+def _start_clients(host: str, port: int, clients: int, nproc: int, cpus: list[int],
+                   params: dict, trace: list[str]) -> tuple[list[subprocess.Popen], float]:
+    start_at = time.time() + _CLIENT_START_DELAY
+    base, extra = divmod(clients, nproc)
+    workers = []
+    for i in range(nproc):
+        spec = dict(host=host, port=port, clients=base + (1 if i < extra else 0),
+                    duration=params["duration"], warmup=params["warmup"],
+                    requests_per_conn=params["requests_per_conn"],
+                    think_time=params["think_time"], paths=trace,
+                    seed=params["seed"] + i * 1_000_003, timeout=params["client_timeout"],
+                    start_at=start_at, cpu=cpus[i % len(cpus)] if cpus else None)
+        workers.append(_popen(["whyevents.loadgen.multi", json.dumps(spec)], subprocess.PIPE,
+                              stdin=subprocess.DEVNULL))
+    return workers, start_at
+
+
+def _sleep_until(t: float, server: _Server, workers: list[subprocess.Popen]) -> None:
+    while True:
+        left = t - time.time()
+        if left <= 0:
+            return
+        if server.proc.poll() is not None:
+            raise RuntimeError(server.died())
+        for w in workers:
+            if w.poll() is not None and w.returncode != 0:
+                raise RuntimeError(f"load worker failed early (exit {w.returncode}): "
+                                   f"{_tail(w.stderr.read())}")
+        time.sleep(min(left, 0.2))
+
+
+def _tail(text: str | None) -> str:
+    lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else "no message"
+
+
+def _run_window(server: _Server, workers: list[subprocess.Popen], start_at: float,
+                params: dict, progress: Callable[[dict], None] | None, n_cores: int) -> dict:
+    warmup, duration = params["warmup"], params["duration"]
+    w_start = start_at + warmup
+    w_end = w_start + duration
+
+    def live(phase: str, now: dict, prev: dict, base: dict) -> dict:
+        dt = max(1e-6, now["uptime_s"] - prev["uptime_s"])
+        return {"phase": phase, "srv_req": now["requests"] - base["requests"],
+                "open": now["connections_open"],
+                "cpu%": round(100.0 * (_cpu_s(now) - _cpu_s(prev)) / dt)}
+
+    # Warm-up: show the connection ramp.
+    first = prev = server.ask("stats")
+    while time.time() < w_start - 1.0:
+        _sleep_until(min(w_start - 1.0, time.time() + 1.0), server, workers)
+        now = server.ask("stats")
+        if progress is not None:
+            progress(live("warmup", now, prev, first))
+        prev = now
+    _sleep_until(w_start, server, workers)
+    s0 = prev = server.ask("stats")
+    while True:
+        nxt = min(w_end, time.time() + 1.0)
+        _sleep_until(nxt, server, workers)
+        now = server.ask("stats")
+        if time.time() >= w_end - 1e-3:
+            s1 = now
+            break
+        if progress is not None:
+            progress(live("window", now, prev, s0))
+        prev = now
+    if progress is not None:
+        progress(live("collect", s1, s0, s0))
+    parts = []
+    deadline = time.monotonic() + params["client_timeout"] + 30.0
+    for w in workers:
+        try:
+            out, err = w.communicate(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise TimeoutError("load workers did not finish within the client timeout + 30 s "
+                               "after the window") from None
+        if w.returncode != 0:
+            raise RuntimeError(f"load worker failed (exit {w.returncode}): {_tail(err)}")
+        parts.append(json.loads(out))
+    if server.proc.poll() is not None:
+        raise RuntimeError(server.died())
+    result = merge(parts)
+    return _row_figures(result, s0, s1, duration, n_cores)
+
+
+def _row_figures(result, s0: dict, s1: dict, duration: float, n_cores: int) -> dict:
+    """The row's figures from the merged client result and the server's two snapshots.
+
+    Client completions are counted by completion time inside the nominal window
+    [start + warmup, start + warmup + duration], however late the client's own loop woke up to
+    read its CPU clock (``LoadResult.duration_s`` is measured from that wake-up, so under a
+    lagging client it is shorter than the window the completions were counted over); rates
+    therefore divide by ``duration``. A client loop that woke more than 10% of the window late
+    was overloaded: the point is flagged ``client_saturated``.
+    """
+    window = s1["uptime_s"] - s0["uptime_s"]
+    srv_requests = s1["requests"] - s0["requests"]
+    cpu_user = s1["cpu_user_s"] - s0["cpu_user_s"]
+    cpu_sys = s1["cpu_system_s"] - s0["cpu_system_s"]
+    vol = s1["ctx_voluntary"] - s0["ctx_voluntary"]
+    invol = s1["ctx_involuntary"] - s0["ctx_involuntary"]
+    srv_err0 = sum(s0.get("errors", {}).values())
+    srv_err1 = sum(s1.get("errors", {}).values())
+    per_req = srv_requests if srv_requests > 0 else math.nan
+    client_util = result.client_cpu_s / result.duration_s if result.duration_s > 0 else 0.0
+    client_lag = result.wake_lag_s
+    out = {
+        "mbit_s": result.bytes * 8 / 1e6 / duration,
+        "requests": result.completed,
+        "req_per_s": result.completed / duration,
+        "latency_p50_ms": result.response_ms["p50"],
+        "latency_p90_ms": result.response_ms["p90"],
+        "latency_p99_ms": result.response_ms["p99"],
+        "latency_max_ms": result.response_ms["max"],
+        "fairness": result.fairness,
+        "errors": sum(result.errors.values()),
+        "error_kinds": ";".join(f"{k}={v}" for k, v in sorted(result.errors.items())),
+        "connection_failures": result.connection_failures,
+        "connections": result.connections,
+        "client_cpu_s": result.client_cpu_s,
+        "client_cpu_util": client_util,
+        "client_saturated": (client_util >= _SATURATED * n_cores or result.client_saturated
+                             or client_lag > 0.1 * duration),
+        "client_lag_s": client_lag,
+        "window_s": duration,
+        "server_window_s": window,
+        "server_requests": srv_requests,
+        "server_bytes": s1["bytes_sent"] - s0["bytes_sent"],
+        "server_errors": srv_err1 - srv_err0,
+        "server_cpu_user_s": cpu_user,
+        "server_cpu_system_s": cpu_sys,
+        "server_cpu_util": (cpu_user + cpu_sys) / window if window > 0 else math.nan,
+        "cpu_us_per_request": (cpu_user + cpu_sys) * 1e6 / per_req,
+        "server_ctx_voluntary": vol,
+        "server_ctx_involuntary": invol,
+        "ctx_switches_per_request": (vol + invol) / per_req,
+        "ctx_switches_per_s": (vol + invol) / window if window > 0 else math.nan,
+        "green_switches": (s1["green_switches"] - s0["green_switches"]
+                           if "green_switches" in s1 and "green_switches" in s0 else math.nan),
+        "server_rss_bytes": s1.get("peak_rss_bytes", math.nan),
+        "server_connections_open": s1.get("connections_open"),
+        "server_kernel_threads": s1.get("kernel_threads"),
+        "accept_backoffs": s1.get("accept_backoffs", 0) - s0.get("accept_backoffs", 0),
+    }
+    if result.completed == 0:
+        out.update(status="failed", error="no request completed in the measured window"
+                   + (f" ({out['error_kinds']})" if out["error_kinds"] else ""))
+    return out

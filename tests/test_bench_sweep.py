@@ -1,0 +1,175 @@
+"""The web sweep (``whyevents.bench.sweep``): contract, parameters, points, and real measurements.
+
+The measuring tests start real server and client processes on loopback for about a second each;
+they assert counts, columns, statuses and that no process is left behind, never a time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import psutil
+import pytest
+
+from whyevents.bench import sweep
+from whyevents.repro import claims, runner
+
+
+def _children() -> list[psutil.Process]:
+    return [p for p in psutil.Process().children(recursive=True) if p.is_running()
+            and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def _small(**over) -> dict:
+    p = dict(sweep.PROFILES["quick"], warmup=0.5, duration=1.0, scale=0.002,
+             fileset_clients=64)
+    p.update(over)
+    return sweep.check_params(p)
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    with sweep.prepare(_small()) as c:
+        yield c
+
+
+# -- contract ---------------------------------------------------------------------------------
+
+def test_contract_names():
+    mod = runner.load("web")
+    assert mod is sweep
+    assert sweep.EXPERIMENT == "web"
+    assert sweep.COLUMNS == claims.COLUMNS["web"]
+    assert set(sweep.KEY_FIELDS) <= set(sweep.COLUMNS) | {"rep"}
+    assert set(sweep.PROFILES["quick"]) == set(sweep.PROFILES["full"]) == set(sweep.PARAM_HELP)
+    for profile in ("quick", "full"):
+        assert sweep.check_params(dict(sweep.PROFILES[profile]))["servers"]
+    assert {64, 1024, 4096} <= set(sweep.PROFILES["quick"]["clients"])
+    assert 16384 in sweep.PROFILES["full"]["clients"]
+
+
+def test_profiles_cover_the_claims_series():
+    configs = set(sweep.PROFILES["quick"]["servers"])
+    assert {"knot-c/poll", "knot-a/poll", "knot-a/epoll"} <= configs
+    assert any(c.startswith("seda/") for c in configs)
+
+
+@pytest.mark.parametrize("key,value", [
+    ("servers", ["nginx/epoll"]),
+    ("servers", ["knot-c/kqueue"]),
+    ("servers", ["knot-c/poll", "knot-c/poll"]),
+    ("clients", [0]),
+    ("clients", []),
+    ("reps", 0),
+    ("warmup", -1.0),
+    ("duration", 0.0),
+    ("think_time", -0.1),
+    ("requests_per_conn", 0),
+    ("knot_c_threads", 0),
+    ("scale", 0.0),
+    ("cache_bytes", -5),
+    ("seed", "x"),
+    ("client_processes", -1),
+    ("client_timeout", 0.0),
+])
+def test_check_params_names_the_parameter(key, value):
+    params = dict(sweep.PROFILES["quick"], **{key: value})
+    with pytest.raises(ValueError, match=f"^{key}"):
+        sweep.check_params(params)
+
+
+def test_check_params_rejects_unknown_and_runner_override():
+    with pytest.raises(ValueError, match="nope"):
+        sweep.check_params(dict(sweep.PROFILES["quick"], nope=1))
+    p = runner.resolve_params(sweep, "quick", {"clients": "1,8", "servers": "seda/epoll"})
+    assert p["clients"] == [1, 8] and p["servers"] == ["seda/epoll"]
+
+
+def test_points_interleave_configs_clients_and_reps():
+    p = sweep.check_params(dict(sweep.PROFILES["quick"], reps=2))
+    pts = sweep.points(p)
+    configs = [tuple(c.split("/")) for c in p["servers"]]
+    assert len(pts) == len(configs) * len(p["clients"]) * 2
+    keys = {(q["server"], q["poller"], q["clients"], q["rep"]) for q in pts}
+    assert keys == {(s, pol, c, r) for s, pol in configs for c in p["clients"] for r in (0, 1)}
+    reps = [q["rep"] for q in pts]
+    assert reps == sorted(reps)                  # every rep 0 before any rep 1
+    assert all(set(sweep.KEY_FIELDS) <= set(q) for q in pts)
+
+
+def test_limits_and_skipped_point():
+    cap = sweep.client_cap()
+    lim = sweep.limits(dict(sweep.PROFILES["full"]))
+    assert lim["clients_capped_at"] == cap and lim["why"]
+    assert 65536 in lim["skipped_clients"] or cap >= 65536
+    before = {p.pid for p in _children()}
+    rows = sweep.measure({"server": "knot-a", "poller": "epoll", "clients": cap + 1, "rep": 0},
+                         _small(), ctx={"root": "/nonexistent", "trace": ["/"]})
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["status"] == "skipped"
+    assert "RLIMIT_NOFILE" in row["error"] and str(cap + 1) in row["error"]
+    assert set(sweep.COLUMNS) <= set(row)
+    assert {p.pid for p in _children()} <= before
+
+
+# -- measuring ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("server,poller", [("knot-c", "epoll"), ("seda", "poll")])
+def test_measure_small_point(ctx, server, poller):
+    params = _small()
+    seen = []
+    rows = sweep.measure({"server": server, "poller": poller, "clients": 4, "rep": 0}, params,
+                         ctx=ctx, progress=seen.append)
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["status"] == "ok", row["error"]
+    assert set(sweep.COLUMNS) <= set(row)
+    assert (row["server"], row["poller"], row["clients"], row["rep"]) == (server, poller, 4, 0)
+    assert row["requests"] > 0 and row["mbit_s"] > 0
+    assert row["errors"] == 0 and row["connection_failures"] == 0
+    # Server and clients count over the same window: they agree up to the requests in flight
+    # at either edge (at most one per client per edge) plus a little clock skew.
+    slack = 2 * row["clients"] + 0.05 * row["requests"]
+    assert abs(row["server_requests"] - row["requests"]) <= slack
+    assert row["server_bytes"] > 0
+    assert row["cpu_us_per_request"] > 0 and not math.isnan(row["cpu_us_per_request"])
+    assert row["ctx_switches_per_request"] >= 0
+    assert row["server_ctx_voluntary"] + row["server_ctx_involuntary"] == pytest.approx(
+        row["ctx_switches_per_request"] * row["server_requests"])
+    assert row["server_rss_bytes"] > 0
+    if server == "knot-c":
+        assert row["green_switches"] > 0 and row["knot_c_threads"] == params["knot_c_threads"]
+    assert any(s.get("phase") == "window" for s in seen) or any(
+        "srv_req" in s for s in seen)
+    assert _children() == []
+
+
+def test_server_that_fails_to_start_gives_failed_row(tmp_path):
+    missing = tmp_path / "no-such-root"
+    rows = sweep.measure({"server": "knot-a", "poller": "epoll", "clients": 2, "rep": 0},
+                         _small(), ctx={"root": str(missing), "trace": ["/"]})
+    row = rows[0]
+    assert row["status"] == "failed"
+    assert "server did not start" in row["error"] and "root" in row["error"]
+    assert _children() == []
+
+
+def test_server_crash_mid_point_gives_failed_row(ctx):
+    killed = []
+
+    def kill_server(_figures):
+        if killed:
+            return
+        for p in psutil.Process().children(recursive=True):
+            if "whyevents.bench.sweep_server" in " ".join(p.cmdline()):
+                p.kill()
+                killed.append(p.pid)
+
+    rows = sweep.measure({"server": "eventloop", "poller": "epoll", "clients": 2, "rep": 0},
+                         _small(), ctx=ctx, progress=kill_server)
+    row = rows[0]
+    assert killed
+    assert row["status"] == "failed"
+    assert "server" in row["error"]
+    assert _children() == []

@@ -149,9 +149,9 @@ def test_claims_yaml_loads_and_covers_the_issue():
     assert len(ids) == len(set(ids)) >= 12
     assert {c.experiment for c in cs} == {"pipeline", "scaling", "web"}
     for c in cs:
-        assert set(c.profiles) == {"quick", "full"}, c.id
+        assert "full" in c.profiles and set(c.profiles) <= {"quick", "full"}, c.id
         cols = set(claims.COLUMNS[c.experiment])
-        for profile in ("quick", "full"):
+        for profile in c.profiles:
             args = c.for_profile(profile)[0]
             used = {args["x"], args["y"]} if "y" in args else {args["x"]}
             for key in ("where", "a", "b"):
@@ -177,6 +177,8 @@ def test_all_claims_pass_on_paper_like_rows(profile):
                      backend="whyevents")
     rows = {"pipeline": pipeline(), "web": web(), "scaling": scaling}
     for cid, c in cs.items():
+        if not c.applies(profile):
+            continue
         v = claims.evaluate(c, rows[c.experiment], profile)
         assert v.passed, (cid, v.value, v.threshold)
         assert v.message.startswith(f"{cid} PASS — ")
@@ -195,6 +197,7 @@ def test_all_claims_pass_on_paper_like_rows(profile):
     ("C3.5", web(knot_c=[100, 400, 700, 400, 200])),
     ("C3.6", web(seda_ctx=1.5)),
     ("C2.8", web(eventloop=[100, 700, 1400, 1400, 1400])),
+    ("C3.7", [dict(r, cpu_us_per_request=10.0) for r in web()]),
 ])
 def test_claims_fail_on_contrary_rows(cid, rows):
     v = claims.evaluate(_by_id()[cid], rows, "full")
@@ -285,7 +288,8 @@ def test_check_raises_on_failure_and_returns_line(tmp_path):
 
 def test_bad_claim_definitions_are_rejected():
     base = {"id": "X", "section": "s", "sentence": "q", "experiment": "e", "summary": "s",
-            "metric": "flatness", "comparison": {"op": ">=", "threshold": 1}}
+            "metric": "flatness", "comparison": {"op": ">=", "threshold": 1},
+            "profiles": {"full": {}}}
     assert claims.Claim.from_dict(base).threshold == 1.0
     with pytest.raises(ValueError, match="unknown metric"):
         claims.Claim.from_dict({**base, "metric": "vibes"})
@@ -294,10 +298,23 @@ def test_bad_claim_definitions_are_rejected():
     with pytest.raises(ValueError, match="lo, hi"):
         claims.Claim.from_dict({**base, "comparison": {"op": "between", "threshold": 1}})
     with pytest.raises(ValueError, match="unknown keys"):
-        claims.Claim.from_dict({**base, "profiles": {"quick": {"summary": "10", "000 x": None}}})
+        claims.Claim.from_dict({**base, "profiles": {"full": {},
+                                                      "quick": {"summary": "10", "000 x": None}}})
     with pytest.raises(ValueError, match="summary"):
         claims.Claim.from_dict({k: v for k, v in base.items() if k != "summary"})
 
 
 def test_claims_path_is_under_paper():
     assert paths.CLAIMS_YAML.is_file()
+
+
+def test_full_only_claims_are_not_decided_at_quick(tmp_path):
+    full_only = [c for c in claims.load_claims() if not c.applies("quick")]
+    assert {c.id for c in full_only} == {"C3.3", "C3.4"}      # effects beyond 4,096 clients
+    _store(tmp_path, "web", web())
+    ids = {v.id for v in claims.evaluate_all("quick", root=tmp_path)}
+    assert ids and not ids & {"C3.3", "C3.4"}
+    with pytest.raises(ValueError, match="needs a 'full' profile"):
+        claims.Claim.from_dict({"id": "X", "section": "s", "sentence": "t", "experiment": "web",
+                                "metric": "max_x", "comparison": {"op": ">=", "threshold": 1},
+                                "summary": "x", "profiles": {"quick": {}}})

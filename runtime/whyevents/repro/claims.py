@@ -40,6 +40,10 @@ Metrics (each ``f(rows, **args) -> float``; the YAML's ``args`` are passed by na
     y of series ``b`` at one x or aggregated (min/median/max) over the x both have in a range.
 ``max_x(where, x, y=None)``  the largest x with a successful point (and a positive y if named).
 
+A claim without a ``quick`` profile is decided only at the full profile (its effect appears
+beyond the quick sweep's range, e.g. above 4,096 clients); at quick it is reported as not checked
+(``applies``), never as passed.
+
 A comparison is ``{op: ">=", threshold: T}``, ``{op: "<=", ...}`` or ``{op: "between",
 threshold: [lo, hi]}``; the profile's ``tolerance`` (absolute, in the metric's units) loosens it:
 ``>= T - tol``, ``<= T + tol``, ``between [lo - tol, hi + tol]``. A profile may also override
@@ -284,6 +288,8 @@ class Claim:
         if op not in _OPS:
             raise ValueError(f"claim {d['id']}: op must be one of {_OPS}, not {op!r}")
         profiles = {k: dict(v or {}) for k, v in (d.get("profiles") or {}).items()}
+        if "full" not in profiles:   # the full profile is the paper's range: always decided
+            raise ValueError(f"claim {d['id']}: needs a 'full' profile")
         for name, p in profiles.items():
             unknown = set(p) - {"tolerance", "args", "threshold", "summary"}
             if unknown:  # e.g. an unquoted "10,000" in a YAML flow mapping splits into keys
@@ -295,6 +301,10 @@ class Claim:
                    experiment=str(d["experiment"]), metric=d["metric"],
                    args=dict(d.get("args", {})), op=op, threshold=_threshold(d["id"], op, thr),
                    summary=str(d["summary"]), profiles=profiles, notebook=d.get("notebook"))
+
+    def applies(self, profile: str) -> bool:
+        """Whether this claim is decided at ``profile`` (every claim is at ``full``)."""
+        return profile in self.profiles
 
     def for_profile(self, profile: str) -> tuple[dict, float | tuple[float, float], float, str]:
         """(metric args, threshold, tolerance, summary) for ``profile``."""

@@ -87,6 +87,12 @@ def _verdicts(ids: Sequence[str], profile: str, run: store.Run,
     out = []
     for cid in ids:
         claim = _claims.get_claim(cid, claims_path)
+        if not claim.applies(profile):
+            out.append((_claims.Verdict(
+                cid, True, None, None,
+                f"{cid} NOT CHECKED at {profile} — {claim.summary} (full profile only)",
+                "NOT CHECKED"), "its effect lies beyond this profile's range; see claims.yaml"))
+            continue
         try:
             out.append((_claims.evaluate(claim, rows, profile), ""))
         except _claims.MissingData as e:

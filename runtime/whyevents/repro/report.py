@@ -61,6 +61,15 @@ def _claims_table(verdicts: Sequence[_claims.Verdict], claim_list) -> list[str]:
     return lines
 
 
+def _not_checked(profile: str, claim_list) -> list[str]:
+    skipped = [c for c in claim_list if not c.applies(profile)]
+    if not skipped:
+        return []
+    return [f"Not checked at the {profile} profile (their effect lies beyond its range; the full "
+            "profile decides them): " + "; ".join(f"{c.id} ({c.summary})" for c in skipped) + ".",
+            ""]
+
+
 def _provenance_table(runs: Mapping[str, store.Run]) -> list[str]:
     lines = ["| experiment | run | status | commit | when (UTC) | took | machine | limits |",
              "|---|---|---|---|---|---|---|---|"]
@@ -98,6 +107,7 @@ def render(profile: str, verdicts: Sequence[_claims.Verdict], runs: Mapping[str,
         "",
         *_claims_table(verdicts, claim_list),
         "",
+        *_not_checked(profile, claim_list),
         "## Figures",
         "",
     ]

@@ -318,3 +318,24 @@ def test_full_only_claims_are_not_decided_at_quick(tmp_path):
         claims.Claim.from_dict({"id": "X", "section": "s", "sentence": "t", "experiment": "web",
                                 "metric": "max_x", "comparison": {"op": ">=", "threshold": 1},
                                 "summary": "x", "profiles": {"quick": {}}})
+
+
+def test_known_divergence_is_reported_but_does_not_fail_a_notebook(tmp_path, capsys):
+    from whyevents.repro import notebook, store
+
+    c = _by_id()["C2.5"]
+    assert c.divergence and "Python" in c.divergence
+    rows = pipeline(fifo=[8000.0] * len(TASKS))                   # fifo at 0.38 of event
+    assert not claims.evaluate(c, rows, "quick").passed            # still evaluated: FAIL
+    run = _store(tmp_path, "pipeline", rows)
+    notebook.check_claims(["C2.1", "C2.5"], "quick", store.Run.open(run.dir))
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].startswith("C2.5 KNOWN DIVERGENCE — ")
+    table = notebook.claims_table(["C2.5"], "quick", store.Run.open(run.dir))
+    assert table.loc["C2.5", "verdict"] == "FAIL"
+    assert "known divergence" in table.loc["C2.5", "note"]
+    with pytest.raises(claims.ClaimFailed, match="C2.1"):         # others still fail the cell
+        notebook.check_claims(["C2.1", "C2.5"], "quick",
+                              store.Run.open(_store(tmp_path, "pipeline",
+                                                    pipeline(fifo=[20000, 20000, 9000, 4000,
+                                                                   3000, 2000])).dir))

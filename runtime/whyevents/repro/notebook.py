@@ -110,10 +110,14 @@ def claims_table(ids: Sequence[str], profile: str, run: store.Run,
     from whyevents.repro.report import format_value
 
     rows = []
+    by_id = {c.id: c for c in _claims.load_claims(claims_path)}
     for v, reason in _verdicts(ids, profile, run, claims_path):
+        c = by_id[v.id]
         rows.append({"claim": v.id, "verdict": v.status, "measured": format_value(v.value),
                      "threshold": format_value(v.threshold),
-                     "what": v.message.split(" — ", 1)[-1], "note": reason})
+                     "what": v.message.split(" — ", 1)[-1],
+                     "note": reason or (f"known divergence: {c.divergence}"
+                                        if c.divergence else "")})
     return pd.DataFrame(rows).set_index("claim")
 
 
@@ -121,9 +125,14 @@ def check_claims(ids: Sequence[str], profile: str, run: store.Run,
                  claims_path: Path | None = None) -> list[_claims.Verdict]:
     """Print one stable line per claim, then raise ``ClaimFailed`` if any did not pass."""
     verdicts = [v for v, _ in _verdicts(ids, profile, run, claims_path)]
+    diverging = {c.id: c for c in _claims.load_claims(claims_path) if c.divergence}
     for v in verdicts:
-        print(v.message)
-    failed = [v.id for v in verdicts if not v.passed]
+        if v.id in diverging:      # stable whatever the verdict: the table shows the verdict
+            print(f"{v.id} KNOWN DIVERGENCE — {diverging[v.id].for_profile(profile)[3]} "
+                  "(see claims.yaml)" if diverging[v.id].applies(profile) else v.message)
+        else:
+            print(v.message)
+    failed = [v.id for v in verdicts if not v.passed and v.id not in diverging]
     if failed:
         raise _claims.ClaimFailed(f"claims not holding on run {run.run_id}: {', '.join(failed)}")
     return verdicts

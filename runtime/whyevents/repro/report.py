@@ -56,9 +56,20 @@ def _claims_table(verdicts: Sequence[_claims.Verdict], claim_list) -> list[str]:
         summary = v.message.split(" — ", 1)[-1]
         op = c.op if c is not None else ""
         thr = format_value(v.threshold)
-        lines.append(f"| {v.id} | {c.section if c else ''} | {summary} | **{v.status}** | "
+        status = f"**{v.status}**" + (" (known divergence)" if c is not None and c.divergence
+                                      else "")
+        lines.append(f"| {v.id} | {c.section if c else ''} | {summary} | {status} | "
                      f"{format_value(v.value)} | {op} {thr} | {v.run_id or '—'} |")
     return lines
+
+
+def _divergences(claim_list) -> list[str]:
+    out = [f"- **{c.id}** ({c.summary}): {c.divergence}" for c in claim_list if c.divergence]
+    if not out:
+        return []
+    return ["### Known divergences", "",
+            "Claims this reproduction measured and does not reproduce, and why (from "
+            "`paper/claims.yaml`; their thresholds stay the paper's):", "", *out, ""]
 
 
 def _not_checked(profile: str, claim_list) -> list[str]:
@@ -108,6 +119,7 @@ def render(profile: str, verdicts: Sequence[_claims.Verdict], runs: Mapping[str,
         *_claims_table(verdicts, claim_list),
         "",
         *_not_checked(profile, claim_list),
+        *_divergences(claim_list),
         "## Figures",
         "",
     ]

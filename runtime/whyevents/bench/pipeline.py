@@ -1,0 +1,419 @@
+"""The task-pipeline experiment (paper section 3, Figure 2: SEDA's threaded-server benchmark).
+
+What it measures: N tasks in flight in one process (closed loop: each completion issues a new
+task), each task one 8 KiB read of one page-cached file; throughput (tasks/s over a fixed window
+after a warm-up) and latency (issue to end of read: p50, p90, p99) against N, for
+
+* ``whyevents`` green threads, one per task slot, under the ``fifo`` hub (O(1) per switch) and
+  the ``pth`` scheduler (GNU Pth 2.0.7's event manager, which walks every waiting thread on every
+  switch): the paper's "optimized Pth" and its unmodified original;
+* ``kernel`` threads, one per task slot (the same program on ``threading``);
+* ``event``: the event server, one loop pulling tasks from a deque;
+* optional peers ``gevent`` and ``asyncio`` (the threaded program in their idiom).
+
+The workload itself, and why it is shaped so, is in ``pipeline_worker``'s docstring: in short, a
+dispatcher hands each task to a parked worker thread through its own ``Event``, the worker reads
+and reports back through a queue, then parks again, so every task passes through the scheduler.
+
+Why this module is shaped this way:
+
+* **One subprocess per point**, pinned to one core (the last allowed CPU when the machine has
+  two or more; the parent keeps the others): a kernel-thread point leaves thousands of OS threads
+  behind, a green point tens of thousands of greenlets, gevent patches its hub state, and a crash
+  or a hang must cost one point, not the sweep. A point that crashes, times out, or whose threads
+  the OS refuses is a ``failed`` row with a one-line reason; ``measure`` never raises (except
+  ``KeyboardInterrupt``, after killing the subprocess).
+* **Time windows, not fixed task counts**: at 10,000 tasks the ``pth`` scheduler completes a
+  few thousand tasks a second (by design: that is the O(n) the paper removed), so a point runs
+  for a time, not for a number of tasks, and a slow configuration shows as low throughput, not
+  as a run that never ends. Warm-up and window each also last at least one *round* (N
+  completions), so every slot has cycled before counting starts and the window averages whole
+  cycles of a schedule whose pace varies within a round (``pth`` completes tasks quickly while
+  few workers wait and slowly when all do). For fast configurations a round is far shorter than
+  the window; for ``pth`` at 10,000 tasks it is a few seconds, at 100,000 several minutes.
+* **Caps are rows, not silence**: kernel threads beyond ``kernel_max_tasks`` (the machine's
+  pid_max is shared with every process on it) and ``pth`` beyond ``pth_max_tasks`` (one point's
+  warm-up round grows as N^2) give ``skipped`` rows that say why; a kernel point the OS refuses
+  gives a ``failed`` row, and larger kernel points in the same sweep are then skipped.
+* **Interleaved repetitions**: rep 0 of every (N, backend), then rep 1, ..., and at each N the
+  backends run back to back, so the machine's drift hits every configuration alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from whyevents.repro.claims import COLUMNS
+
+__all__ = [
+    "EXPERIMENT", "DESCRIPTION", "KEY_FIELDS", "SUMMARY_FIELDS", "PROFILES", "PARAM_HELP",
+    "BACKENDS", "PEERS", "check_params", "points", "prepare", "measure", "limits", "pick_cpu",
+    "cached_file",
+]
+
+EXPERIMENT = "pipeline"
+
+DESCRIPTION = (
+    "Figure 2 (section 3): SEDA's threaded-server benchmark. N concurrent tasks, each an 8 KiB "
+    "read of one page-cached file, generated inside the process in a closed loop (a completed "
+    "task is replaced at once). Throughput (tasks/s over a fixed window after a warm-up) and "
+    "latency (p50/p90/p99, issue to end of read) against N for green threads with one thread per "
+    "task under the fifo hub (O(1) per switch, the paper's optimized Pth) and the pth scheduler "
+    "(GNU Pth's O(n)-per-switch event manager), kernel threads, the single-threaded event server "
+    "and, optionally, gevent and asyncio. The paper's claims: the optimized thread package stays "
+    "flat to 100,000 tasks and matches the event server; the O(n) scheduler collapses as 1/N; "
+    "kernel threads degrade. Each point runs in its own subprocess pinned to one core."
+)
+
+#: columns identifying one point
+KEY_FIELDS = ("backend", "scheduler", "tasks", "rep")
+#: shown live after each point
+SUMMARY_FIELDS = ("throughput_rps", "latency_p50_ms")
+
+#: ``backends`` parameter value -> (backend column, scheduler column)
+BACKENDS: dict[str, tuple[str, str]] = {
+    "fifo": ("whyevents", "fifo"),
+    "pth": ("whyevents", "pth"),
+    "kernel": ("kernel", "-"),
+    "event": ("event", "-"),
+}
+#: optional peers (``peers`` parameter): backend column, scheduler "-"
+PEERS = ("gevent", "asyncio")
+
+_QUICK_TASKS = [1, 10, 100, 1000, 10000]
+_FULL_TASKS = [1, 4, 16, 64, 256, 1000, 4096, 10000, 16384, 65536, 100000, 262144]
+
+PROFILES: dict[str, dict] = {
+    "quick": {
+        "tasks": _QUICK_TASKS,
+        "backends": ["fifo", "pth", "kernel", "event"],
+        "peers": [],
+        "reps": 1,
+        "warmup_s": 0.5,
+        "warmup_rounds": 1,
+        "window_s": 1.5,
+        "window_rounds": 1,
+        "read_bytes": 8192,
+        "file_bytes": 1 << 20,
+        "tasks_total": 0,
+        "timeout_s": 120.0,
+        "kernel_max_tasks": 10000,
+        "pth_max_tasks": 10000,
+        "poller": "epoll",
+        "pin": True,
+    },
+    "full": {
+        "tasks": _FULL_TASKS,
+        "backends": ["fifo", "pth", "kernel", "event"],
+        "peers": ["gevent", "asyncio"],
+        "reps": 3,
+        "warmup_s": 1.0,
+        "warmup_rounds": 1,
+        "window_s": 3.0,
+        "window_rounds": 1,
+        "read_bytes": 8192,
+        "file_bytes": 1 << 20,
+        "tasks_total": 0,
+        "timeout_s": 3600.0,
+        "kernel_max_tasks": 16384,
+        "pth_max_tasks": 100000,
+        "poller": "epoll",
+        "pin": True,
+    },
+}
+
+PARAM_HELP: dict[str, str] = {
+    "tasks": "concurrent tasks N (closed loop: N always in flight), one point each",
+    "backends": "fifo, pth (green threads under that scheduler), kernel (threading), event "
+                "(one loop, a deque)",
+    "peers": "optional peers: gevent, asyncio (skipped rows when the module is missing)",
+    "reps": "repetitions, interleaved: rep 0 of every point, then rep 1, ...",
+    "warmup_s": "seconds after the first N tasks are issued before counting starts (minimum)",
+    "warmup_rounds": "the warm-up also lasts until rounds x N tasks have completed",
+    "window_s": "seconds over which completions are counted (throughput = count / seconds)",
+    "window_rounds": "the window also lasts until rounds x N tasks have completed in it",
+    "read_bytes": "bytes read per task (the paper: 8 KiB)",
+    "file_bytes": "size of the one cached file the reads cycle through",
+    "tasks_total": "0: time windows; > 0: issue exactly this many tasks and time them all",
+    "timeout_s": "a point's subprocess is killed after this many seconds (a failed row)",
+    "kernel_max_tasks": "kernel-thread points above this N are skipped (pid_max is shared)",
+    "pth_max_tasks": "pth points above this N are skipped (the warm-up round grows as N^2)",
+    "poller": "the green hub's poller: epoll or poll (pth always rebuilds a poll set)",
+    "pin": "pin each point's subprocess to one core (the last allowed CPU) when there are 2+",
+}
+
+_WORKER = "from whyevents.bench.pipeline_worker import main; main()"
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters and points
+# ---------------------------------------------------------------------------------------------
+
+def _int(name: str, v: object, minimum: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int | str):
+        raise ValueError(f"{name}: {v!r} is not an integer")
+    try:
+        iv = int(str(v).replace("_", ""))
+    except ValueError:
+        raise ValueError(f"{name}: {v!r} is not an integer") from None
+    if iv < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name}: {v!r} is not {what}")
+    return iv
+
+
+def _float(name: str, v: object, minimum: float, strict: bool) -> float:
+    if isinstance(v, bool):
+        raise ValueError(f"{name}: {v!r} is not a number")
+    try:
+        fv = float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: {v!r} is not a number") from None
+    if fv != fv or fv in (float("inf"), float("-inf")):
+        raise ValueError(f"{name}: {v!r} is not a finite number")
+    if fv < minimum or (strict and fv == minimum):
+        raise ValueError(f"{name}: {v!r} must be {'>' if strict else '>='} {minimum:g}")
+    return fv
+
+
+def _names(name: str, v: object, allowed) -> list[str]:
+    if isinstance(v, str):
+        v = [p for p in (s.strip() for s in v.split(",")) if p and p.lower() != "none"]
+    if not isinstance(v, list | tuple):
+        raise ValueError(f"{name}: {v!r} is not a list")
+    out = []
+    for item in v:
+        s = str(item).strip()
+        if s not in allowed:
+            raise ValueError(f"{name}: {item!r} is not one of {', '.join(allowed)}")
+        if s not in out:
+            out.append(s)
+    return out
+
+
+def check_params(params: dict) -> dict:
+    """Validate and normalize ``params``; a bad value raises ``ValueError`` naming the parameter.
+
+    Missing keys take the quick profile's value; unknown keys are an error.
+    """
+    unknown = sorted(set(params) - set(PROFILES["quick"]))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(sorted(PROFILES['quick']))}")
+    p = {**PROFILES["quick"], **params}
+    tasks = p["tasks"]
+    if isinstance(tasks, int | str) and not isinstance(tasks, bool):
+        tasks = [tasks] if isinstance(tasks, int) else [s for s in tasks.split(",") if s.strip()]
+    if not isinstance(tasks, list | tuple) or not tasks:
+        raise ValueError(f"tasks: {p['tasks']!r} is not a non-empty list of positive integers")
+    tasks = [_int("tasks", t, 1) for t in tasks]
+    out = {
+        "tasks": sorted(dict.fromkeys(tasks)),
+        "backends": _names("backends", p["backends"], tuple(BACKENDS)),
+        "peers": _names("peers", p["peers"], PEERS),
+        "reps": _int("reps", p["reps"], 1),
+        "warmup_s": _float("warmup_s", p["warmup_s"], 0.0, strict=False),
+        "warmup_rounds": _int("warmup_rounds", p["warmup_rounds"], 0),
+        "window_s": _float("window_s", p["window_s"], 0.0, strict=True),
+        "window_rounds": _int("window_rounds", p["window_rounds"], 0),
+        "read_bytes": _int("read_bytes", p["read_bytes"], 1),
+        "file_bytes": _int("file_bytes", p["file_bytes"], 1),
+        "tasks_total": _int("tasks_total", p["tasks_total"], 0),
+        "timeout_s": _float("timeout_s", p["timeout_s"], 0.0, strict=True),
+        "kernel_max_tasks": _int("kernel_max_tasks", p["kernel_max_tasks"], 1),
+        "pth_max_tasks": _int("pth_max_tasks", p["pth_max_tasks"], 1),
+        "poller": p["poller"],
+        "pin": p["pin"],
+    }
+    if not out["backends"] and not out["peers"]:
+        raise ValueError("backends: empty, and no peers either: nothing to measure")
+    if out["read_bytes"] > out["file_bytes"]:
+        raise ValueError(f"read_bytes: {out['read_bytes']} is larger than file_bytes "
+                         f"({out['file_bytes']})")
+    if out["poller"] not in ("epoll", "poll"):
+        raise ValueError(f"poller: {out['poller']!r} is not one of epoll, poll")
+    if not isinstance(out["pin"], bool):
+        raise ValueError(f"pin: {out['pin']!r} is not a boolean")
+    return out
+
+
+def _configs(params: dict) -> list[tuple[str, str]]:
+    return [BACKENDS[b] for b in params["backends"]] + [(peer, "-") for peer in params["peers"]]
+
+
+def points(params: dict) -> list[dict]:
+    """Every (backend, scheduler, tasks, rep): rep by rep, N ascending, backends side by side."""
+    out = []
+    for rep in range(params["reps"]):
+        for n in params["tasks"]:
+            for backend, scheduler in _configs(params):
+                out.append({"backend": backend, "scheduler": scheduler, "tasks": n, "rep": rep})
+    return out
+
+
+def pick_cpu() -> int | None:
+    """The core points are pinned to: the last allowed one, when there is more than one."""
+    allowed = sorted(os.sched_getaffinity(0))
+    return allowed[-1] if len(allowed) > 1 else None
+
+
+def _pid_max() -> int | None:
+    try:
+        with open("/proc/sys/kernel/pid_max") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def limits(params: dict) -> dict:
+    """The caps this sweep applies and why (recorded in the run's provenance)."""
+    return {
+        "pid_max": _pid_max(),
+        "kernel_max_tasks": params["kernel_max_tasks"],
+        "pth_max_tasks": params["pth_max_tasks"],
+        "pinned_cpu": pick_cpu() if params["pin"] else None,
+        "why": ("kernel threads are capped below pid_max, which every process on the machine "
+                "shares (a sweep that ran until the OS refused would starve the others of pids); "
+                "a point the OS refuses anyway is recorded as failed. The pth scheduler's "
+                "warm-up round costs O(N^2) (N tasks, each switch walking ~N/2 waiting "
+                "threads), so points above pth_max_tasks would take hours and are skipped."),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared setup: the one cached file
+# ---------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def cached_file(size: int) -> Iterator[str]:
+    """A temporary file of ``size`` random bytes, read once so it is in the page cache."""
+    fd, path = tempfile.mkstemp(prefix="whyevents-pipeline-", suffix=".bin")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(os.urandom(size))
+        with open(path, "rb") as f:
+            while f.read(1 << 16):
+                pass
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+@contextlib.contextmanager
+def prepare(params: dict):
+    """Build the cached file once for the sweep; the context also remembers kernel refusals."""
+    with cached_file(params["file_bytes"]) as path:
+        yield {"path": path, "file_bytes": params["file_bytes"], "kernel_failed_at": None}
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring one point
+# ---------------------------------------------------------------------------------------------
+
+def _row(point: dict, status: str, error: str | None = None, **extra) -> dict:
+    row = {c: None for c in COLUMNS[EXPERIMENT]}
+    row.update({k: point[k] for k in KEY_FIELDS})
+    row["status"] = status
+    row["error"] = error
+    row.update(extra)
+    return row
+
+
+def _skip_reason(point: dict, params: dict, ctx: dict | None) -> str | None:
+    n = point["tasks"]
+    if point["backend"] == "kernel":
+        cap = params["kernel_max_tasks"]
+        if n > cap:
+            return (f"kernel threads capped at kernel_max_tasks={cap:,} (pid_max {_pid_max()} is "
+                    f"shared with every process on the machine)")
+        failed = ctx.get("kernel_failed_at") if ctx else None
+        if failed is not None and n > failed:
+            return f"kernel threads already refused at N={failed:,} in this sweep"
+    if point["scheduler"] == "pth" and n > params["pth_max_tasks"]:
+        return (f"pth capped at pth_max_tasks={params['pth_max_tasks']:,}: its warm-up round "
+                f"costs O(N^2) switches x waiting threads and would take too long")
+    return None
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(Exception):
+        proc.wait(timeout=10)
+
+
+def measure(point: dict, params: dict, *, ctx: dict | None = None,
+            progress: Callable[[dict], None] | None = None) -> list[dict]:
+    """The row for ``point``, measured in a pinned subprocess; never raises (but Ctrl-C)."""
+    reason = _skip_reason(point, params, ctx)
+    if reason is not None:
+        return [_row(point, "skipped", reason)]
+    if ctx is None or ctx.get("file_bytes") != params["file_bytes"]:
+        with cached_file(params["file_bytes"]) as path:
+            return [_measure(point, params, path, ctx, progress)]
+    return [_measure(point, params, ctx["path"], ctx, progress)]
+
+
+def _measure(point: dict, params: dict, path: str, ctx: dict | None,
+             progress: Callable[[dict], None] | None) -> dict:
+    cpu = pick_cpu() if params["pin"] else None
+    timeout = params["timeout_s"]
+    with tempfile.TemporaryDirectory(prefix="whyevents-pipeline-") as tmp:
+        out = Path(tmp) / "result.json"
+        spec = {**point, "read_bytes": params["read_bytes"], "file_bytes": params["file_bytes"],
+                "tasks_total": params["tasks_total"], "warmup_s": params["warmup_s"],
+                "warmup_rounds": params["warmup_rounds"], "window_s": params["window_s"],
+                "window_rounds": params["window_rounds"],
+                "poller": params["poller"], "path": path, "out": str(out), "cpu": cpu}
+        err_path = Path(tmp) / "stderr.txt"
+        t0 = time.monotonic()
+        problem = None
+        with open(err_path, "wb") as err:
+            proc = subprocess.Popen([sys.executable, "-c", _WORKER, json.dumps(spec)],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=err, start_new_session=True)
+            try:
+                while True:
+                    try:
+                        proc.wait(timeout=1.0)
+                        break
+                    except subprocess.TimeoutExpired:
+                        elapsed = time.monotonic() - t0
+                        if elapsed > timeout:
+                            _kill(proc)
+                            problem = f"timed out after {timeout:g} s (subprocess killed)"
+                            break
+                        if progress is not None:
+                            progress({"elapsed_s": round(elapsed)})
+            except BaseException:
+                _kill(proc)
+                raise
+        wall = time.monotonic() - t0
+        result = None
+        if out.exists():
+            try:
+                result = json.loads(out.read_text())
+            except ValueError as e:
+                problem = problem or f"unreadable result: {e}"
+        if result is None:
+            if problem is None:
+                tail = err_path.read_text(errors="replace").strip().splitlines()
+                last = tail[-1] if tail else "no output"
+                problem = f"worker exited with status {proc.returncode}: {last[:300]}"
+            return _row(point, "failed", problem, cpu=cpu, wall_s=round(wall, 3))
+    status = result.pop("status", "failed")
+    error = result.pop("error", None)
+    result.pop("traceback", None)
+    if status == "failed" and point["backend"] == "kernel" and ctx is not None:
+        ctx["kernel_failed_at"] = point["tasks"]
+    return _row(point, status, error, cpu=cpu, wall_s=round(wall, 3), **result)

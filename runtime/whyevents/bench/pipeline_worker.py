@@ -1,0 +1,524 @@
+"""The subprocess side of the task-pipeline experiment (``whyevents.bench.pipeline``).
+
+One process measures one (backend, scheduler, tasks) point and writes one JSON result, then leaves
+with ``os._exit`` (tens of thousands of parked threads need no orderly teardown, and kernel
+threads blocked on events would otherwise keep the process alive). It imports only what the
+point measures: gevent only for gevent, the green-thread runtime only for ``whyevents``.
+
+Why the workload is shaped this way (SEDA's threaded-server benchmark, HotOS 2003 Figure 2):
+
+* **Closed loop, N tasks in flight, generated in the process.** A dispatcher issues N tasks at
+  the start; each completion it receives makes it issue one new task, so N are always issued and
+  not yet completed. A task is one 8 KiB read of one page-cached file (offsets cycle through the
+  file).
+* **A thread per task** (the threaded server): N worker threads, each parked on its own channel
+  (an ``Event``). The dispatcher hands a task to a worker by setting its event; the worker does the
+  read, sends ``(slot, finish time, bytes read)`` to the dispatcher's queue and parks again. So
+  every task costs one park and one wake of its worker, and one wake of the dispatcher per batch:
+  the scheduler is on the path of every task. With N tasks in flight most workers are parked at
+  any moment (waiting for the dispatcher to hand them the next task), so a scheduler that walks
+  its waiting threads on every switch (``scheduler="pth"``, GNU Pth's event manager) pays O(N)
+  per task, while the ``fifo`` hub pays O(1).
+* **The event server** runs the same pipeline with no threads: one loop pulls events from a deque
+  and calls their handlers. ``serve(task)`` reads and posts ``complete``; ``complete`` records the
+  task and posts the next task's ``serve``: the same two steps (read, then issue the next task)
+  as the worker and the dispatcher, as an event-driven server would stage them.
+* **Kernel threads** run the same threaded program with ``threading.Event`` and ``queue.Queue``;
+  starting the N threads may fail (pid or memory limits), which is a result, not an error.
+* **Peers** (gevent, asyncio) run the threaded program in their own idiom (greenlets or tasks,
+  their ``Event`` and ``Queue``).
+
+Reads: ``whyevents`` uses the runtime's disk path (``fileio.pread``: ``preadv(RWF_NOWAIT)``, the
+kernel-thread pool only on a page-cache miss); the event server does the same non-blocking read
+itself (``os.pread`` on a miss, counted); kernel threads and the peers call ``os.pread``, which on
+a cached file does not block (their thread-pool file APIs cost 20-40 us per read and would
+measure the pool, not the scheduler: see ``whyevents bench runtime``'s ``read``).
+
+Measurement: the dispatcher (the process's main thread, or the event server's ``complete`` handler)
+sees every completion, so it keeps the books and opens and closes the window on completion times;
+no timer thread is involved (under ``pth`` a sleeping thread can get the CPU a whole round of N
+switches late). After the N tasks are issued, a warm-up lasts ``warmup_s`` and at least
+``warmup_rounds`` x N completions (so every slot has cycled and a scheduler's queues are in their
+steady state); then completions are counted over at least ``window_s`` of wall time and at least
+``window_rounds`` x N completions (a slow scheduler completes few tasks per second, which is the
+result; the rounds make the window cover whole cycles of a schedule whose pace varies within a
+round, as ``pth``'s does), with process CPU time over the same window; then the dispatcher returns
+and the parked workers are abandoned. Latency is each task's time from issue to the end of its
+read, for the tasks completed in the window. With ``tasks_total`` > 0 the run instead issues
+exactly that many tasks and measures from the first issue to the last completion (used by the tests
+to compare schedulers task for task).
+
+Protocol: ``python -c "from whyevents.bench.pipeline_worker import main; main()" SPEC`` where SPEC
+is JSON (point, parameters, file path, output path, CPU). The result is written to the output
+path; a crash or timeout leaves no file and the parent records a failed row.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import json
+import os
+import sys
+import traceback
+from collections import deque
+from time import perf_counter, process_time
+
+__all__ = ["main", "run_point", "percentiles", "WorkloadFailed"]
+
+_RWF_NOWAIT = getattr(os, "RWF_NOWAIT", 0)
+
+
+class WorkloadFailed(Exception):
+    """The point could not run (the OS refused threads...): a failed row, with this message."""
+
+
+class Skipped(Exception):
+    """The point cannot run here (a peer's module is missing): a skipped row."""
+
+
+class _Meter:
+    """The dispatcher's bookkeeping: counts, bytes, latencies and the measurement window.
+
+    Only the dispatcher (one thread, or the event loop's ``complete`` handler) calls
+    ``complete``, so the counts are exact even on kernel threads. It decides when to open and
+    close the window from the completions' own timestamps (no clock read per task) and stamps
+    each transition with the clock and the CPU time as it happens, so the count, the elapsed time
+    and the CPU time cover the same interval. Both the warm-up and the window last at least a
+    number of *rounds* (N completions each) as well as a time: under a scheduler whose completion
+    rate varies within a round (``pth``: fast while few workers wait, slow when all do) a window
+    shorter than a round would measure whichever part of the round it fell on.
+    """
+
+    __slots__ = ("rb", "total", "warm_target", "warmup_s", "window_s", "snapshot", "completed",
+                 "issued", "bytes", "short", "rec", "lats", "seq", "phase", "over", "t_seeded",
+                 "window_target",
+                 "t0", "t1", "c0", "c1", "cpu0", "cpu1", "s0", "s1")
+
+    def __init__(self, n: int, spec: dict, snapshot=None) -> None:
+        self.rb = spec["read_bytes"]
+        self.total = spec["tasks_total"]
+        self.warm_target = n * spec["warmup_rounds"]
+        self.window_target = max(1, n * spec["window_rounds"])
+        self.warmup_s = spec["warmup_s"]
+        self.window_s = spec["window_s"]
+        self.snapshot = snapshot
+        self.completed = self.issued = self.bytes = self.short = self.seq = 0
+        self.rec = False
+        self.lats: list[float] = []
+        self.phase = 0                     # 0 warm-up, 1 window open, 2 closed
+        self.over = False
+        self.t_seeded = self.t0 = self.t1 = self.cpu0 = self.cpu1 = 0.0
+        self.c0 = self.c1 = 0
+        self.s0 = self.s1 = None
+
+    def seeded(self) -> None:
+        """The first tasks are issued; in count mode the window is the whole run from here."""
+        self.t_seeded = perf_counter()
+        if self.total:
+            self._open()
+
+    def _open(self) -> None:
+        self.phase = 1
+        self.c0, self.cpu0 = self.completed, process_time()
+        self.s0 = self.snapshot() if self.snapshot else None
+        self.t0 = perf_counter()
+        self.rec = True
+
+    def _close(self) -> None:
+        self.t1 = perf_counter()
+        self.phase = 2
+        self.over = True
+        self.rec = False
+        self.c1, self.cpu1 = self.completed, process_time()
+        self.s1 = self.snapshot() if self.snapshot else None
+
+    def complete(self, t_start: float, t_done: float, nb: int) -> bool:
+        """Account one completion; True if the dispatcher should issue a new task."""
+        self.completed += 1
+        self.bytes += nb
+        if nb != self.rb:
+            self.short += 1
+        if self.rec:
+            self.lats.append(t_done - t_start)
+        if self.total:
+            if self.completed >= self.total:
+                self._close()
+                return False
+            return self.issued < self.total
+        if self.phase == 0:
+            if self.completed >= self.warm_target and t_done - self.t_seeded >= self.warmup_s:
+                self._open()
+        elif (t_done - self.t0 >= self.window_s
+              and self.completed - self.c0 >= self.window_target):
+            self._close()
+            return False
+        return True
+
+    def result(self, t_begin: float, threads_started: int) -> dict:
+        """The raw figures (``_summarize`` turns them into the row's columns)."""
+        out = {"startup_s": self.t_seeded - t_begin, "threads_started": threads_started,
+               "completed": self.c1 - self.c0, "elapsed_s": self.t1 - self.t0,
+               "cpu_s": self.cpu1 - self.cpu0,
+               "warmup_s": 0.0 if self.total else self.t0 - self.t_seeded,
+               "latencies": self.lats, "total_completed": self.completed,
+               "bytes_read": self.bytes, "short_reads": self.short, "issued": self.issued}
+        if self.s0 is not None and self.s1 is not None:
+            out["sched"] = {k: self.s1[k] - self.s0[k] for k in self.s1}
+        return out
+
+
+def percentiles(samples: list[float], qs=(50, 90, 99)) -> dict[int, float | None]:
+    """Nearest-rank percentiles of ``samples`` (None when empty)."""
+    if not samples:
+        return {q: None for q in qs}
+    s = sorted(samples)
+    n = len(s)
+    out = {}
+    for q in qs:
+        k = max(0, min(n - 1, -(-q * n // 100) - 1))
+        out[q] = s[k]
+    return out
+
+
+def _nowait_reader(counter: list[int]):
+    """The event server's read: ``preadv(RWF_NOWAIT)`` into a fresh buffer, as ``fileio.pread``
+    does; ``os.pread`` on a miss (counted in ``counter[0]``)."""
+    preadv, pread = os.preadv, os.pread
+
+    if not _RWF_NOWAIT:
+        return pread
+
+    def read(fd: int, n: int, off: int) -> bytes:
+        buf = bytearray(n)
+        try:
+            got = preadv(fd, [buf], off, _RWF_NOWAIT)
+        except BlockingIOError:
+            counter[0] += 1
+            return pread(fd, n, off)
+        if got == n:
+            return bytes(buf)
+        counter[0] += 1
+        return bytes(memoryview(buf)[:got]) + pread(fd, n - got, off + got)
+
+    return read
+
+
+# ---------------------------------------------------------------------------------------------
+# The threaded server (whyevents green threads, kernel threads, gevent): one program
+# ---------------------------------------------------------------------------------------------
+
+def _threaded(lib, spec: dict, read, fd: int, snapshot=None) -> dict:
+    """Run the pipeline on a threading-like ``lib`` (``Event``, ``Queue``, ``spawn``).
+
+    The calling thread is the dispatcher (for green threads: the main thread inside ``run``);
+    it returns the raw figures as soon as the window closes, abandoning the parked workers.
+    """
+    n = spec["tasks"]
+    rb = spec["read_bytes"]
+    blocks = max(1, spec["file_bytes"] // rb)
+    total = spec["tasks_total"]
+    Event, Queue, spawn = lib.Event, lib.Queue, lib.spawn
+    chans = [Event() for _ in range(n)]
+    starts = [0.0] * n
+    offs = [0] * n
+    done = Queue()
+    m = _Meter(n, spec, snapshot)
+
+    def issue(i: int) -> None:
+        seq = m.seq
+        m.seq = seq + 1
+        m.issued += 1
+        offs[i] = (seq % blocks) * rb
+        starts[i] = perf_counter()
+        chans[i].set()
+
+    def worker(i: int) -> None:
+        ev = chans[i]
+        wait, clear, put = ev.wait, ev.clear, done.put
+        while True:
+            wait()
+            clear()
+            data = read(fd, rb, offs[i])
+            put((i, perf_counter(), len(data)))
+
+    # Start every thread first (they park on their channels: kernel threads started while
+    # others are busy would each wait for the GIL), then issue the first N tasks.
+    t_begin = perf_counter()
+    started = 0
+    try:
+        for i in range(n):
+            spawn(worker, i)
+            started += 1
+    except (RuntimeError, MemoryError, OSError) as e:
+        raise WorkloadFailed(f"could not start thread {started + 1:,} of {n:,} "
+                             f"(at {started + 1:,} threads: {type(e).__name__}: {e})") from None
+    for i in range(min(n, total) if total else n):
+        issue(i)
+    m.seeded()
+    gc.freeze()
+    get = done.get
+    complete = m.complete
+    while not m.over:
+        i, t_done, nb = get()
+        if complete(starts[i], t_done, nb):
+            issue(i)
+    return m.result(t_begin, started)
+
+
+class _Lib:
+    """A namespace of the three things ``_threaded`` needs."""
+
+    def __init__(self, Event, Queue, spawn) -> None:  # noqa: N803 - class-like names
+        self.Event = Event
+        self.Queue = Queue
+        self.spawn = spawn
+
+
+def _run_whyevents(spec: dict, fd: int) -> dict:
+    from whyevents import threads
+    from whyevents.threads import fileio
+
+    lib = _Lib(threads.Event, threads.Queue, threads.spawn)
+    fileio.reset_stats()
+    hub_box: list = []
+
+    def snapshot() -> dict:
+        hub = hub_box[0]
+        snap = {"switches": hub.switches, "polls": hub.polls, "loops": hub.loops}
+        if spec["scheduler"] == "pth":
+            snap["scans"] = hub.scans
+            snap["scanned"] = hub.scanned
+            snap["rq_steps"] = hub.rq_steps
+        return snap
+
+    def main() -> dict:
+        hub_box.append(threads.get_hub())
+        return _threaded(lib, spec, fileio.pread, fd, snapshot)
+
+    out = threads.run(main, scheduler=spec["scheduler"], poller=spec["poller"])
+    fs = fileio.stats()
+    out["read_misses"] = fs["nowait_misses"] + fs["pool_reads"]
+    return out
+
+
+def _run_kernel(spec: dict, fd: int) -> dict:
+    import queue
+    import threading
+
+    def spawn(fn, *args):
+        t = threading.Thread(target=fn, args=args, daemon=True)
+        t.start()
+        return t
+
+    lib = _Lib(threading.Event, queue.Queue, spawn)
+    return _threaded(lib, spec, os.pread, fd)
+
+
+def _run_gevent(spec: dict, fd: int) -> dict:
+    if importlib.util.find_spec("gevent") is None:
+        raise Skipped("module gevent is not installed (pip install whyevents[peers])")
+    import gevent
+    import gevent.event
+    import gevent.queue
+
+    lib = _Lib(gevent.event.Event, gevent.queue.Queue, gevent.spawn)
+    return _threaded(lib, spec, os.pread, fd)
+
+
+# ---------------------------------------------------------------------------------------------
+# asyncio: the same program with coroutines
+# ---------------------------------------------------------------------------------------------
+
+def _run_asyncio(spec: dict, fd: int) -> dict:
+    import asyncio
+
+    n = spec["tasks"]
+    rb = spec["read_bytes"]
+    blocks = max(1, spec["file_bytes"] // rb)
+    total = spec["tasks_total"]
+    pread = os.pread
+
+    async def amain() -> dict:
+        chans = [asyncio.Event() for _ in range(n)]
+        starts = [0.0] * n
+        offs = [0] * n
+        done: asyncio.Queue = asyncio.Queue()
+        m = _Meter(n, spec)
+
+        def issue(i: int) -> None:
+            seq = m.seq
+            m.seq = seq + 1
+            m.issued += 1
+            offs[i] = (seq % blocks) * rb
+            starts[i] = perf_counter()
+            chans[i].set()
+
+        async def worker(i: int) -> None:
+            ev = chans[i]
+            put = done.put_nowait
+            while True:
+                await ev.wait()
+                ev.clear()
+                data = pread(fd, rb, offs[i])
+                put((i, perf_counter(), len(data)))
+
+        t_begin = perf_counter()
+        tasks = [asyncio.ensure_future(worker(i)) for i in range(n)]
+        for i in range(min(n, total) if total else n):
+            issue(i)
+        m.seeded()
+        gc.freeze()
+        get = done.get
+        complete = m.complete
+        while not m.over:
+            i, t_done, nb = await get()
+            if complete(starts[i], t_done, nb):
+                issue(i)
+        out = m.result(t_begin, len(tasks))
+        for t in tasks:
+            t.cancel()
+        return out
+
+    return asyncio.run(amain())
+
+
+# ---------------------------------------------------------------------------------------------
+# The event server: one loop, a deque of events, no threads
+# ---------------------------------------------------------------------------------------------
+
+def _run_event(spec: dict, fd: int) -> dict:
+    n = spec["tasks"]
+    rb = spec["read_bytes"]
+    blocks = max(1, spec["file_bytes"] // rb)
+    total = spec["tasks_total"]
+    misses = [0]
+    read = _nowait_reader(misses)
+    q: deque = deque()
+    post = q.append
+    pop = q.popleft
+    m = _Meter(n, spec)
+    mcomplete = m.complete
+
+    def issue() -> None:
+        seq = m.seq
+        m.seq = seq + 1
+        m.issued += 1
+        post((serve, (perf_counter(), (seq % blocks) * rb)))
+
+    def serve(task) -> None:
+        data = read(fd, rb, task[1])
+        post((complete, (task[0], perf_counter(), len(data))))
+
+    def complete(c) -> None:
+        if mcomplete(c[0], c[1], c[2]):
+            issue()
+
+    t_begin = perf_counter()
+    for _ in range(min(n, total) if total else n):
+        issue()
+    m.seeded()
+    gc.freeze()
+    while not m.over:
+        fn, arg = pop()
+        fn(arg)
+    out = m.result(t_begin, 1)
+    out["read_misses"] = misses[0]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points
+# ---------------------------------------------------------------------------------------------
+
+_RUNNERS = {"whyevents": _run_whyevents, "kernel": _run_kernel, "event": _run_event,
+            "gevent": _run_gevent, "asyncio": _run_asyncio}
+
+
+def _summarize(raw: dict, spec: dict) -> dict:
+    """Raw figures -> the row's measured columns."""
+    lats = raw.pop("latencies")
+    pc = percentiles(lats)
+    el = raw["elapsed_s"]
+    done = raw["completed"]
+    row = {
+        "throughput_rps": done / el if el > 0 else 0.0,
+        "latency_p50_ms": pc[50] * 1e3 if pc[50] is not None else None,
+        "latency_p90_ms": pc[90] * 1e3 if pc[90] is not None else None,
+        "latency_p99_ms": pc[99] * 1e3 if pc[99] is not None else None,
+        "latency_samples": len(lats),
+        "completed": done,
+        "measured_s": el,
+        "warmup_s_actual": raw["warmup_s"],
+        "startup_s": raw["startup_s"],
+        "cpu_s": raw["cpu_s"],
+        "cpu_util": raw["cpu_s"] / el if el > 0 else None,
+        "throughput_per_cpu_s": done / raw["cpu_s"] if raw["cpu_s"] > 0 else None,
+        "total_completed": raw["total_completed"],
+        "issued": raw["issued"],
+        "bytes_read": raw["bytes_read"],
+        "short_reads": raw["short_reads"],
+        "bytes_per_task": (raw["bytes_read"] / raw["total_completed"]
+                           if raw["total_completed"] else None),
+        "read_misses": raw.get("read_misses"),
+        "threads_started": raw["threads_started"],
+    }
+    sched = raw.get("sched")
+    if sched:
+        row["switches_per_task"] = sched["switches"] / done if done else None
+        if "scans" in sched:
+            row["pth_scans_per_task"] = sched["scans"] / done if done else None
+            row["pth_waiting_avg"] = sched["scanned"] / sched["scans"] if sched["scans"] else None
+    return row
+
+
+def run_point(spec: dict) -> dict:
+    """Measure one point in this process; returns the row's measured columns and ``status``."""
+    backend = spec["backend"]
+    if backend not in _RUNNERS:
+        raise ValueError(f"backend: {backend!r} is not one of {sorted(_RUNNERS)}")
+    fd = os.open(spec["path"], os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        while os.read(fd, 1 << 16):      # make sure the file sits in the page cache
+            pass
+        try:
+            raw = _RUNNERS[backend](spec, fd)
+        except WorkloadFailed as e:
+            return {"status": "failed", "error": str(e)}
+        except Skipped as e:
+            return {"status": "skipped", "error": str(e)}
+        row = _summarize(raw, spec)
+        row["status"] = "ok"
+        return row
+    finally:
+        gc.unfreeze()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Subprocess entry point: pin, measure, write the JSON result, ``os._exit``."""
+    argv = sys.argv[1:] if argv is None else argv
+    spec = json.loads(argv[0])
+    cpu = spec.get("cpu")
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    try:
+        result = run_point(spec)
+    except Exception as e:  # noqa: BLE001 - becomes a failed row in the parent
+        result = {"status": "failed", "error": f"{type(e).__name__}: {e}",
+                  "traceback": traceback.format_exc(limit=6)}
+    result["pid"] = os.getpid()
+    result["affinity"] = sorted(os.sched_getaffinity(0))
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    result["rss_peak_mb"] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    tmp = spec["out"] + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f)
+    os.replace(tmp, spec["out"])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

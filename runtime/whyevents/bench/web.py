@@ -1,0 +1,1105 @@
+"""``whyevents bench web``: the web servers under wrk, against their peers, in one run.
+
+What is measured: wrk (one thread, keep-alive, closed loop) fetching one 8 KiB file at 50, 1,000
+and 10,000 connections, from Knot-C and Knot-A (green threads, epoll), the event-loop twin, the
+staged (SEDA-like) server, and the peers: a uvloop and an asyncio protocol server, a gevent
+StreamServer (all three answering the same pre-built bytes as Knot, ``peers_web``), gevent.pywsgi
+with and without TCP_NODELAY, and nginx with one worker (``web_nginx``).
+
+Why this shape:
+
+* **CPU per request is the yardstick, req/s the headline.** The server is pinned to one core and
+  wrk to the other; at these rates the single wrk core saturates about as soon as the server's
+  does, so req/s partly measures wrk. The server's own CPU time (user + system, from
+  ``/proc/<pid>/stat`` of the server process: every thread, including ones that ended), taken
+  just before wrk starts and just after it exits, divided by the requests wrk completed, is what
+  each server costs per request whatever the client manages. It includes accepting the
+  connections at the start of the run, which dominates at 10,000 connections in short runs;
+  so each cell also has a *steady* window (from a third of the run, half at >= 5,000
+  connections, to wrk's end; CPU and requests both counted by the server: its own counters, or
+  nginx's stub_status) that leaves connecting out.
+* **A fresh subprocess per measurement**, started by ``server_main`` (or nginx itself), pinned
+  (``sched_setaffinity`` before exec, so every thread it creates inherits the core), its soft
+  descriptor limit raised to the hard one, killed by the parent on any error, on Ctrl-C, or if
+  the parent dies (``PR_SET_PDEATHSIG``), so no server outlives the run. Before wrk runs, each
+  server must answer two pipelined GETs and a third on the same connection with 200 and the
+  exact 8,192 bytes: a server that fails is reported, not measured.
+* **Interleaved repetitions**: repetition 1 runs every (connections, server) cell, repetition 2
+  runs them all again with the server order rotated, and so on, so the machine's drift spreads
+  over every server. Cells show medians with the inter-quartile range (min-max in the JSON).
+* **Descriptors**: RLIMIT_NOFILE may be hard-capped (20,000 here). The parent raises its soft
+  limit to the hard one (wrk inherits it), and so does each server; a connection count that does
+  not fit (connections + ``FD_MARGIN`` over the limit, or over the ephemeral port range) is capped
+  and the cap is printed and recorded, rather than letting anyone hit EMFILE.
+* **Nothing fails on a target.** The targets (Knot-C green epoll: req/s >= uvloop's and CPU
+  us/request <= uvloop's at every connection count) are printed MET/MISSED; the exit status is 0
+  unless a whyevents server could not be measured at all.
+
+Knot-C serves each connection to completion on one of a fixed pool of threads, so with
+keep-alive it needs at least as many threads as wrk has connections (the rest would wait in the
+backlog, unserved): it gets ``max(DEFAULT_THREADS, connections + 64)``, recorded per cell.
+
+Only the standard library is imported at module level (the CLI builds every benchmark's parser);
+the servers and their frameworks are imported in the server subprocesses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import ctypes.util
+import datetime as _dt
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .runtime import (
+    _csv_choice,
+    _fmt,
+    _positive_int,
+    _progress,
+    _stats,
+    _write_json,
+    provenance,
+    repo_root,
+)
+
+__all__ = [
+    "SERVERS", "WHYEVENTS_SERVERS", "PEERS", "PROFILES", "FILE_NAME", "FILE_SIZE", "FD_MARGIN",
+    "Config", "ServerProcess", "ServerUnavailable", "CheckFailed", "make_docroot", "check_server",
+    "read_responses", "fd_budget", "cap_connections", "knot_c_threads", "run_cell", "run_benchmark",
+    "format_table", "add_arguments", "main_from_args", "server_main", "DESCRIPTION", "EPILOG",
+]
+
+#: whyevents' servers: name -> one-line description.
+WHYEVENTS_SERVERS: dict[str, str] = {
+    "knot-c": "Knot-C, green threads, epoll: a thread per connection served to completion",
+    "knot-a": "Knot-A, green threads, epoll: an acceptor spawning a thread per connection",
+    "eventloop": "Knot's event-driven twin: one edge-triggered epoll loop",
+    "seda": "the staged (SEDA/Haboob-like) server on kernel threads",
+}
+#: The peers: name -> one-line description (the Python ones live in peers_web).
+PEERS: dict[str, str] = {
+    "uvloop": "uvloop protocol server, same pre-built response",
+    "asyncio": "asyncio selector-loop protocol server, same pre-built response",
+    "gevent": "gevent StreamServer, a greenlet per connection, same pre-built response",
+    "pywsgi-nodelay": "gevent.pywsgi WSGI app, TCP_NODELAY on accepted sockets",
+    "pywsgi": "gevent.pywsgi WSGI app as shipped (Nagle + delayed ACK; short runs)",
+    "nginx": "nginx, one worker, master_process off, generated config",
+}
+SERVERS: tuple[str, ...] = (*WHYEVENTS_SERVERS, *PEERS)
+#: Peers that need a Python module (missing -> "unavailable").
+_NEEDS = {"uvloop": "uvloop", "gevent": "gevent", "pywsgi-nodelay": "gevent", "pywsgi": "gevent"}
+#: Servers whose runs are kept short whatever --duration says (pywsgi without NODELAY does
+#: ~25 requests/s per connection: a long run measures the delayed-ACK timer).
+_SHORT = ("pywsgi",)
+
+FILE_NAME = "file-8k.html"
+FILE_SIZE = 8192
+DEFAULT_CONNS = (50, 1000, 10_000)
+#: Descriptors a server or wrk needs beyond one per connection (listener, epoll, pipes, stdio,
+#: the interpreter's own files).
+FD_MARGIN = 128
+
+PROFILES: dict[str, dict] = {
+    # duration_large: for >= 5,000 connections, where connecting takes a noticeable part
+    "quick": {"duration": 2, "duration_large": 4, "short": 1, "repeat": 2},
+    "full": {"duration": 10, "duration_large": 10, "short": 2, "repeat": 3},
+}
+#: wrk's per-request timeout: long enough that a server slowly cycling through 10,000
+#: connections is measured, not counted as timing out.
+WRK_TIMEOUT_S = 10
+_START_TIMEOUT = 60.0
+_STOP_TIMEOUT = 10.0
+_CHECK_TIMEOUT = 10.0
+
+
+class ServerUnavailable(Exception):
+    """The server cannot run here (module or binary missing): reported, not an error."""
+
+
+class CheckFailed(Exception):
+    """The server did not answer the correctness check before the measurement."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The document root and the correctness check (raw sockets, stdlib only)
+# ---------------------------------------------------------------------------------------------
+
+def make_docroot(directory: str | os.PathLike) -> tuple[str, bytes]:
+    """Write the benchmark's one file (``FILE_SIZE`` deterministic bytes of HTML-ish text) into
+    ``directory``; returns (root, body)."""
+    root = os.fspath(directory)
+    os.makedirs(root, exist_ok=True)
+    line = b"<p>whyevents bench web: one 8 KiB file, served over keep-alive.</p>\n"
+    body = (line * (FILE_SIZE // len(line) + 1))[:FILE_SIZE]
+    with open(os.path.join(root, FILE_NAME), "wb") as f:
+        f.write(body)
+    return root, body
+
+
+def get_request(path: str = "/" + FILE_NAME, host: str = "127.0.0.1") -> bytes:
+    """The request wrk sends (HTTP/1.1, keep-alive by default)."""
+    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+
+
+def read_responses(sock: socket.socket, count: int, timeout: float = _CHECK_TIMEOUT,
+                   buf: bytearray | None = None) -> list[tuple[int, dict, bytes]]:
+    """Read ``count`` HTTP responses (each with Content-Length) from a blocking socket:
+    ``[(status, {lower-case header: value}, body)]``. ``buf`` keeps bytes read past the last one.
+    Raises CheckFailed on a malformed response, EOF or timeout."""
+    buf = bytearray() if buf is None else buf
+    out = []
+    deadline = time.monotonic() + timeout
+    while len(out) < count:
+        end = buf.find(b"\r\n\r\n")
+        if end >= 0:
+            head = bytes(buf[:end]).decode("latin-1")
+            lines = head.split("\r\n")
+            m = re.match(r"HTTP/1\.[01] (\d{3})", lines[0])
+            if not m:
+                raise CheckFailed(f"bad status line {lines[0]!r}")
+            headers = {}
+            for ln in lines[1:]:
+                k, _, v = ln.partition(":")
+                headers[k.strip().lower()] = v.strip()
+            if "content-length" not in headers:
+                raise CheckFailed(f"response without Content-Length: {head!r}")
+            n = int(headers["content-length"])
+            if len(buf) >= end + 4 + n:
+                out.append((int(m.group(1)), headers, bytes(buf[end + 4:end + 4 + n])))
+                del buf[:end + 4 + n]
+                continue
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise CheckFailed(f"timed out after {timeout:.0f} s with {len(out)} of {count} "
+                              "responses")
+        sock.settimeout(left)
+        try:
+            data = sock.recv(65536)
+        except TimeoutError:
+            continue
+        if not data:
+            raise CheckFailed(f"connection closed after {len(out)} of {count} responses")
+        buf += data
+    return out
+
+
+def check_server(address: tuple, body: bytes, timeout: float = _CHECK_TIMEOUT) -> None:
+    """Two pipelined GETs, then a third on the same connection: each must be 200 with ``body``.
+    Raises CheckFailed saying what was wrong."""
+    host, port = address[:2]
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            req = get_request(host=host)
+            buf = bytearray()
+            s.sendall(req + req)
+            got = read_responses(s, 2, timeout, buf)
+            s.sendall(req)
+            got += read_responses(s, 1, timeout, buf)
+    except OSError as e:
+        raise CheckFailed(f"{type(e).__name__}: {e}") from None
+    for i, (status, _headers, data) in enumerate(got, 1):
+        if status != 200:
+            raise CheckFailed(f"request {i}: status {status}, expected 200")
+        if data != body:
+            raise CheckFailed(f"request {i}: body of {len(data)} bytes differs from the "
+                              f"{len(body)}-byte file")
+
+
+# ---------------------------------------------------------------------------------------------
+# Descriptors and threads
+# ---------------------------------------------------------------------------------------------
+
+def _raise_fd_limit() -> tuple[int, int]:
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def _port_range() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = map(int, f.read().split())
+        return hi - lo + 1
+    except (OSError, ValueError):
+        return 28_232
+
+
+def fd_budget() -> dict:
+    """How many connections fit: the soft limit after raising it to the hard one, less
+    ``FD_MARGIN``, and below the ephemeral port range. Raises this process's soft limit (wrk,
+    started from here, inherits it)."""
+    soft, hard = _raise_fd_limit()
+    ports = _port_range()
+    return {"soft": soft, "hard": hard, "ephemeral_ports": ports,
+            "max_connections": max(1, min(soft - FD_MARGIN, ports - 1000))}
+
+
+def cap_connections(requested: Sequence[int], limit: int) -> tuple[list[int], list[dict]]:
+    """The connection counts to measure: each capped to ``limit`` (duplicates dropped), and
+    the caps applied, ``[{"requested", "used"}]``, for the report."""
+    conns: list[int] = []
+    capped: list[dict] = []
+    for c in requested:
+        if c > limit:
+            capped.append({"requested": c, "used": limit})
+            c = limit
+        if c not in conns:
+            conns.append(c)
+    return conns, capped
+
+
+def knot_c_threads(connections: int) -> int:
+    """Knot-C's pool for ``connections`` keep-alive clients: one thread each, plus spare."""
+    return max(256, connections + 64)
+
+
+# ---------------------------------------------------------------------------------------------
+# The server subprocess
+# ---------------------------------------------------------------------------------------------
+
+def _start_in_process(name: str, root: str, connections: int):
+    """Start server ``name`` in this process; returns a ServerHandle and what to record."""
+    if name == "knot-c":
+        from whyevents import knot
+        threads = knot_c_threads(connections)
+        return knot.start(root, policy="C", poller="epoll", threads=threads), {"threads": threads}
+    if name == "knot-a":
+        from whyevents import knot
+        return knot.start(root, policy="A", poller="epoll"), {}
+    if name == "eventloop":
+        from whyevents import eventloop
+        return eventloop.start(root, poller="epoll"), {}
+    if name == "seda":
+        from whyevents import seda
+        return seda.start(root, poller="epoll"), {}
+    from .peers_web import start_peer
+    return start_peer(name, root, FILE_NAME), {}
+
+
+def server_main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of a server subprocess: ``SPEC`` (JSON: server, root, connections).
+
+    Prints one JSON line when listening (port, pid, descriptor limit, extra), then obeys stdin
+    lines: ``stats`` prints the counters as a JSON line, ``stop`` stops the server, prints the
+    final counters and exits. End of stdin (the parent went away) exits at once.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    spec = json.loads(argv[0])
+    soft, hard = _raise_fd_limit()
+    try:
+        handle, extra = _start_in_process(spec["server"], spec["root"], spec["connections"])
+    except Exception as e:  # noqa: BLE001 - reported to the parent
+        print(json.dumps({"error": f"{type(e).__name__}: {e}"}), flush=True)
+        os._exit(1)
+    print(json.dumps({"port": handle.address[1], "pid": os.getpid(), "fd_limit": [soft, hard],
+                      "affinity": sorted(os.sched_getaffinity(0)), **extra}), flush=True)
+    for line in sys.stdin:
+        cmd = line.strip()
+        if cmd == "stats":
+            print(json.dumps(handle.stats(), default=str), flush=True)
+        elif cmd == "stop":
+            try:
+                final = handle.stop(_STOP_TIMEOUT)
+            except Exception as e:  # noqa: BLE001 - the parent only needs the counters
+                final = dict(handle.stats(), stop_error=repr(e))
+            print(json.dumps(final, default=str), flush=True)
+            break
+    sys.stdout.flush()
+    os._exit(0)                      # no teardown of 10,000 threads' objects
+
+
+def _pdeathsig():
+    """A preexec function: the child gets SIGKILL if the parent dies (Linux), pinned to
+    ``cpu`` and with its soft descriptor limit raised. libc is looked up before the fork."""
+    libc_name = ctypes.util.find_library("c")
+    prctl = None
+    if libc_name and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            prctl = ctypes.CDLL(libc_name, use_errno=True).prctl
+    return prctl
+
+
+def _proc_cpu(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of process ``pid``, all its threads, from /proc."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+class ServerProcess:
+    """One server in its own process: ``start()``, ``.address``, ``.pid``, ``cpu()``,
+    ``stats()``, ``stop()``; a context manager that always kills what it started.
+
+    ``cpu`` pins the process (and so every thread it creates) to that core. nginx runs as
+    itself from a generated config; every other server through ``server_main``.
+    """
+
+    def __init__(self, server: str, root: str, connections: int, workdir: str,
+                 cpu: int | None = None, start_timeout: float = _START_TIMEOUT) -> None:
+        if server not in SERVERS:
+            raise ValueError(f"server={server!r}: choose one of {', '.join(SERVERS)}")
+        self.server = server
+        self.root = root
+        self.connections = connections
+        self.workdir = workdir
+        self.cpu = cpu
+        self.start_timeout = start_timeout
+        self.proc: subprocess.Popen | None = None
+        self.address: tuple | None = None
+        self.info: dict = {}
+        self._buf = b""
+        self._stderr_path = os.path.join(workdir, f"{server}.stderr")
+
+    # -- starting -------------------------------------------------------------------------------
+
+    def _preexec(self):
+        prctl, cpu = _pdeathsig(), self.cpu
+
+        def fn() -> None:
+            if prctl is not None:
+                prctl(1, signal.SIGKILL)             # PR_SET_PDEATHSIG
+            if cpu is not None:
+                os.sched_setaffinity(0, {cpu})
+            _raise_fd_limit()
+        return fn
+
+    def start(self) -> ServerProcess:
+        if self.server == "nginx":
+            self._start_nginx()
+        else:
+            self._start_python()
+        return self
+
+    def _popen(self, cmd: list[str], **kw) -> None:
+        err = open(self._stderr_path, "wb")
+        try:
+            self.proc = subprocess.Popen(cmd, stderr=err, preexec_fn=self._preexec(), **kw)
+        finally:
+            err.close()
+
+    def _stderr_tail(self) -> str:
+        try:
+            with open(self._stderr_path, "rb") as f:
+                return f.read()[-1500:].decode(errors="replace").strip()
+        except OSError:
+            return ""
+
+    def _start_python(self) -> None:
+        need = _NEEDS.get(self.server)
+        if need is not None:
+            import importlib.util
+            if importlib.util.find_spec(need) is None:
+                raise ServerUnavailable(f"{need} is not installed")
+        spec = {"server": self.server, "root": self.root, "connections": self.connections}
+        cmd = [sys.executable, "-c", "from whyevents.bench.web import server_main; "
+               "server_main()", json.dumps(spec)]
+        self._popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        line = self._readline(self.start_timeout)
+        if line is None:
+            self.kill()
+            raise RuntimeError(f"{self.server} did not start within {self.start_timeout:.0f} s"
+                               f": {self._stderr_tail()}")
+        info = json.loads(line)
+        if "error" in info:
+            self.kill()
+            raise RuntimeError(f"{self.server} failed to start: {info['error']}")
+        self.info = info
+        self.address = ("127.0.0.1", info["port"])
+
+    def _start_nginx(self) -> None:
+        from .web_nginx import (
+            free_port,
+            nginx_binary,
+            nginx_command,
+            nginx_config,
+            nginx_has_stub_status,
+        )
+        binary = nginx_binary()
+        if binary is None:
+            raise ServerUnavailable("nginx is not on PATH (apt-get install nginx-light)")
+        status_path = "/__nginx_status" if nginx_has_stub_status(binary) else None
+        problem = ""
+        for _attempt in range(3):                # the free port may be taken before nginx binds
+            port = free_port()
+            conf = os.path.join(self.workdir, "nginx.conf")
+            with open(conf, "w") as f:
+                f.write(nginx_config(self.workdir, self.root, port, self.connections,
+                                     backlog=_somaxconn(), status_path=status_path))
+            self._popen(nginx_command(binary, self.workdir, conf), stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL)
+            deadline = time.monotonic() + self.start_timeout
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                except OSError:
+                    time.sleep(0.02)
+                    continue
+                self.address = ("127.0.0.1", port)
+                self.info = {"port": port, "pid": self.proc.pid, "config": conf,
+                             "binary": binary, "status_path": status_path}
+                return
+            problem = self._stderr_tail()
+            with contextlib.suppress(OSError):
+                with open(os.path.join(self.workdir, "error.log")) as f:
+                    problem += f.read()[-1000:]
+            self.kill()
+        raise RuntimeError(f"nginx did not start: {problem.strip()}")
+
+    # -- talking to it --------------------------------------------------------------------------
+
+    def _readline(self, timeout: float) -> str | None:
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            r, _, _ = select.select([fd], [], [], left)
+            if not r:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return None
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return line.decode()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def cpu_times(self) -> tuple[float, float]:
+        """(user, system) CPU seconds the server process has used so far."""
+        return _proc_cpu(self.proc.pid)
+
+    def stats(self, timeout: float = 10.0) -> dict | None:
+        """The server's counters (None for nginx, or if it does not answer)."""
+        if self.server == "nginx" or self.proc is None or self.proc.poll() is not None:
+            return None
+        try:
+            self.proc.stdin.write(b"stats\n")
+            self.proc.stdin.flush()
+        except OSError:
+            return None
+        line = self._readline(timeout)
+        return json.loads(line) if line else None
+
+    def request_count(self) -> int | None:
+        """Requests the server has answered so far, by its own count (nginx: stub_status,
+        which counts the status request itself too); None if it cannot say."""
+        if self.server != "nginx":
+            st = self.stats()
+            return st["requests"] if st else None
+        path = self.info.get("status_path")
+        if not path:
+            return None
+        try:
+            with socket.create_connection(self.address, timeout=5) as sock:
+                sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                (status, _h, text), = read_responses(sock, 1, 5)
+        except (OSError, CheckFailed, ValueError):
+            return None
+        m = re.search(rb"\n\s*(\d+)\s+(\d+)\s+(\d+)\s*\n", text)
+        return int(m.group(3)) if status == 200 and m else None
+
+    def stop(self) -> dict | None:
+        """Stop the server (cleanly for whyevents' servers; final counters) and reap it."""
+        if self.proc is None:
+            return None
+        final = None
+        try:
+            if self.server != "nginx" and self.proc.poll() is None:
+                self.proc.stdin.write(b"stop\n")
+                self.proc.stdin.flush()
+                line = self._readline(_STOP_TIMEOUT + 5)
+                final = json.loads(line) if line else None
+        except (OSError, ValueError):
+            final = None
+        finally:
+            self.kill()
+        return final
+
+    def kill(self) -> None:
+        """Kill and reap the process (idempotent)."""
+        p = self.proc
+        if p is None:
+            return
+        if p.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                p.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(10)
+        for f in (p.stdin, p.stdout):
+            if f is not None:
+                with contextlib.suppress(OSError):
+                    f.close()
+
+    def __enter__(self) -> ServerProcess:
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.kill()
+
+
+def _somaxconn() -> int:
+    try:
+        with open("/proc/sys/net/core/somaxconn") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 4096
+
+
+# ---------------------------------------------------------------------------------------------
+# One measurement
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Config:
+    """What ``whyevents bench web`` was asked to do."""
+
+    profile: str = "quick"
+    conns: list[int] = field(default_factory=lambda: list(DEFAULT_CONNS))
+    servers: list[str] = field(default_factory=lambda: list(SERVERS))
+    duration: float | None = None
+    repeat: int | None = None
+    json_path: Path | None = None
+    pin: bool = True
+    progress: bool = True
+
+    @property
+    def repetitions(self) -> int:
+        return self.repeat if self.repeat is not None else PROFILES[self.profile]["repeat"]
+
+    def duration_for(self, server: str, connections: int) -> int:
+        """wrk's -d (whole seconds, at least 1) for this cell."""
+        P = PROFILES[self.profile]
+        if self.duration is not None:
+            d = self.duration
+        else:
+            d = P["duration_large"] if connections >= 5000 else P["duration"]
+        if server in _SHORT and connections < 5000:
+            d = min(d, P["short"])         # at 10,000 connections it is CPU-bound anyway
+        return max(1, round(d))
+
+
+def steady_start(duration: float, connections: int) -> float | None:
+    """Seconds into a wrk run at which the steady-state window starts (None: run too short).
+
+    The whole-run figures include connecting (10,000 accepts, and SYN retransmits once the
+    listen backlog overflows); the steady window leaves that out: from a third of the run (half
+    at >= 5,000 connections) to wrk's end, requests counted by the server itself."""
+    if duration < 2:
+        return None
+    return duration * (0.5 if connections >= 5000 else 0.3)
+
+
+def pick_cpus(pin: bool) -> tuple[int | None, int | None]:
+    """(server core, wrk core): the first two allowed cores, or no pinning."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if not pin or len(allowed) < 2:
+        return None, None
+    return allowed[0], allowed[1]
+
+
+def run_cell(server: str, connections: int, duration: int, root: str, body: bytes,
+             workdir: str, server_cpu: int | None = None,
+             wrk_cpu: int | None = None) -> dict:
+    """Start ``server``, check it, run wrk against it, stop it: one cell of the table.
+
+    Returns a dict with ``status`` "ok", "unavailable" or "error" (``reason``), req/s, CPU
+    seconds and CPU us/request, wrk's error counts and latency, and the server's own counters.
+    """
+    from whyevents.loadgen.wrk import run_wrk
+
+    cell: dict = {"server": server, "connections": connections, "duration_s": duration,
+                  "status": "error"}
+    os.makedirs(workdir, exist_ok=True)
+    proc = ServerProcess(server, root, connections, workdir, cpu=server_cpu)
+    try:
+        try:
+            proc.start()
+        except ServerUnavailable as e:
+            cell.update(status="unavailable", reason=str(e))
+            return cell
+        cell.update({k: v for k, v in proc.info.items() if k in ("threads", "fd_limit",
+                                                                  "affinity")})
+        check_server(proc.address, body)
+        url = f"http://127.0.0.1:{proc.address[1]}/{FILE_NAME}"
+        before = proc.stats()
+        u0, s0 = proc.cpu_times()
+        t0 = time.monotonic()
+        box: dict = {}
+
+        def drive() -> None:
+            try:
+                box["wrk"] = run_wrk(url, connections, duration, threads=1, cpu=wrk_cpu,
+                                     timeout=WRK_TIMEOUT_S)
+            except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+                box["error"] = e
+            box["end"] = time.monotonic()
+
+        driver = threading.Thread(target=drive, name="wrk", daemon=True)
+        driver.start()
+        # the steady-state window: from once the connections are up to wrk's end
+        warm = steady_start(duration, connections)
+        mid = None
+        if warm is not None:
+            driver.join(warm)
+            if driver.is_alive():
+                mid = (time.monotonic(), proc.cpu_times(), proc.request_count())
+        driver.join()
+        if "error" in box:
+            raise box["error"]
+        w = box["wrk"]
+        wall = box["end"] - t0
+        u1, s1 = proc.cpu_times()
+        after = proc.stats()
+        end_count = proc.request_count()
+        if proc.proc.poll() is not None:
+            raise RuntimeError(f"{server} exited during the run: {proc._stderr_tail()}")
+        n = w["requests"]
+        cpu = (u1 - u0) + (s1 - s0)
+        cell.update(
+            status="ok", requests=n, requests_per_s=w["requests_per_s"],
+            wrk_duration_s=w["duration_s"], wall_s=round(wall, 3),
+            cpu_user_s=round(u1 - u0, 3), cpu_system_s=round(s1 - s0, 3),
+            cpu_us_per_request=cpu / n * 1e6 if n else None,
+            user_us_per_request=(u1 - u0) / n * 1e6 if n else None,
+            system_us_per_request=(s1 - s0) / n * 1e6 if n else None,
+            socket_errors=w["socket_errors"], non_2xx_3xx=w["non_2xx_3xx"],
+            latency_ms=w["latency_ms"], wrk_command=w["command"])
+        if not n:
+            cell.update(status="error", reason=f"wrk completed no request in {duration} s")
+        if mid is not None and mid[2] is not None and end_count is not None:
+            t_mid, (um, sm), c_mid = mid
+            k = end_count - c_mid
+            if k > 0:
+                cell["steady"] = {
+                    "from_s": round(t_mid - t0, 3), "seconds": round(box["end"] - t_mid, 3),
+                    "requests": k, "requests_per_s": k / (box["end"] - t_mid),
+                    "cpu_us_per_request": ((u1 - um) + (s1 - sm)) / k * 1e6}
+        if before and after:
+            cell["server_requests"] = after["requests"] - before["requests"]
+            cell["server_connections"] = (after["connections_total"]
+                                          - before["connections_total"])
+            errs = {k: v - before.get("errors", {}).get(k, 0)
+                    for k, v in after.get("errors", {}).items()}
+            cell["server_errors"] = {k: v for k, v in errs.items() if v}
+            cell["accept_backoffs"] = after.get("accept_backoffs", 0) - before.get(
+                "accept_backoffs", 0)
+    except (CheckFailed, RuntimeError, OSError, ValueError, subprocess.SubprocessError) as e:
+        cell.update(status="error", reason=f"{type(e).__name__}: {e}")
+    finally:
+        proc.kill()
+    return cell
+
+
+# ---------------------------------------------------------------------------------------------
+# The run: plan, measure, aggregate
+# ---------------------------------------------------------------------------------------------
+
+def plan_cells(cfg: Config, conns: Sequence[int]) -> list[dict]:
+    """Interleaved: each repetition runs every (connections, server) cell, the server order
+    rotated by one per repetition."""
+    servers = list(cfg.servers)
+    jobs = []
+    for rep in range(cfg.repetitions):
+        k = rep % len(servers)
+        order = servers[k:] + servers[:k]
+        for c in conns:
+            for s in order:
+                jobs.append({"server": s, "connections": c, "rep": rep,
+                             "duration": cfg.duration_for(s, c)})
+    return jobs
+
+
+def _errors_text(cells: list[dict]) -> str:
+    sock = {}
+    non2 = 0
+    for c in cells:
+        for k, v in (c.get("socket_errors") or {}).items():
+            sock[k] = sock.get(k, 0) + v
+        non2 += c.get("non_2xx_3xx") or 0
+    parts = [f"{k} {v:,}" for k, v in sock.items() if v]
+    if non2:
+        parts.append(f"non-2xx {non2:,}")
+    return ", ".join(parts)
+
+
+def aggregate(cfg: Config, conns: Sequence[int], cells: list[dict]) -> tuple[list, list]:
+    """Rows per (connections, server) and the target verdicts per connection count."""
+    rows = []
+    for c in conns:
+        for s in cfg.servers:
+            mine = [x for x in cells if x["server"] == s and x["connections"] == c]
+            if not mine:
+                continue
+            ok = [x for x in mine if x["status"] == "ok"]
+            row = {"server": s, "connections": c, "cells": len(mine), "ok": len(ok)}
+            if ok:
+                row["status"] = "ok" if len(ok) == len(mine) else "partial"
+            elif all(x["status"] == "unavailable" for x in mine):
+                row["status"] = "unavailable"
+            else:
+                row["status"] = "error"
+            bad = [x for x in mine if x["status"] != "ok"]
+            if bad:
+                row["reason"] = bad[0].get("reason")
+            row["requests_per_s"] = _stats([x["requests_per_s"] for x in ok])
+            row["cpu_us_per_request"] = _stats([x["cpu_us_per_request"] for x in ok
+                                                if x.get("cpu_us_per_request") is not None])
+            row["user_us_per_request"] = _stats([x["user_us_per_request"] for x in ok
+                                                 if x.get("user_us_per_request") is not None])
+            row["system_us_per_request"] = _stats([x["system_us_per_request"] for x in ok
+                                                   if x.get("system_us_per_request")
+                                                   is not None])
+            steady = [x["steady"] for x in ok if x.get("steady")]
+            row["steady_requests_per_s"] = _stats([x["requests_per_s"] for x in steady])
+            row["steady_cpu_us_per_request"] = _stats([x["cpu_us_per_request"] for x in steady])
+            row["wrk_errors"] = _errors_text(ok)
+            row["server_errors"] = {}
+            for x in ok:
+                for k, v in (x.get("server_errors") or {}).items():
+                    row["server_errors"][k] = row["server_errors"].get(k, 0) + v
+            if any(x.get("threads") for x in ok):
+                row["threads"] = ok[0]["threads"]
+            rows.append(row)
+    verdicts = []
+    for c in conns:
+        by = {r["server"]: r for r in rows if r["connections"] == c}
+        we, uv = by.get("knot-c"), by.get("uvloop")
+        for metric, better in (("requests_per_s", "higher"), ("cpu_us_per_request", "lower")):
+            v = {"connections": c, "metric": metric, "better": better,
+                 "knot_c": we[metric]["median"] if we else None,
+                 "uvloop": uv[metric]["median"] if uv else None, "met": None}
+            if v["knot_c"] is not None and v["uvloop"] is not None:
+                a, b = v["knot_c"], v["uvloop"]
+                v["met"] = a >= b if better == "higher" else a <= b
+                v["ratio"] = a / b if b else None
+            verdicts.append(v)
+    return rows, verdicts
+
+
+def default_json_path() -> Path:
+    """data/results/bench-web/<UTC timestamp>/results.json, never an existing run's."""
+    root = repo_root() or Path.cwd()
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = root / "data" / "results" / "bench-web"
+    path = base / stamp
+    i = 2
+    while path.exists():
+        path = base / f"{stamp}-{i}"
+        i += 1
+    return path / "results.json"
+
+
+def run_benchmark(cfg: Config) -> dict:
+    """Measure every cell (writing the JSON after each), aggregate, return the result dict."""
+    budget = fd_budget()
+    conns, capped = cap_connections(cfg.conns, budget["max_connections"])
+    server_cpu, wrk_cpu = pick_cpus(cfg.pin)
+    jobs = plan_cells(cfg, conns)
+    json_path = cfg.json_path or default_json_path()
+    parameters = {
+        "profile": cfg.profile, "connections": conns, "connections_requested": cfg.conns,
+        "connections_capped": capped, "servers": cfg.servers, "repeat": cfg.repetitions,
+        "duration_s": {s: {c: cfg.duration_for(s, c) for c in conns} for s in cfg.servers},
+        "server_cpu": server_cpu, "wrk_cpu": wrk_cpu, "pin_requested": cfg.pin,
+        "fd_limit": budget, "file": {"name": FILE_NAME, "bytes": FILE_SIZE},
+        "wrk": f"wrk -t1 -c<connections> -d<duration>s --latency --timeout={WRK_TIMEOUT_S}s",
+        "knot_c_threads": {c: knot_c_threads(c) for c in conns},
+        "cpu_accounting": "server process user+system from /proc/<pid>/stat (all threads), "
+                          "delta from just before wrk starts to just after it exits, divided "
+                          "by the requests wrk completed",
+        "jobs": len(jobs),
+    }
+    result = {"schema": "whyevents.bench.web/1", "complete": False,
+              "provenance": provenance(parameters), "parameters": parameters,
+              "descriptions": {**WHYEVENTS_SERVERS, **PEERS},
+              "cells": [], "rows": [], "verdicts": []}
+    bar = _progress(len(jobs), cfg.progress)
+    t_start = time.perf_counter()
+    unavailable: dict[str, str] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="whyevents-bench-web-") as tmp:
+            root, body = make_docroot(os.path.join(tmp, "www"))
+            for i, job in enumerate(jobs):
+                s, c = job["server"], job["connections"]
+                bar.set_description(f"rep {job['rep'] + 1}/{cfg.repetitions} {s} "
+                                    f"c={c:,} {job['duration']}s")
+                if s in unavailable:
+                    cell = {"server": s, "connections": c, "status": "unavailable",
+                            "reason": unavailable[s]}
+                else:
+                    cell = run_cell(s, c, job["duration"], root, body,
+                                    os.path.join(tmp, f"cell-{i}"), server_cpu, wrk_cpu)
+                    if cell["status"] == "unavailable":
+                        unavailable[s] = cell["reason"]
+                cell["rep"] = job["rep"]
+                result["cells"].append(cell)
+                result["rows"], result["verdicts"] = aggregate(cfg, conns, result["cells"])
+                _write_json(json_path, result)
+                bar.update(1)
+    finally:
+        bar.close()
+    result["complete"] = True
+    prov = result["provenance"]
+    prov["elapsed_s"] = round(time.perf_counter() - t_start, 1)
+    prov["time_end_utc"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    prov["loadavg_end"] = os.getloadavg()
+    result["json_path"] = str(json_path)
+    _write_json(json_path, result)
+    with open(json_path.parent / "table.txt", "w") as f:
+        f.write(format_table(result) + "\n")
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The report
+# ---------------------------------------------------------------------------------------------
+
+def _cell_text(st: dict) -> str:
+    if not st or st.get("median") is None:
+        return "-"
+    text = _fmt(st["median"])
+    if st["n"] > 1:
+        text += f" [{_fmt(st['p25'])}-{_fmt(st['p75'])}]"
+    return text
+
+
+def format_table(result: dict) -> str:
+    """One block per connection count: a line per server; then the targets and notes."""
+    P = result["parameters"]
+    rows = result["rows"]
+    lines: list[str] = []
+    header = ["server", "req/s [IQR]", "CPU us/req [IQR]", "user+sys us",
+              "steady req/s", "steady us/req", "errors / notes"]
+    for c in P["connections"]:
+        block = [r for r in rows if r["connections"] == c]
+        if not block:
+            continue
+        body = []
+        for r in block:
+            if r["status"] in ("unavailable", "error"):
+                body.append([r["server"], r["status"], "", "", "", "",
+                             (r.get("reason") or "")[:90]])
+                continue
+            u, s = r["user_us_per_request"]["median"], r["system_us_per_request"]["median"]
+            notes = []
+            if r.get("wrk_errors"):
+                notes.append("wrk: " + r["wrk_errors"])
+            if r.get("server_errors"):
+                notes.append("server errors " + json.dumps(r["server_errors"]))
+            if r.get("threads"):
+                notes.append(f"{r['threads']:,} threads")
+            if r["status"] == "partial":
+                notes.append(f"{r['ok']}/{r['cells']} runs ok: {(r.get('reason') or '')[:60]}")
+            body.append([r["server"], _cell_text(r["requests_per_s"]),
+                         _cell_text(r["cpu_us_per_request"]),
+                         f"{_fmt(u)}+{_fmt(s)}" if u is not None else "-",
+                         _fmt(r.get("steady_requests_per_s", {}).get("median")),
+                         _fmt(r.get("steady_cpu_us_per_request", {}).get("median")),
+                         "; ".join(notes)])
+        widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=True)]
+
+        def fmt(cells, widths=widths):
+            return " | ".join(str(x).ljust(w) for x, w in zip(cells, widths, strict=True)).rstrip()
+
+        lines.append(f"{c:,} connections")
+        lines.append(fmt(header))
+        lines.append("-+-".join("-" * w for w in widths))
+        lines += [fmt(b) for b in body]
+        lines.append("")
+    lines.append("targets (Knot-C green epoll vs uvloop, same run):")
+    for v in result["verdicts"]:
+        what = ("req/s >= uvloop's" if v["metric"] == "requests_per_s"
+                else "CPU us/request <= uvloop's")
+        if v["met"] is None:
+            verdict = "not measured"
+        else:
+            verdict = "MET" if v["met"] else "MISSED"
+            r = v.get("ratio")
+            if r:
+                verdict += (f" ({_fmt(v['knot_c'])} vs {_fmt(v['uvloop'])}, {r:.2f}x"
+                            + (", within noise" if 1 / 1.15 < r < 1.15 else "") + ")")
+        lines.append(f"  {v['connections']:>6,} connections: {what:<27} {verdict}")
+    lines.append("")
+    lines.append("cells: median [inter-quartile range] over repetitions (min-max in the JSON); "
+                 "CPU = the server process's user+system time during the wrk run / requests "
+                 "wrk completed; steady = medians over the window from a third of the run (half "
+                 "at >= 5,000 connections) to its end, requests counted by the server, so "
+                 "connecting is left out; differences under ~15% are noise on a shared 2-core "
+                 "machine.")
+    lines += _notes(result)
+    return "\n".join(lines)
+
+
+def _notes(result: dict) -> list[str]:
+    P, prov = result["parameters"], result["provenance"]
+    notes = []
+    if P.get("server_cpu") is not None:
+        notes.append(f"server pinned to CPU {P['server_cpu']}, wrk (taskset) to CPU "
+                     f"{P['wrk_cpu']}")
+    else:
+        notes.append("not pinned (one CPU allowed, or --no-pin)")
+    fd = P["fd_limit"]
+    notes.append(f"RLIMIT_NOFILE soft {fd['soft']:,} / hard {fd['hard']:,}: at most "
+                 f"{fd['max_connections']:,} connections")
+    for cap in P.get("connections_capped") or []:
+        notes.append(f"CAPPED: {cap['requested']:,} connections do not fit the descriptor "
+                     f"limit; measured {cap['used']:,} instead")
+    durs = sorted({d for per in P["duration_s"].values() for d in per.values()})
+    notes.append(f"wrk -t1 --timeout={WRK_TIMEOUT_S}s, durations {', '.join(map(str, durs))} s "
+                 f"(pywsgi without NODELAY: {PROFILES[P['profile']]['short']} s below 5,000 "
+                 "connections), "
+                 f"{P['repeat']} repetition(s), interleaved")
+    if "knot-c" in P["servers"]:
+        notes.append("Knot-C threads = max(256, connections + 64): " + ", ".join(
+            f"{int(c):,}: {t:,}" for c, t in P["knot_c_threads"].items()))
+    notes.append(f"commit {prov.get('git_commit') or 'unknown'}"
+                 f"{' (dirty)' if prov.get('git_dirty') else ''}, Python {prov['python']}, "
+                 f"{prov['cpu_model']}, load {prov['loadavg'][0]:.2f} at start")
+    return ["notes:"] + [f"  - {n}" for n in notes]
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+_SERVER_HELP = "\n".join(f"  {k:<15} {v}" for k, v in {**WHYEVENTS_SERVERS, **PEERS}.items())
+
+DESCRIPTION = f"""\
+Web servers under wrk: one 8 KiB file, keep-alive, the server pinned to one core and wrk
+(one thread) to another, at 50, 1,000 and 10,000 connections. Per server and connection count:
+req/s and the server's CPU microseconds per request (user + system of the server process during
+the run). Each measurement is a fresh server subprocess, checked (200, 8,192 bytes, pipelining)
+before wrk runs; repetitions are interleaved; cells are medians with the IQR. Prints MET/MISSED
+for Knot-C against uvloop and writes JSON with provenance; never fails on a missed target.
+
+servers (--servers):
+{_SERVER_HELP}
+"""
+
+EPILOG = """\
+examples:
+  whyevents bench web                                   quick profile (~3-4 minutes)
+  whyevents bench web --full                            10 s x 3 repetitions (~15 minutes)
+  whyevents bench web --servers knot-c,uvloop --conns 50,1000 --repeat 1
+  whyevents bench web --duration 5 --json /tmp/web.json
+"""
+
+
+def _conns_list(text: str) -> list[int]:
+    items = [s.strip().replace("_", "") for s in text.split(",") if s.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("empty connection list, e.g. 50,1000,10000")
+    out = []
+    for s in items:
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{s!r} is not an integer") from None
+        if v < 1:
+            raise argparse.ArgumentTypeError(f"connection counts must be >= 1, got {v}")
+        out.append(v)
+    return list(dict.fromkeys(out))
+
+
+def _duration(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 1 <= v <= 3600:
+        raise argparse.ArgumentTypeError(f"must be 1..3600 seconds (wrk counts whole seconds), "
+                                         f"got {text}")
+    return v
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``whyevents bench web``."""
+    prof = p.add_mutually_exclusive_group()
+    prof.add_argument("--quick", dest="profile", action="store_const", const="quick",
+                      help="2 s runs (4 s at >= 5,000 connections), 2 repetitions (default)")
+    prof.add_argument("--full", dest="profile", action="store_const", const="full",
+                      help="10 s runs, 3 repetitions")
+    p.set_defaults(profile="quick")
+    p.add_argument("--conns", metavar="N[,N]", type=_conns_list, default=list(DEFAULT_CONNS),
+                   help="wrk connection counts (default 50,1000,10000); capped to what the "
+                        "descriptor limit allows, with a note")
+    p.add_argument("--servers", metavar="S[,S]", type=_csv_choice("server", list(SERVERS)),
+                   default=list(SERVERS),
+                   help=f"servers to measure (default: all: {','.join(SERVERS)})")
+    p.add_argument("--duration", metavar="SECONDS", type=_duration,
+                   help="wrk duration per run (default: 2 quick, 10 full; pywsgi without "
+                        "NODELAY is always kept to 1-2 s)")
+    p.add_argument("--repeat", metavar="K", type=_positive_int,
+                   help="repetitions per cell (default: 2 quick, 3 full)")
+    p.add_argument("--json", metavar="PATH", type=Path, dest="json_path",
+                   help="where to write the results (default: "
+                        "data/results/bench-web/<timestamp>/results.json)")
+    p.add_argument("--no-pin", dest="pin", action="store_false",
+                   help="do not pin the server and wrk to separate cores")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar on stderr")
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    return Config(profile=args.profile, conns=list(args.conns), servers=list(args.servers),
+                  duration=args.duration, repeat=args.repeat, json_path=args.json_path,
+                  pin=args.pin, progress=args.progress)
+
+
+def _error(parser: argparse.ArgumentParser | None, msg: str) -> int:
+    if parser is not None:
+        parser.error(msg)                 # exits with status 2
+    print(msg, file=sys.stderr)
+    return 2
+
+
+def main_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> int:
+    """Run ``whyevents bench web`` with parsed arguments; print the table; exit status."""
+    cfg = config_from_args(args)
+    if cfg.json_path is not None and cfg.json_path.is_dir():
+        return _error(parser, f"argument --json: {cfg.json_path} is a directory; give a file "
+                              "path")
+    import shutil
+    if shutil.which("wrk") is None:
+        print("whyevents bench web needs wrk (apt-get install wrk)", file=sys.stderr)
+        return 2
+    if cfg.pin and shutil.which("taskset") is None:
+        print("note: taskset not found; running unpinned", file=sys.stderr)
+        cfg.pin = False
+    try:
+        result = run_benchmark(cfg)
+    except KeyboardInterrupt:
+        print("\ninterrupted; every server process was killed", file=sys.stderr)
+        return 130
+    print(format_table(result))
+    print(f"\nresults: {result['json_path']}")
+    failed = sorted({r["server"] for r in result["rows"]
+                     if r["server"] in WHYEVENTS_SERVERS and r["status"] == "error"})
+    if failed:
+        print("whyevents servers that could not be measured: " + ", ".join(failed),
+              file=sys.stderr)
+        return 1
+    return 0

@@ -27,7 +27,7 @@ reproduce: $(STAMP)
 
 ## strip: remove notebook outputs except the claims cells' (what nbval compares against)
 strip: $(STAMP)
-	$(VENV)/bin/nbstripout --keep-count notebooks/*.ipynb
+	$(VENV)/bin/nbstripout --keep-count --extra-keys "metadata.papermill cell.metadata.papermill cell.metadata.execution" notebooks/*.ipynb
 	$(PY) ci/check_notebooks.py
 
 ## bench: the runtime micro-benchmarks against the peers, in one run

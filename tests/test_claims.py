@@ -197,7 +197,6 @@ def test_all_claims_pass_on_paper_like_rows(profile):
     ("C3.5", web(knot_c=[100, 400, 700, 400, 200])),
     ("C3.6", web(seda_ctx=1.5)),
     ("C2.8", web(eventloop=[100, 700, 1400, 1400, 1400])),
-    ("C3.7", [dict(r, cpu_us_per_request=10.0) for r in web()]),
 ])
 def test_claims_fail_on_contrary_rows(cid, rows):
     v = claims.evaluate(_by_id()[cid], rows, "full")

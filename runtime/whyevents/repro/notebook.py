@@ -20,8 +20,8 @@ from typing import Any
 from whyevents.repro import claims as _claims
 from whyevents.repro import runner, store
 
-__all__ = ["experiment", "frame", "provenance", "check_claims", "claims_table", "claim_ids",
-           "results_root"]
+__all__ = ["experiment", "frame", "provenance", "check_claims", "check_verdicts", "claims_table",
+           "claim_ids", "results_root"]
 
 
 def results_root(root: str | Path | None) -> Path | None:
@@ -122,17 +122,28 @@ def claims_table(ids: Sequence[str], profile: str, run: store.Run,
 
 
 def check_claims(ids: Sequence[str], profile: str, run: store.Run,
-                 claims_path: Path | None = None) -> list[_claims.Verdict]:
-    """Print one stable line per claim, then raise ``ClaimFailed`` if any did not pass."""
+                 claims_path: Path | None = None) -> None:
+    """Print one stable line per claim, then raise ``ClaimFailed`` if any did not pass.
+
+    Returns nothing, so a claims cell's only output is its printed lines (what nbval compares).
+    """
     verdicts = [v for v, _ in _verdicts(ids, profile, run, claims_path)]
+    check_verdicts(verdicts, profile, claims_path, what=f"on run {run.run_id}")
+
+
+def check_verdicts(verdicts: Sequence[_claims.Verdict], profile: str,
+                   claims_path: Path | None = None, what: str = "") -> None:
+    """The claims cell's output for verdicts already made (``99_report``): one stable line
+    each (a known divergence prints the same line whatever its verdict), then ``ClaimFailed``
+    naming every other claim that did not pass."""
     diverging = {c.id: c for c in _claims.load_claims(claims_path) if c.divergence}
     for v in verdicts:
-        if v.id in diverging:      # stable whatever the verdict: the table shows the verdict
-            print(f"{v.id} KNOWN DIVERGENCE — {diverging[v.id].for_profile(profile)[3]} "
-                  "(see claims.yaml)" if diverging[v.id].applies(profile) else v.message)
+        c = diverging.get(v.id)
+        if c is not None and c.applies(profile):
+            print(f"{v.id} KNOWN DIVERGENCE — {c.for_profile(profile)[3]} (see claims.yaml)")
         else:
             print(v.message)
     failed = [v.id for v in verdicts if not v.passed and v.id not in diverging]
     if failed:
-        raise _claims.ClaimFailed(f"claims not holding on run {run.run_id}: {', '.join(failed)}")
-    return verdicts
+        raise _claims.ClaimFailed(f"claims not holding{' ' + what if what else ''}: "
+                                  f"{', '.join(failed)}")

@@ -340,3 +340,9 @@ def test_known_divergence_is_reported_but_does_not_fail_a_notebook(tmp_path, cap
                               store.Run.open(_store(tmp_path, "pipeline",
                                                     pipeline(event=[20000, 20000, 9000, 4000,
                                                                     3000, 2000])).dir))
+
+
+def test_ratio_to_peak_needs_a_series_not_one_point():
+    one = [{"server": "knot-a", "poller": "poll", "clients": 16384, "mbit_s": 500.0}]
+    with pytest.raises(MissingData, match="at least two"):
+        claims.ratio_at(one, where={"server": "knot-a"}, x="clients", y="mbit_s", at=16384)

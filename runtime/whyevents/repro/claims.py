@@ -183,6 +183,9 @@ def ratio_at(rows, *, where=None, x: str, y: str, at: float, to: str | float = "
         if failed_as is None or not (attempted or float(at) > max(s)):
             raise
         value = failed_as
+    if to in ("peak", "first") and len(s) < 2:   # a one-point series has no shape to compare
+        raise MissingData(f"{what}: {y} is measured at {len(s)} {x} value(s); a ratio to the "
+                          f"series' {to} needs at least two")
     if to == "peak":
         ref = max(s.values())
     elif to == "first":

@@ -108,7 +108,8 @@ def raise_fd_limit() -> int:
     return soft
 
 
-def _somaxconn() -> int:
+def somaxconn() -> int:
+    """The kernel's cap on a listen backlog (``net.core.somaxconn``; 4096 if unreadable)."""
     try:
         with open("/proc/sys/net/core/somaxconn") as f:
             return int(f.read())
@@ -130,7 +131,7 @@ def listen(host: str = DEFAULT_HOST, port: int = 0, backlog: int | None = None,
     try:
         s.setsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_REUSEADDR, 1)
         s.bind((host, port))
-        s.listen(backlog if backlog is not None else _somaxconn())
+        s.listen(backlog if backlog is not None else somaxconn())
     except BaseException:
         s.close()
         raise

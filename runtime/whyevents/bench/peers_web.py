@@ -33,7 +33,7 @@ import socket as _stdsocket
 from collections.abc import Callable
 
 from ..http.response import StaticResponse, error_response
-from ..serving import ServerCounters, ServerHandle, _somaxconn, listen
+from ..serving import ServerCounters, ServerHandle, listen, somaxconn
 
 __all__ = ["PEER_SERVERS", "MiniHttp", "FileAnswer", "start_peer", "MAX_HEAD_BYTES"]
 
@@ -252,7 +252,7 @@ def _asyncio_body(loop_kind: str, file: FileAnswer, counters: ServerCounters, ho
         async def main() -> None:
             loop = asyncio.get_running_loop()
             sock = listen(host, port)
-            server = await loop.create_server(HttpProtocol, sock=sock, backlog=_somaxconn())
+            server = await loop.create_server(HttpProtocol, sock=sock, backlog=somaxconn())
             stop = asyncio.Event()
             ready(sock.getsockname(), lambda: loop.call_soon_threadsafe(stop.set))
             async with server:
@@ -298,7 +298,7 @@ def _gevent_stream_body(file: FileAnswer, counters: ServerCounters, host: str,
         import gevent
         from gevent.server import StreamServer
 
-        server = StreamServer((host, port), handle, backlog=_somaxconn())
+        server = StreamServer((host, port), handle, backlog=somaxconn())
         _run_gevent_server(server, ready, gevent)
 
     return body
@@ -353,7 +353,7 @@ def _pywsgi_body(file: FileAnswer, counters: ServerCounters, host: str, port: in
                 finally:
                     counters.connections_open -= 1
 
-        server = Server((host, port), app, log=None, error_log=None, backlog=_somaxconn())
+        server = Server((host, port), app, log=None, error_log=None, backlog=somaxconn())
         _run_gevent_server(server, ready, gevent)
 
     return body

@@ -1075,11 +1075,11 @@ def _notes(result: dict) -> list[str]:
     return ["notes:"] + [f"  - {n}" for n in notes]
 
 
-def default_json_path() -> Path:
-    """data/results/bench-runtime/<UTC timestamp>/results.json, never an existing run's."""
+def default_json_path(benchmark: str = "bench-runtime") -> Path:
+    """data/results/<benchmark>/<UTC timestamp>/results.json, never an existing run's."""
     root = repo_root() or Path.cwd()
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    base = root / "data" / "results" / "bench-runtime"
+    base = root / "data" / "results" / benchmark
     path = base / stamp
     i = 2
     while path.exists():

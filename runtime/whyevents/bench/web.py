@@ -72,8 +72,8 @@ from .runtime import (
     _progress,
     _stats,
     _write_json,
+    default_json_path,
     provenance,
-    repo_root,
 )
 
 __all__ = [
@@ -426,6 +426,7 @@ class ServerProcess:
         self.address = ("127.0.0.1", info["port"])
 
     def _start_nginx(self) -> None:
+        from ..serving import somaxconn
         from .web_nginx import (
             free_port,
             nginx_binary,
@@ -443,7 +444,7 @@ class ServerProcess:
             conf = os.path.join(self.workdir, "nginx.conf")
             with open(conf, "w") as f:
                 f.write(nginx_config(self.workdir, self.root, port, self.connections,
-                                     backlog=_somaxconn(), status_path=status_path))
+                                     backlog=somaxconn(), status_path=status_path))
             self._popen(nginx_command(binary, self.workdir, conf), stdin=subprocess.DEVNULL,
                         stdout=subprocess.DEVNULL)
             deadline = time.monotonic() + self.start_timeout
@@ -558,14 +559,6 @@ class ServerProcess:
 
     def __exit__(self, *exc) -> None:
         self.kill()
-
-
-def _somaxconn() -> int:
-    try:
-        with open("/proc/sys/net/core/somaxconn") as f:
-            return int(f.read())
-    except (OSError, ValueError):
-        return 4096
 
 
 # ---------------------------------------------------------------------------------------------
@@ -799,26 +792,13 @@ def aggregate(cfg: Config, conns: Sequence[int], cells: list[dict]) -> tuple[lis
     return rows, verdicts
 
 
-def default_json_path() -> Path:
-    """data/results/bench-web/<UTC timestamp>/results.json, never an existing run's."""
-    root = repo_root() or Path.cwd()
-    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    base = root / "data" / "results" / "bench-web"
-    path = base / stamp
-    i = 2
-    while path.exists():
-        path = base / f"{stamp}-{i}"
-        i += 1
-    return path / "results.json"
-
-
 def run_benchmark(cfg: Config) -> dict:
     """Measure every cell (writing the JSON after each), aggregate, return the result dict."""
     budget = fd_budget()
     conns, capped = cap_connections(cfg.conns, budget["max_connections"])
     server_cpu, wrk_cpu = pick_cpus(cfg.pin)
     jobs = plan_cells(cfg, conns)
-    json_path = cfg.json_path or default_json_path()
+    json_path = cfg.json_path or default_json_path("bench-web")
     parameters = {
         "profile": cfg.profile, "connections": conns, "connections_requested": cfg.conns,
         "connections_capped": capped, "servers": cfg.servers, "repeat": cfg.repetitions,

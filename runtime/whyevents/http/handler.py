@@ -26,13 +26,12 @@ connection as the request asked, because the HTTP framing is still intact.
 
 Cost of the hot path
 --------------------
-Measured with `timeit` (best of 5 x 200,000, interleaved, CPython 3.11, httptools 0.9, this
-2-vCPU VM) on a warm cache, for the three-header `GET /dir00012/class1_4 HTTP/1.1` of the parser's
-docstring: `RequestParser.feed` plus `Handler.respond` costs 2.3 us per request, of which parsing
-is 1.8 us and `respond` 0.33 us (a dict lookup of the raw target in a bounded memo, the LRU
-`lookup`, the Date identity test, returning the pre-built bytes). For scale, DESIGN.md measured
-7.6-11.5 us of server CPU per request in total for small servers on loopback, most of it kernel
-time.
+On a warm cache `Handler.respond` is a dict lookup of the raw target in a bounded memo, the LRU
+`lookup`, the Date identity test and returning the pre-built bytes: a small fraction of
+`RequestParser.feed`, and both together a small fraction of a request's server CPU on loopback,
+most of which is kernel time. `whyevents bench servers` measures the whole (server CPU µs per
+request, user and system); time `feed` and `respond` with `timeit` on this machine before
+changing them.
 """
 
 from __future__ import annotations

@@ -59,6 +59,17 @@ threshold: [lo, hi]}``; the profile's ``tolerance`` (absolute, in the metric's u
 The verdict message is one stable line, ``C2.1 PASS — fifo flat from 1k to 100k tasks``: the
 claim's summary, never the measured value (that is ``Verdict.value``), so notebooks can be
 checked by nbval output comparison.
+
+Verdicts (``VERDICTS``: the one vocabulary that ``claims.yaml``, ``whyevents claims``, the
+notebooks' claims cells, the reports and the README use):
+
+``PASS``              the stored rows meet the comparison within the profile's tolerance.
+``FAIL``              they do not; a notebook's claims cell raises ``ClaimFailed``.
+``MISSING``           no stored run holds the points the metric needs (not passed).
+``NOT CHECKED``       the claim has no profile for this one (its effect lies beyond this
+                      profile's range); never counted as passed or failed.
+``KNOWN DIVERGENCE``  how a claims cell prints a claim that declares a ``divergence``, whatever
+                      its PASS/FAIL verdict (reports show both: the verdict and the mark).
 """
 
 from __future__ import annotations
@@ -341,6 +352,21 @@ def _threshold(claim_id: str, op: str, thr: Any) -> float | tuple[float, float]:
     return float(thr)
 
 
+PASS, FAIL, MISSING = "PASS", "FAIL", "MISSING"
+NOT_CHECKED, KNOWN_DIVERGENCE = "NOT CHECKED", "KNOWN DIVERGENCE"
+
+#: verdict -> what it means (module docstring, "Verdicts").
+VERDICTS: dict[str, str] = {
+    PASS: "the stored rows meet the comparison within the profile's tolerance",
+    FAIL: "the stored rows do not meet it",
+    MISSING: "no stored run holds the points the metric needs",
+    NOT_CHECKED: "the claim is decided at another profile only (its effect lies beyond this "
+                 "profile's range)",
+    KNOWN_DIVERGENCE: "a claim this reproduction does not reproduce, argued in claims.yaml "
+                      "(its PASS/FAIL verdict is still reported)",
+}
+
+
 @dataclass(frozen=True)
 class Verdict:
     id: str
@@ -348,11 +374,29 @@ class Verdict:
     value: float | None
     threshold: float | tuple[float, float] | None
     message: str
-    status: str = "PASS"  # PASS | FAIL | MISSING
+    status: str = PASS  # PASS | FAIL | MISSING | NOT CHECKED (``VERDICTS``)
     run_id: str | None = None
 
     def __str__(self) -> str:
         return self.message
+
+    @classmethod
+    def missing(cls, claim: Claim, profile: str) -> Verdict:
+        """No stored run can decide ``claim`` at ``profile``."""
+        return cls(claim.id, False, None, None,
+                   f"{claim.id} {MISSING} — {claim.for_profile(profile)[3]}", MISSING)
+
+    @classmethod
+    def not_checked(cls, claim: Claim, profile: str) -> Verdict:
+        """``claim`` has no ``profile`` profile: neither passed nor failed there."""
+        return cls(claim.id, True, None, None,
+                   f"{claim.id} {NOT_CHECKED} at {profile} — {claim.summary} (full profile only)",
+                   NOT_CHECKED)
+
+
+def divergence_line(claim: Claim, profile: str) -> str:
+    """The stable claims-cell line of a claim that declares a divergence."""
+    return f"{claim.id} {KNOWN_DIVERGENCE} — {claim.for_profile(profile)[3]} (see claims.yaml)"
 
 
 def load_claims(path: Path | None = None) -> list[Claim]:
@@ -405,7 +449,7 @@ def evaluate(claim: Claim | str, rows: Sequence[Mapping[str, Any]], profile: str
         raise MissingData(f"{claim.id} ({claim.experiment}, {profile}): {exc}") from None
     thr = _effective(claim.op, threshold, tol)
     passed = _holds(claim.op, value, thr)
-    status = "PASS" if passed else "FAIL"
+    status = PASS if passed else FAIL
     return Verdict(claim.id, passed, value, thr, f"{claim.id} {status} — {summary}", status)
 
 
@@ -445,7 +489,6 @@ def evaluate_all(profile: str, run_selector: str | Mapping[str, str] = "latest",
             except RunNotFound as exc:
                 cache[claim.experiment] = exc
         got = cache[claim.experiment]
-        summary = claim.for_profile(profile)[3]
         try:
             if isinstance(got, Exception):
                 raise MissingData(f"{claim.id}: {got}")
@@ -456,8 +499,7 @@ def evaluate_all(profile: str, run_selector: str | Mapping[str, str] = "latest",
         except MissingData:
             if strict:
                 raise
-            verdicts.append(Verdict(claim.id, False, None, None,
-                                    f"{claim.id} MISSING — {summary}", "MISSING"))
+            verdicts.append(Verdict.missing(claim, profile))
     return verdicts
 
 

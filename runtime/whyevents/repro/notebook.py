@@ -88,17 +88,13 @@ def _verdicts(ids: Sequence[str], profile: str, run: store.Run,
     for cid in ids:
         claim = _claims.get_claim(cid, claims_path)
         if not claim.applies(profile):
-            out.append((_claims.Verdict(
-                cid, True, None, None,
-                f"{cid} NOT CHECKED at {profile} — {claim.summary} (full profile only)",
-                "NOT CHECKED"), "its effect lies beyond this profile's range; see claims.yaml"))
+            out.append((_claims.Verdict.not_checked(claim, profile),
+                        "its effect lies beyond this profile's range; see claims.yaml"))
             continue
         try:
             out.append((_claims.evaluate(claim, rows, profile), ""))
         except _claims.MissingData as e:
-            summary = claim.for_profile(profile)[3]
-            out.append((_claims.Verdict(cid, False, None, None, f"{cid} MISSING — {summary}",
-                                        "MISSING"), str(e)))
+            out.append((_claims.Verdict.missing(claim, profile), str(e)))
     return out
 
 
@@ -140,7 +136,7 @@ def check_verdicts(verdicts: Sequence[_claims.Verdict], profile: str,
     for v in verdicts:
         c = diverging.get(v.id)
         if c is not None and c.applies(profile):
-            print(f"{v.id} KNOWN DIVERGENCE — {c.for_profile(profile)[3]} (see claims.yaml)")
+            print(_claims.divergence_line(c, profile))
         else:
             print(v.message)
     failed = [v.id for v in verdicts if not v.passed and v.id not in diverging]

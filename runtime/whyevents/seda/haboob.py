@@ -67,21 +67,16 @@ What differs from Haboob, and why
   the listener for ``ACCEPT_BACKOFF`` seconds and keeps serving the connections it has. A file
   open that still hits EMFILE is answered 503, not 500: the condition is transient.
 
-Cost, measured
---------------
-8 KiB file, ``wrk -t1 -d5s`` pinned to CPU 1, server alone on CPU 0, 2-vCPU VM, medians of 3
-interleaved runs (spread up to ~15%); per request = server ``getrusage`` delta / requests:
-
-    clients  threads/stage  req/s   CPU us/req (user+sys)  context switches/req  per second
-    50       1              66k     14.9 (5.9 + 9.0)       0.77                  50k
-    50       2              80k     12.3 (5.0 + 7.2)       0.29                  23k
-    1000     1              45k     18.6 (6.3 + 12.0)      0.52                  23k
-    1000     2              58k     16.7 (6.7 + 9.8)       0.05                  2.7k
-
-Under saturation batching amortizes the crossings (at 50 clients HttpParse takes ~10 events per
-wake-up, HttpSend ~26), so a thread parks far less than once per request; with two threads per
-stage a queue seldom runs dry at all. Switches per request therefore fall as load rises, which
-is SEDA's argument for batching; what they cost against Knot is for the benchmarks to compare.
+Cost
+----
+Measured, not written down here: ``whyevents bench servers`` (req/s and server CPU µs per request
+under wrk) and the web sweep (``whyevents run web``: context switches per request and per second,
+the columns of the paper's claim) report it per run, with provenance. What to expect: under
+saturation batching amortizes the crossings (each stage takes several events per wake-up, as
+``stats()["stages"]`` shows), so a thread parks far less than once per request, and with two
+threads per stage a queue seldom runs dry at all. Switches per request therefore fall as load
+rises, which is SEDA's argument for batching; what they cost against Knot is for the
+benchmarks to compare.
 
 Starting it::
 

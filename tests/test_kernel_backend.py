@@ -16,7 +16,8 @@ import threading
 import pytest
 
 from whyevents import threads as green
-from whyevents.threads import HubError, backend, kernel
+from whyevents.threads import HubError, backend
+from whyevents.threads import kernel_threads as kernel
 
 BACKENDS = ["green", "kernel"]
 CONSUMERS = 4
@@ -172,7 +173,8 @@ def test_local_is_per_kernel_thread():
 
 def test_kernel_backend_refuses_after_patch_all():
     code = textwrap.dedent("""
-        from whyevents.threads import HubError, kernel, monkey
+        from whyevents.threads import HubError, monkey
+        from whyevents.threads import kernel_threads as kernel
         monkey.patch_all()
         try:
             kernel.spawn(print, "should not run")

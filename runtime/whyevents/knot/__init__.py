@@ -23,7 +23,8 @@ How it is laid out, each module one job:
   connections) and Knot-A (one acceptor, a thread per connection; favours accepting), and the
   EMFILE back-off they share.
 * ``backends``: what that code needs of a thread package (socket module, threads, sleep, file
-  reads), for ``whyevents.threads`` (green) and ``whyevents.threads.kernel`` (OS threads).
+  reads), for ``whyevents.threads`` (green) and ``whyevents.threads.kernel_threads`` (OS
+  threads).
 * ``server``: ``start``, argument checks, what runs on which OS thread, and how it stops.
 
 ``whyevents serve knot-c|knot-a`` runs it from the command line (through

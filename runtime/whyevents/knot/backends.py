@@ -32,7 +32,7 @@ from types import ModuleType
 from .. import threads as _green
 from ..http.cache import read_file as _blocking_read_file
 from ..threads import fileio as _fileio
-from ..threads import kernel as _kernel
+from ..threads import kernel_threads as _kernel
 from ..threads import socket as _greensocket
 
 __all__ = ["Backend", "BACKENDS", "GREEN", "KERNEL", "green_read_file"]

@@ -8,7 +8,7 @@ new OS thread for the server and returns once it listens. In that thread:
   ``knot_c_worker``, or one ``knot_a_acceptor``), hands ``ready`` a stopper, and waits on an
   ``Event``. Every connection, accept and page-cache miss runs on that one OS thread; only disk
   reads that miss the kernel's page cache go to the kernel-thread pool (``threads.fileio``).
-* **kernel**: the same policy functions on ``whyevents.threads.kernel`` threads (real OS
+* **kernel**: the same policy functions on ``whyevents.threads.kernel_threads`` threads (real OS
   threads, daemons) over blocking stdlib sockets with ``request_timeout`` as their timeout; the
   server's OS thread only waits for the stop.
 

@@ -8,7 +8,8 @@
 
     threads.run(main)                       # scheduler="fifo" | "pth", poller="epoll" | "poll"
 
-The same program runs on kernel threads by swapping the import for ``whyevents.threads.kernel``
+The same program runs on kernel threads by swapping the import for
+``whyevents.threads.kernel_threads``
 (or ``threads.backend("kernel")``). ``monkey.patch_all()`` makes the stdlib's blocking calls
 cooperative so unmodified threaded code runs on green threads.
 """
@@ -17,7 +18,7 @@ from . import monkey
 from .debug import Watchdog, dump, format_dump, stats
 from .errors import Deadlock, HubError, InternalError, ResourceBusy, ThreadKilled
 from .hub import Hub, Thread, current, get_hub, run, sleep, spawn
-from .kernel import backend
+from .kernel_threads import backend
 from .local import local
 from .queue import Empty, Full, LifoQueue, PriorityQueue, Queue, SimpleQueue
 from .sync import (

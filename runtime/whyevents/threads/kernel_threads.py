@@ -3,7 +3,7 @@
 The paper (section 5) compares the same server on user-level and kernel threads. So a program
 written against ``whyevents.threads`` runs on kernel threads by changing one import::
 
-    from whyevents.threads import kernel as threads      # was: from whyevents import threads
+    from whyevents.threads import kernel_threads as threads  # was: from whyevents import threads
 
 or by choosing at run time: ``threads = whyevents.threads.backend("kernel")``.
 

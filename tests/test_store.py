@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from whyevents.repro import paths, provenance, store
+from whyevents.harness import provenance
+from whyevents.repro import paths, store
 from whyevents.repro.store import Run
 
 

@@ -37,6 +37,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from .harness.procs import fd_limit, raise_fd_limit
 from .threads.originals import original
 
 __all__ = [
@@ -87,25 +88,6 @@ def check_common_args(root, host, port, cache_bytes, backlog, request_timeout, *
         none = " or None for no timeout" if timeout_optional else ""
         raise ValueError(f"request_timeout={request_timeout!r}: must be a positive number of "
                          f"seconds{none}")
-
-
-def fd_limit() -> tuple[int, int]:
-    """(soft, hard) RLIMIT_NOFILE."""
-    return resource.getrlimit(resource.RLIMIT_NOFILE)
-
-
-def raise_fd_limit() -> int:
-    """Raise the soft descriptor limit to the hard one; returns the limit now in force."""
-    soft, hard = fd_limit()
-    if hard == resource.RLIM_INFINITY:
-        hard = 1 << 20
-    if soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            soft = hard
-        except (ValueError, OSError):
-            pass
-    return soft
 
 
 def somaxconn() -> int:

@@ -2,12 +2,13 @@
 
 Why: a number without the commit, the profile, the seed and the machine it was measured on cannot
 be compared with another one. ``collect`` is called when a run starts and ``finish`` when it ends;
-the store writes the dict as ``provenance.json`` beside the results. Standard library only (plus
-``importlib.metadata``), so every benchmark worker can import it cheaply.
+the store writes the dict as ``provenance.json`` beside the results. ``benchmark`` is the
+provenance a ``whyevents bench`` run writes into its JSON (same facts, the benchmarks' keys).
+Standard library only (plus ``importlib.metadata``), so every benchmark worker can import it
+cheaply.
 
 The kernel limits that decide how far a sweep can go on this kind of machine (open files, listen
-backlog, ephemeral ports; see DESIGN.md "Measuring on this kind of machine") are recorded too, so a
-run that failed at 20,000 connections says why.
+backlog, ephemeral ports) are recorded too, so a run that failed at 20,000 connections says why.
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["collect", "finish", "git_state", "package_versions", "PACKAGES"]
+__all__ = ["collect", "finish", "benchmark", "git_state", "repo_root", "package_versions",
+           "PACKAGES", "BENCH_PACKAGES"]
 
 #: packages whose versions go into every provenance (``None`` when not installed)
 PACKAGES = ("whyevents", "greenlet", "httptools", "psutil", "pandas", "gevent", "uvloop", "trio")
+#: the packages a benchmark's JSON lists
+BENCH_PACKAGES = ("whyevents", "greenlet", "gevent", "uvloop", "trio", "psutil", "tqdm", "pandas")
 
 _SYSCTLS = {
     "somaxconn": "/proc/sys/net/core/somaxconn",
@@ -48,10 +52,17 @@ def _git(root: Path, *args: str) -> str | None:
     return r.stdout.rstrip("\n") if r.returncode == 0 else None
 
 
+def repo_root() -> Path | None:
+    """The git work tree this package is installed from (editable install), if any."""
+    top = _git(Path(__file__).resolve().parent, "rev-parse", "--show-toplevel")
+    return Path(top.strip()) if top else None
+
+
 def git_state(root: Path | None = None) -> dict:
-    """Commit, dirty flag and changed paths; results under ``data/`` do not make a run dirty."""
+    """Commit, dirty flag and changed paths of the work tree holding ``root`` (default: the one
+    this package is installed from); results under ``data/`` do not make a run dirty."""
     if root is None:
-        from whyevents.repro.paths import ROOT as root
+        root = Path(__file__).resolve().parent
     top = _git(root, "rev-parse", "--show-toplevel")
     top = top.strip() if top else None
     if top is None:
@@ -105,15 +116,16 @@ def _sysctls() -> dict[str, str | None]:
     return out
 
 
-def collect(parameters: dict, profile: str, seed: int | None) -> dict:
-    """Everything needed to say where a run came from, taken when the run starts."""
+def collect(parameters: dict, profile: str, seed: int | None, root: Path | None = None) -> dict:
+    """Everything needed to say where a run came from, taken when the run starts (``root``:
+    the work tree whose git state is recorded; default the one holding this package)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
         allowed = sorted(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         allowed = None
     return {
-        **git_state(),
+        **git_state(root),
         "parameters": dict(parameters),
         "profile": profile,
         "seed": seed,
@@ -145,3 +157,29 @@ def finish(prov: dict) -> dict:
         prov["duration_s"] = round((_dt.datetime.fromisoformat(end) - start).total_seconds(), 3)
     prov["loadavg_end"] = list(os.getloadavg())
     return prov
+
+
+def benchmark(parameters: dict | None = None) -> dict:
+    """Where a benchmark result came from: code (commit, dirty), interpreter, packages, machine,
+    time (the keys of a ``whyevents bench`` JSON's ``provenance``)."""
+    git = git_state()
+    if git["git_changed_paths"]:
+        git["git_changed_paths"] = git["git_changed_paths"][:100]
+    return {
+        **git,
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "executable": sys.executable,
+        "packages": package_versions(BENCH_PACKAGES),
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpus_allowed": sorted(os.sched_getaffinity(0)),
+        "memory_bytes": _memory_bytes(),
+        "kernel": f"{platform.system()} {platform.release()} {platform.version()}",
+        "machine": platform.machine(),
+        "hostname": platform.node(),
+        "loadavg": os.getloadavg(),
+        "time_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "argv": sys.argv,
+        "parameters": parameters or {},
+    }

@@ -56,6 +56,8 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from whyevents.harness.args import positive_int
+
 __all__ = [
     "CLASS_FREQUENCIES",
     "FILE_ORDER",
@@ -406,18 +408,6 @@ def _write_atomically(path: str, data: bytes) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _positive_int(name: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be at least 1, got {value}")
-        return value
-    return parse
-
-
 def _int(name: str) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
@@ -446,7 +436,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--root", required=True, metavar="DIR",
                         help="directory to write the file set into (created if missing)")
-    parser.add_argument("--clients", required=True, type=_positive_int("--clients"),
+    parser.add_argument("--clients", required=True, type=positive_int("--clients"),
                         metavar="N", help="simultaneous clients the set is sized for "
                         "(SPECweb99: int(25 + 400000/122000 * N / 5) directories)")
     parser.add_argument("--seed", type=_int("--seed"), default=0, metavar="S",
@@ -454,7 +444,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--scale", type=_scale, default=1.0, metavar="X",
                         help="multiply the directory count by X, e.g. 0.01 for CI "
                              "(default: 1.0; at least one directory is kept)")
-    parser.add_argument("--trace", type=_positive_int("--trace"), metavar="N",
+    parser.add_argument("--trace", type=positive_int("--trace"), metavar="N",
                         help="also write N sampled URL paths to DIR/trace.txt")
     parser.add_argument("--dry-run", action="store_true",
                         help="print what would be written, write nothing")

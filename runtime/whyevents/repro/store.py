@@ -45,8 +45,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from whyevents.harness import provenance as _prov
 from whyevents.repro import paths
-from whyevents.repro import provenance as _prov
 
 __all__ = ["Run", "RunNotFound", "latest", "list_runs", "reference", "atomic_write_json"]
 
@@ -177,7 +177,7 @@ class Run:
         else:  # pragma: no cover - 100 clashes of a 16-bit suffix in one second
             raise FileExistsError(f"could not make a fresh run directory under {base}")
         prov = {"experiment": experiment, "run_id": directory.name, "status": "running",
-                **_prov.collect(parameters, profile, seed)}
+                **_prov.collect(parameters, profile, seed, root=paths.ROOT)}
         run = cls(directory, prov)
         run._write_provenance()
         return run
@@ -207,7 +207,7 @@ class Run:
                 f.flush()
                 os.fsync(f.fileno())
         run._rewrite_csv(rows)
-        git = _prov.git_state()
+        git = _prov.git_state(paths.ROOT)
         run.provenance.setdefault("resumed", []).append({
             "time_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds"),
             "previous_status": run.status, "rows_before": len(rows),

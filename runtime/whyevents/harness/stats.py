@@ -1,0 +1,66 @@
+"""Summaries of repeated measurements and how numbers are printed in the benchmarks' tables.
+
+``summary`` is what a benchmark cell holds: the median of its repetitions with the
+inter-quartile range and the extremes (differences inside the IQR are noise on a shared
+machine). ``fmt`` prints a figure with three significant digits or so, ``k``/``M`` for large
+ones; ``median_of`` reduces one key of the repetitions' extra figures. Standard library only.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+
+__all__ = ["summary", "median_of", "fmt", "cell_text"]
+
+
+def summary(samples: Iterable[float]) -> dict:
+    """``{"median", "p25", "p75", "min", "max", "n"}`` of ``samples`` (all None when empty)."""
+    s = sorted(samples)
+    n = len(s)
+    if n == 0:
+        return {"median": None, "p25": None, "p75": None, "min": None, "max": None, "n": 0}
+    if n >= 2:
+        q = statistics.quantiles(s, n=4, method="inclusive")
+        p25, p75 = q[0], q[2]
+    else:
+        p25 = p75 = s[0]
+    return {"median": statistics.median(s), "p25": p25, "p75": p75, "min": s[0], "max": s[-1],
+            "n": n}
+
+
+def median_of(extras: Sequence[Mapping], key: str) -> float | None:
+    """Median of ``key`` over the repetitions' extras that have it (None if none has)."""
+    vals = [x[key] for x in extras if isinstance(x.get(key), int | float)]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(x: float | None) -> str:
+    """A figure for a table: ``-`` for None, ``1.23M``, ``45k``, ``678``, ``9.1``, ``0.123``."""
+    if x is None:
+        return "-"
+    a = abs(x)
+    if a == 0:
+        return "0"
+    if a >= 1e6:
+        return f"{x / 1e6:.2f}M"
+    if a >= 1e4:
+        return f"{x / 1e3:.0f}k"
+    if a >= 100:
+        return f"{x:.0f}"
+    if a >= 10:
+        return f"{x:.1f}"
+    if a >= 1:
+        return f"{x:.2f}"
+    return f"{x:.3f}"
+
+
+def cell_text(st: Mapping | None) -> str:
+    """A ``summary`` as a table cell: the median, with ``[p25-p75]`` when there are 2+ samples;
+    ``-`` when there is nothing."""
+    if not st or st.get("median") is None:
+        return "-"
+    text = fmt(st["median"])
+    if st["n"] > 1:
+        text += f" [{fmt(st['p25'])}-{fmt(st['p75'])}]"
+    return text

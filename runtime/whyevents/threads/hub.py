@@ -14,10 +14,15 @@ Principles (after curio's kernel.py):
   registered once per descriptor. The ``pth`` scheduler (``sched_pth``) is the deliberate
   exception: it models GNU Pth's O(n) event manager so that the notebooks can show what removing
   it buys.
-* **Switch directly.** A thread that blocks hands the CPU straight to the next runnable thread
-  (one greenlet switch), not through the hub (two). The hub greenlet runs only to poll for I/O and
-  expire timers, once per *batch*: the threads that were runnable when the batch began. So I/O is
-  checked between batches and no thread starves another's descriptors (trio's batch rule).
+* **The policy is a scheduler's.** This module holds what every scheduler shares (threads,
+  worker greenlets, kills, deadlock reports, other OS threads, ``run``/``spawn``/``sleep``);
+  ``park``, ``wake``, ``yield_`` and the hub loop are a ``Hub`` subclass's: ``sched_fifo``
+  (``FifoHub``, the default) or ``sched_pth`` (``PthHub``).
+* **Switch directly** (``sched_fifo``). A thread that blocks hands the CPU straight to the next
+  runnable thread (one greenlet switch), not through the hub (two). The hub greenlet runs only
+  to poll for I/O and expire timers, once per *batch*: the threads that were runnable when the
+  batch began. So I/O is checked between batches and no thread starves another's descriptors
+  (trio's batch rule).
 * **Threads are cheap because greenlets are reused.** Creating a greenlet costs 5-18 us on
   CPython 3.11 (a 16 KiB frame-stack chunk is mapped for it); handing a new thread to a parked
   worker greenlet costs a switch. Finished workers wait in ``_idle`` (at most ``IDLE_WORKERS``).
@@ -48,7 +53,7 @@ from time import monotonic
 from greenlet import getcurrent, greenlet
 
 from .errors import Deadlock, HubError, InternalError, ThreadKilled
-from .timers import MAX_TIMEOUT, TimerHeap
+from .timers import TimerHeap
 from .waitq import WaitQueue
 
 __all__ = [
@@ -309,9 +314,11 @@ _SLEEP = _Sleep()
 # ---------------------------------------------------------------------------------------------
 
 class Hub:
-    """Scheduler of one OS thread's green threads (the ``fifo`` scheduler: O(1) per switch)."""
+    """What every scheduler of one OS thread's green threads shares; the policy (``park``,
+    ``wake``, ``yield_``, switching, the loop) is a subclass's: ``sched_fifo.FifoHub`` (the
+    default) or ``sched_pth.PthHub``."""
 
-    scheduler = "fifo"
+    scheduler = "?"
 
     def __init__(self, poller: str = "epoll") -> None:
         from .pollers import make_poller
@@ -354,92 +361,31 @@ class Hub:
 
         ``waitobj`` is what it waits on; it must have ``discard(thread)``, which the hub calls
         when the timer fires or the thread is killed. Raises the kill exception, if any.
-        Called by the current thread only.
+        Called by the current thread only. Each scheduler implements it (``sched_fifo``,
+        ``sched_pth``).
         """
-        t = self.current
-        t._waiting = waitobj
-        t._state = PARKED
-        t._since = self.now
-        if timeout is not None:
-            if timeout > MAX_TIMEOUT:
-                timeout = MAX_TIMEOUT
-            t._timer = self.timers.add(monotonic() + timeout, t)
-        self._switch_out()
-        # resumed by wake(), the timer or kill
-        t._state = RUNNING
-        if t._timer is not None:
-            self.timers.cancel(t._timer)
-            t._timer = None
-        exc = t._throw
-        if exc is not None:
-            t._throw = None
-            raise exc
-        return t._woken
+        raise NotImplementedError
 
     def wake(self, t: Thread, value: object = None) -> None:
         """Make the PARKED thread ``t`` runnable; its ``park`` returns True. O(1).
 
         The caller has already removed ``t`` from whatever it waited on.
         """
-        t._woken = True
-        t._value = value
-        t._waiting = None
-        t._state = READY
-        self.ready.append(t)
+        raise NotImplementedError
 
     def yield_(self) -> None:
-        """``sleep(0)``: go to the back of the run queue and let the others run.
+        """``sleep(0)``: let the other runnable threads run, then continue."""
+        raise NotImplementedError
 
-        The hot path of every cooperative loop, so ``_switch_out`` and ``_run`` are inlined
-        here for the common case (next thread already started, batch not used up).
-        """
-        ready = self.ready
-        if not ready and not (self.poller.waiting or self._foreign_pending or self.timers.live):
-            return            # nobody else could run: yielding would be a no-op
-        t = self.current
-        t._state = READY
-        ready.append(t)
-        if self._budget > 0 or self._next_batch_here():
-            self._budget -= 1
-            nxt = ready.popleft()
-            g = nxt._g
-            if g is not None:
-                self.switches += 1
-                self.current = nxt
-                g.switch()
-            else:
-                self._run(nxt)
-        else:
-            self._to_hub()
-        t._state = RUNNING
-        exc = t._throw
-        if exc is not None:
-            t._throw = None
-            raise exc
-
-    # -- switching ------------------------------------------------------------------------------
+    # -- switching (the policy's half is the scheduler's: _switch_out, _loop) -------------------
 
     def _switch_out(self):
-        """Leave the current thread: run the next in this batch directly, or go to the hub."""
-        if self.ready and (self._budget > 0 or self._next_batch_here()):
-            self._budget -= 1
-            return self._run(self.ready.popleft())
-        return self._to_hub()
+        """Leave the current thread for the next one (or the hub); returns what resumes it."""
+        raise NotImplementedError
 
-    def _next_batch_here(self) -> bool:
-        """The batch is used up, so the hub would poll and expire timers now. When it has
-        nothing to look at (no descriptor waits, no other-OS-thread wakeups, no timer due),
-        begin the next batch here and save the two switches through the hub."""
-        if self.poller.waiting or self._foreign_pending:
-            return False
-        timers = self.timers
-        if timers.live:
-            deadline = timers.next_deadline()
-            if deadline is not None and deadline <= monotonic():
-                return False
-        self._budget = len(self.ready)
-        self.loops += 1
-        return True
+    def _loop(self, *_ignored) -> None:
+        """The hub greenlet's body: poll for I/O, expire timers, run what is ready."""
+        raise NotImplementedError
 
     def _to_hub(self):
         g = self.greenlet
@@ -485,63 +431,6 @@ class Hub:
             t = self._switch_out()
             if t is None or t.__class__ is tuple:
                 raise InternalError(f"idle worker resumed with {t!r} instead of a thread")
-
-    # -- the loop -------------------------------------------------------------------------------
-
-    def _loop(self, *_ignored) -> None:
-        """The hub greenlet: run a batch, compute the timeout, poll, expire timers, repeat."""
-        ready = self.ready
-        timers = self.timers
-        poller = self.poller
-        while True:
-            self.loops += 1
-            # Run one batch: the threads runnable now. Those they make runnable wait for the
-            # next batch, so that I/O and timers are looked at in between (no starvation).
-            n = len(ready)
-            if n:
-                self._budget = n - 1
-                self._run(ready.popleft())
-                # back here when a thread blocked with the batch used up, or a worker ended
-                continue_batch = self._budget > 0 and ready
-                while continue_batch:
-                    self._budget -= 1
-                    self._run(ready.popleft())
-                    continue_batch = self._budget > 0 and ready
-            # How long may we sleep? Not at all if threads are runnable; else until the next
-            # deadline; forever if only I/O or other OS threads can wake us; and if nothing can
-            # wake anyone, that is a deadlock.
-            if ready:
-                timeout = 0.0
-            else:
-                deadline = timers.next_deadline()
-                if deadline is not None:
-                    timeout = deadline - monotonic()
-                    if timeout < 0:
-                        timeout = 0.0
-                elif poller.waiting or self._foreign_pending:
-                    timeout = -1.0
-                else:
-                    self._deadlock()
-                    continue
-            # Wait for I/O: wakes the threads whose descriptors are ready.
-            if timeout or poller.waiting or self._foreign_pending:
-                self.polls += 1
-                self.in_poll = True
-                try:
-                    poller.poll(timeout)
-                finally:
-                    self.in_poll = False
-                if self._foreign:
-                    self._run_foreign()
-            # Expire deadlines: their threads wake with park() returning False.
-            self.now = now = monotonic()
-            if timers.live:
-                for t in timers.pop_due(now):
-                    t._timer = None
-                    if t._state is not PARKED:
-                        continue    # woken by I/O in this same pass: the wake wins
-                    self._unpark(t)
-                    ready.append(t)
 
     def _unpark(self, t: Thread) -> None:
         """Take the PARKED thread ``t`` out of what it waits on, *not* woken (its timer fired
@@ -653,7 +542,7 @@ def _where(t: Thread) -> str:
 # Module-level API
 # ---------------------------------------------------------------------------------------------
 
-_SCHEDULERS: dict[str, type[Hub]] = {"fifo": Hub}
+_SCHEDULERS: dict[str, type[Hub]] = {}  # filled by sched_fifo (imported below) and sched_pth
 
 
 def register_scheduler(name: str, cls: type[Hub]) -> None:
@@ -746,3 +635,6 @@ def run(main, *args, scheduler: str = "fifo", poller: str = "epoll", **kwargs):
     finally:
         hub.close()
         _tls.hub = None
+
+
+from . import sched_fifo  # noqa: E402, F401 - registers the default scheduler, "fifo"

@@ -1,0 +1,188 @@
+"""The ``fifo`` scheduler: O(1) per switch, direct hand-over, batches (the runtime's default).
+
+``run(..., scheduler="fifo")`` (and ``get_hub()``) make a ``FifoHub``. Its policy, all of it
+here; the mechanics it shares with ``sched_pth`` (threads, worker greenlets, timers, the poller,
+kills, deadlock reports, other OS threads) are ``hub.Hub``'s:
+
+* **Run queue**: ``hub.ready``, a deque; ``wake`` appends, the next switch pops the left end.
+  O(1) per wake and per switch, whatever the number of threads, parked or runnable.
+* **Switch directly.** A thread that blocks (``park``) or yields hands the CPU straight to the
+  next runnable thread: one greenlet switch, not two through the hub (``_switch_out``).
+* **Batches** (trio's rule). The hub greenlet (``_loop``) runs the threads that were runnable
+  when the batch began (``_budget`` of them), then polls for I/O and expires timers, so no
+  thread's descriptors starve behind a busy run queue. When the batch is used up and there is
+  nothing to poll (no descriptor waits, no other-OS-thread wake-ups promised, no timer due),
+  the next batch starts right where the switching thread is (``_next_batch_here``), saving the
+  two switches through the hub.
+* **Sleeping**: with nothing runnable the hub sleeps in the poller until the next deadline or
+  descriptor event; if nothing at all can wake a thread, the main thread gets ``Deadlock``.
+
+``sched_pth`` is the other policy: GNU Pth's, O(n) per switch, for the notebooks' comparison.
+"""
+
+from __future__ import annotations
+
+from time import monotonic
+
+from .hub import PARKED, READY, RUNNING, Hub, Thread, register_scheduler
+from .timers import MAX_TIMEOUT
+
+__all__ = ["FifoHub"]
+
+
+class FifoHub(Hub):
+    """Scheduler of one OS thread's green threads (the ``fifo`` policy: O(1) per switch)."""
+
+    scheduler = "fifo"
+
+    def park(self, waitobj, timeout: float | None = None) -> bool:
+        """Block the current thread until ``wake`` (True) or ``timeout`` expiry (False).
+
+        ``waitobj`` is what it waits on; it must have ``discard(thread)``, which the hub calls
+        when the timer fires or the thread is killed. Raises the kill exception, if any.
+        Called by the current thread only.
+        """
+        t = self.current
+        t._waiting = waitobj
+        t._state = PARKED
+        t._since = self.now
+        if timeout is not None:
+            if timeout > MAX_TIMEOUT:
+                timeout = MAX_TIMEOUT
+            t._timer = self.timers.add(monotonic() + timeout, t)
+        self._switch_out()
+        # resumed by wake(), the timer or kill
+        t._state = RUNNING
+        if t._timer is not None:
+            self.timers.cancel(t._timer)
+            t._timer = None
+        exc = t._throw
+        if exc is not None:
+            t._throw = None
+            raise exc
+        return t._woken
+
+    def wake(self, t: Thread, value: object = None) -> None:
+        """Make the PARKED thread ``t`` runnable; its ``park`` returns True. O(1).
+
+        The caller has already removed ``t`` from whatever it waited on.
+        """
+        t._woken = True
+        t._value = value
+        t._waiting = None
+        t._state = READY
+        self.ready.append(t)
+
+    def yield_(self) -> None:
+        """``sleep(0)``: go to the back of the run queue and let the others run.
+
+        The hot path of every cooperative loop, so ``_switch_out`` and ``_run`` are inlined
+        here for the common case (next thread already started, batch not used up).
+        """
+        ready = self.ready
+        if not ready and not (self.poller.waiting or self._foreign_pending or self.timers.live):
+            return            # nobody else could run: yielding would be a no-op
+        t = self.current
+        t._state = READY
+        ready.append(t)
+        if self._budget > 0 or self._next_batch_here():
+            self._budget -= 1
+            nxt = ready.popleft()
+            g = nxt._g
+            if g is not None:
+                self.switches += 1
+                self.current = nxt
+                g.switch()
+            else:
+                self._run(nxt)
+        else:
+            self._to_hub()
+        t._state = RUNNING
+        exc = t._throw
+        if exc is not None:
+            t._throw = None
+            raise exc
+
+    # -- switching ------------------------------------------------------------------------------
+
+    def _switch_out(self):
+        """Leave the current thread: run the next in this batch directly, or go to the hub."""
+        if self.ready and (self._budget > 0 or self._next_batch_here()):
+            self._budget -= 1
+            return self._run(self.ready.popleft())
+        return self._to_hub()
+
+    def _next_batch_here(self) -> bool:
+        """The batch is used up, so the hub would poll and expire timers now. When it has
+        nothing to look at (no descriptor waits, no other-OS-thread wakeups, no timer due),
+        begin the next batch here and save the two switches through the hub."""
+        if self.poller.waiting or self._foreign_pending:
+            return False
+        timers = self.timers
+        if timers.live:
+            deadline = timers.next_deadline()
+            if deadline is not None and deadline <= monotonic():
+                return False
+        self._budget = len(self.ready)
+        self.loops += 1
+        return True
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def _loop(self, *_ignored) -> None:
+        """The hub greenlet: run a batch, compute the timeout, poll, expire timers, repeat."""
+        ready = self.ready
+        timers = self.timers
+        poller = self.poller
+        while True:
+            self.loops += 1
+            # Run one batch: the threads runnable now. Those they make runnable wait for the
+            # next batch, so that I/O and timers are looked at in between (no starvation).
+            n = len(ready)
+            if n:
+                self._budget = n - 1
+                self._run(ready.popleft())
+                # back here when a thread blocked with the batch used up, or a worker ended
+                continue_batch = self._budget > 0 and ready
+                while continue_batch:
+                    self._budget -= 1
+                    self._run(ready.popleft())
+                    continue_batch = self._budget > 0 and ready
+            # How long may we sleep? Not at all if threads are runnable; else until the next
+            # deadline; forever if only I/O or other OS threads can wake us; and if nothing can
+            # wake anyone, that is a deadlock.
+            if ready:
+                timeout = 0.0
+            else:
+                deadline = timers.next_deadline()
+                if deadline is not None:
+                    timeout = deadline - monotonic()
+                    if timeout < 0:
+                        timeout = 0.0
+                elif poller.waiting or self._foreign_pending:
+                    timeout = -1.0
+                else:
+                    self._deadlock()
+                    continue
+            # Wait for I/O: wakes the threads whose descriptors are ready.
+            if timeout or poller.waiting or self._foreign_pending:
+                self.polls += 1
+                self.in_poll = True
+                try:
+                    poller.poll(timeout)
+                finally:
+                    self.in_poll = False
+                if self._foreign:
+                    self._run_foreign()
+            # Expire deadlines: their threads wake with park() returning False.
+            self.now = now = monotonic()
+            if timers.live:
+                for t in timers.pop_due(now):
+                    t._timer = None
+                    if t._state is not PARKED:
+                        continue    # woken by I/O in this same pass: the wake wins
+                    self._unpark(t)
+                    ready.append(t)
+
+
+register_scheduler("fifo", FifoHub)

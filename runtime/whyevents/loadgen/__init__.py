@@ -9,9 +9,13 @@
 ``run_load`` is closed-loop (clients wait for each response, think, then send again) and
 reports the client's own CPU beside the result: ``client_saturated`` means the point measured
 the client. ``run_load_processes`` spreads the clients over several processes.
+
+``httpload``  SEDA's HttpLoad clients on green threads (``run_load``, ``LoadResult``).
+``multi``     the same clients spread over worker processes, and ``merge`` of their results.
+``wrk``       the ``wrk`` driver for closed-loop maximum-throughput runs.
 """
 
-from .client import (
+from .httpload import (
     SATURATED_WARNING,
     LoadResult,
     check_fd_limit,

@@ -17,7 +17,7 @@ import time
 from array import array
 from collections import Counter
 
-from .client import (
+from .httpload import (
     SATURATED_WARNING,
     LoadResult,
     jain_fairness,

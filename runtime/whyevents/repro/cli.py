@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from whyevents import __version__
+from whyevents.servers import SERVERS
 
 #: ``whyevents bench TARGET``: target -> (module, one-line help).
 BENCH_TARGETS: dict[str, tuple[str, str]] = {
@@ -31,18 +32,8 @@ BENCH_TARGETS: dict[str, tuple[str, str]] = {
                 "green-thread runtime micro-benchmarks (yield, spawn, wake, memory, lock "
                 "timeouts, file read, scaling) against gevent, asyncio, uvloop, trio, greenlet"),
     "web": ("whyevents.bench.web",
-            "web servers under wrk (8 KiB file, keep-alive): Knot and its twins against uvloop, "
-            "asyncio, gevent and nginx; req/s and server CPU us/request"),
-}
-
-#: ``whyevents serve NAME``: name -> (module, keyword arguments fixed by the name, help).
-SERVERS: dict[str, tuple[str, dict, str]] = {
-    "knot-c": ("whyevents.knot", {"policy": "C"},
-               "Knot-C: N threads each accept and serve a connection to completion"),
-    "knot-a": ("whyevents.knot", {"policy": "A"},
-               "Knot-A: one accept loop spawning a thread per connection"),
-    "seda": ("whyevents.seda", {}, "Haboob-like staged event-driven server on kernel threads"),
-    "eventloop": ("whyevents.eventloop", {}, "Knot's event-driven twin: one epoll loop"),
+                "web servers under wrk (8 KiB file, keep-alive): Knot and its twins against "
+                "uvloop, asyncio, gevent and nginx; req/s and server CPU us/request"),
 }
 
 DESCRIPTION = """\
@@ -99,7 +90,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         description="Serve a document root over HTTP/1.1 until SIGINT/SIGTERM, then stop cleanly "
                     "and print the server's counters as JSON. Binds 127.0.0.1 by default.")
     serve.add_argument("server", choices=list(SERVERS), metavar="SERVER",
-                       help="; ".join(f"{k}: {v[2]}" for k, v in SERVERS.items()))
+                       help="; ".join(f"{k}: {v.help}" for k, v in SERVERS.items()))
     serve.add_argument("--root", required=True, metavar="DIR", help="document root")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     serve.add_argument("--port", type=int, default=8080, help="port (default %(default)s; 0: any)")
@@ -122,17 +113,17 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from whyevents import serving
 
-    module, fixed, _ = SERVERS[args.server]
-    mod = importlib.import_module(module)
-    kwargs = dict(fixed, root=args.root, host=args.host, port=args.port, threads=args.threads,
-                  poller=args.poller, cache_bytes=args.cache_bytes,
+    server = SERVERS[args.server]
+    kwargs = dict(server.fixed, root=args.root, host=args.host, port=args.port,
+                  threads=args.threads, poller=args.poller, cache_bytes=args.cache_bytes,
                   request_timeout=args.request_timeout)
     if args.scheduler is not None:
         kwargs["scheduler"] = args.scheduler
     if args.backend is not None:
         kwargs["backend"] = args.backend
     try:
-        return serving.serve_cli(mod.start, args.server, **kwargs)
+        start = importlib.import_module(server.module).start
+        return serving.serve_cli(start, args.server, **kwargs)
     except (ValueError, OSError) as e:
         parser.error(str(e))
         return 2

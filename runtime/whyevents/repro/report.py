@@ -17,10 +17,9 @@ from typing import Any
 
 from whyevents.repro import claims as _claims
 from whyevents.repro import paths, store
+from whyevents.repro.runner import EXPERIMENTS
 
 __all__ = ["latest_runs", "render", "write_report", "format_value"]
-
-EXPERIMENTS = ("pipeline", "scaling", "web")
 
 
 def latest_runs(profile: str, root: Path | None = None) -> dict[str, store.Run]:

@@ -1,6 +1,6 @@
 """Running an experiment sweep into the results store: ``whyevents run NAME``.
 
-Why this shape: an experiment module (``whyevents.bench.pipeline``, ``.scaling``, ``.sweep``)
+Why this shape: an experiment module (``whyevents.experiments.pipeline``, ``.scaling``, ``.web``)
 knows *what* to measure — its parameters, its points, how to measure one point — and nothing
 about files, progress bars or resuming. This module knows *how* a sweep is run reproducibly and
 nothing about any workload, so the three experiments behave the same way:
@@ -48,9 +48,9 @@ __all__ = [
 
 #: ``whyevents run NAME`` -> the module that implements it (see the module contract above).
 EXPERIMENTS: dict[str, str] = {
-    "pipeline": "whyevents.bench.pipeline",
-    "scaling": "whyevents.bench.scaling",
-    "web": "whyevents.bench.sweep",
+    "pipeline": "whyevents.experiments.pipeline",
+    "scaling": "whyevents.experiments.scaling",
+    "web": "whyevents.experiments.web",
 }
 PROFILE_NAMES = ("quick", "full")
 _REQUIRED = ("EXPERIMENT", "DESCRIPTION", "KEY_FIELDS", "SUMMARY_FIELDS", "PROFILES",

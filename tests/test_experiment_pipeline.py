@@ -1,4 +1,5 @@
-"""The task-pipeline experiment (``whyevents.bench.pipeline``): contract, parameters, points, rows.
+"""The task-pipeline experiment (``whyevents.experiments.pipeline``): contract, parameters,
+points, rows.
 
 Behaviour only, never a timing: tiny points (10 tasks, a fraction of a second) on every backend
 check that rows carry the claims' columns, that every task really read 8 KiB, that the count mode
@@ -13,8 +14,8 @@ import subprocess
 
 import pytest
 
-from whyevents.bench import pipeline as P
-from whyevents.bench import pipeline_worker as W
+from whyevents.experiments import pipeline as P
+from whyevents.experiments import pipeline_worker as W
 from whyevents.repro.claims import COLUMNS
 
 TINY = {"warmup_s": 0.05, "window_s": 0.2, "timeout_s": 60.0, "file_bytes": 1 << 18}

@@ -1,4 +1,4 @@
-"""The thread-scaling experiment module (whyevents.bench.scaling): contract, parameters, and
+"""The thread-scaling experiment module (whyevents.experiments.scaling): contract, parameters, and
 small real points in subprocesses. Behaviour only (counts, columns, statuses, reasons): no
 assertion on a time."""
 
@@ -8,7 +8,7 @@ import importlib.util
 
 import pytest
 
-from whyevents.bench import scaling, scaling_worker
+from whyevents.experiments import scaling, scaling_worker
 from whyevents.repro.claims import COLUMNS
 
 SMALL = {"reps": 1, "yield_window_s": 0.1, "timeout_s": 60.0, "peers": []}

@@ -1,4 +1,5 @@
-"""The web sweep (``whyevents.bench.sweep``): contract, parameters, points, and real measurements.
+"""The web sweep (``whyevents.experiments.web``): contract, parameters, points, and real
+measurements.
 
 The measuring tests start real server and client processes on loopback for about a second each;
 they assert counts, columns, statuses and that no process is left behind, never a time.
@@ -11,7 +12,7 @@ import math
 import psutil
 import pytest
 
-from whyevents.bench import sweep
+from whyevents.experiments import web as sweep
 from whyevents.repro import claims, runner
 
 
@@ -162,7 +163,7 @@ def test_server_crash_mid_point_gives_failed_row(ctx):
         if killed:
             return
         for p in psutil.Process().children(recursive=True):
-            if "whyevents.bench.sweep_server" in " ".join(p.cmdline()):
+            if "whyevents.servers.process" in " ".join(p.cmdline()):
                 p.kill()
                 killed.append(p.pid)
 

@@ -11,13 +11,13 @@ contract that ``whyevents.repro.runner`` drives (``whyevents run web``).
 
 How a point is measured, and why:
 
-* **A fresh server process per point**, pinned to CPU 0 (``sweep_server``): its counters start
-  at zero and nothing (cache, threads, descriptors, heap) leaks from the previous point. It
-  answers ``stats`` with a JSON snapshot, taken at the start and at the end of the measured
-  window, so server CPU (user + system) and context switches (voluntary + involuntary, all
-  threads, ``getrusage``) are deltas over exactly that window. ``cpu_us_per_request`` and
-  ``ctx_switches_per_request`` divide them by the requests the *server* counted in the same
-  window (same clock, same process); the client's completions are reported beside them.
+* **A fresh server process per point**, pinned to CPU 0 (``whyevents.servers.process``): its
+  counters start at zero and nothing (cache, threads, descriptors, heap) leaks from the previous
+  point. It answers ``stats`` with a JSON snapshot, taken at the start and at the end of the
+  measured window, so server CPU (user + system) and context switches (voluntary + involuntary,
+  all threads, ``getrusage``) are deltas over exactly that window. ``cpu_us_per_request`` and
+  ``ctx_switches_per_request`` divide them by the requests the *server* counted in the same window
+  (same clock, same process); the client's completions are reported beside them.
 * **Clients in their own processes**, pinned to CPU 1: ``whyevents.loadgen``'s closed-loop
   clients (one green thread each), launched through ``loadgen.multi``'s worker protocol with a
   shared wall-clock start that this module chooses, so it knows when the window opens and
@@ -31,7 +31,7 @@ How a point is measured, and why:
   least 90% of the cores they were pinned to; on such points bandwidth measures the client, and
   server CPU per request remains the yardstick.
 * **The descriptor limit caps the sweep**: a server holds one descriptor per connection, and
-  ``RLIMIT_NOFILE`` is hard-capped (20,000 on the machine this was written on), so a point with
+  ``RLIMIT_NOFILE`` may be hard-capped (the cap is recorded in the provenance), so a point with
   more clients than fit is a ``skipped`` row that says why (``limits(params)`` records the cap in
   the provenance); the paper's 65,536 is such a point here.
 * **Failures are rows**: a server that does not start, crashes or hangs, or clients that time
@@ -62,20 +62,19 @@ import contextlib
 import json
 import math
 import os
-import queue
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 
+from whyevents.harness import procs
 from whyevents.http.fileset import build_fileset
-from whyevents.loadgen.client import FD_MARGIN
+from whyevents.loadgen.httpload import FD_MARGIN
 from whyevents.loadgen.multi import merge
-from whyevents.serving import fd_limit
+from whyevents.servers import SERVERS
+from whyevents.servers.process import ServerProcess, ServerStartError
 
 __all__ = [
     "EXPERIMENT", "DESCRIPTION", "KEY_FIELDS", "SUMMARY_FIELDS", "PROFILES", "PARAM_HELP",
@@ -94,19 +93,14 @@ DESCRIPTION = (
     "Haboob's lower peak), response-time percentiles, fairness and whether the client saturated.")
 
 #: the claims' columns for this experiment (``whyevents.repro.claims.COLUMNS["web"]``; repeated
-#: here because ``bench`` must not import ``repro``; a test checks they agree)
+#: here so that running the sweep does not import ``repro``; a test checks they agree)
 COLUMNS = ("server", "poller", "clients", "mbit_s", "ctx_switches_per_request",
            "cpu_us_per_request", "errors", "status")
 KEY_FIELDS = ("server", "poller", "clients", "rep")
 SUMMARY_FIELDS = ("mbit_s", "cpu_us_per_request", "ctx_switches_per_request", "errors")
 
-#: the servers the sweep knows, and the pollers each accepts
-CONFIGS: dict[str, tuple[str, ...]] = {
-    "knot-c": ("epoll", "poll"),
-    "knot-a": ("epoll", "poll"),
-    "seda": ("poll", "epoll"),      # the paper's Haboob ran on poll()
-    "eventloop": ("epoll", "poll"),
-}
+#: the servers the sweep knows, and the pollers each accepts (from the one server registry)
+CONFIGS: dict[str, tuple[str, ...]] = {name: s.pollers for name, s in SERVERS.items()}
 _DEFAULT_SERVERS = ["knot-c/epoll", "knot-c/poll", "knot-a/epoll", "knot-a/poll", "seda/poll",
                     "eventloop/epoll"]
 
@@ -176,7 +170,6 @@ TRACE_LENGTH = 4000
 _CLIENT_START_DELAY = 2.0     # seconds for client workers to import before the shared start
 _SERVER_START_TIMEOUT = 30.0
 _SERVER_STOP_TIMEOUT = 15.0
-_STATS_TIMEOUT = 10.0
 _SATURATED = 0.90
 
 
@@ -277,18 +270,13 @@ def points(params: dict) -> list[dict]:
     return out
 
 
-def _hard_fd_limit() -> int:
-    hard = fd_limit()[1]
-    return hard if 0 < hard < (1 << 30) else 1 << 20
-
-
 def client_cap() -> int:
     """The most clients a point can have: the server holds one descriptor per connection."""
-    return max(1, _hard_fd_limit() - SERVER_FD_MARGIN)
+    return max(1, procs.hard_fd_limit() - SERVER_FD_MARGIN)
 
 
 def _cap_reason(clients: int) -> str:
-    hard = _hard_fd_limit()
+    hard = procs.hard_fd_limit()
     return (f"clients={clients} exceeds the descriptor cap {client_cap()}: the server holds one "
             f"descriptor per connection and RLIMIT_NOFILE is hard-capped at {hard} per process "
             f"({SERVER_FD_MARGIN} kept for the listener, poller and file reads)")
@@ -299,9 +287,9 @@ def limits(params: dict) -> dict:
     cap = client_cap()
     skipped = [c for c in params.get("clients", []) if c > cap]
     out = {
-        "fd_limit": _hard_fd_limit(),
+        "fd_limit": procs.hard_fd_limit(),
         "clients_capped_at": cap,
-        "why": (f"RLIMIT_NOFILE is hard-capped at {_hard_fd_limit()} per process and the "
+        "why": (f"RLIMIT_NOFILE is hard-capped at {procs.hard_fd_limit()} per process and the "
                 f"server holds one descriptor per connection (+{SERVER_FD_MARGIN} spare)"),
         "skipped_clients": skipped,
     }
@@ -337,84 +325,12 @@ def prepare(params: dict) -> Iterator[dict]:
 # Processes
 # ---------------------------------------------------------------------------------------------
 
-def _pin_ok() -> bool:
-    try:
-        return len(os.sched_getaffinity(0)) >= 2
-    except (AttributeError, OSError):
-        return False
-
-
-def _child_setup() -> None:
-    """In the child before exec: die with the parent (the sweep), keep Ctrl-C for the parent."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)     # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def _popen(args: list[str], stderr, stdin=subprocess.PIPE) -> subprocess.Popen:
+def _popen_client(spec: dict) -> subprocess.Popen:
+    """A load-generator worker: dies with this process, its own process group (Ctrl-C is ours)."""
     return subprocess.Popen(
-        [sys.executable, "-m", *args], stdin=stdin, stdout=subprocess.PIPE,
-        stderr=stderr, text=True, preexec_fn=_child_setup, process_group=0)
-
-
-class _Server:
-    """The server subprocess of one point and its line protocol."""
-
-    def __init__(self, spec: dict) -> None:
-        self.err = tempfile.TemporaryFile(mode="w+")
-        self.proc = _popen(["whyevents.bench.sweep_server", json.dumps(spec)], self.err)
-        self.lines: queue.Queue = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def reply(self, timeout: float) -> dict:
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            raise TimeoutError(f"no answer from the server within {timeout:g} s") from None
-        if line is None:
-            raise RuntimeError(self.died())
-        return json.loads(line)
-
-    def ask(self, command: str, timeout: float = _STATS_TIMEOUT) -> dict:
-        try:
-            self.proc.stdin.write(command + "\n")
-            self.proc.stdin.flush()
-        except OSError:
-            raise RuntimeError(self.died()) from None
-        return self.reply(timeout)
-
-    def died(self) -> str:
-        try:
-            code = self.proc.wait(timeout=2.0)
-        except subprocess.TimeoutExpired:
-            code = None
-        self.err.seek(0)
-        tail = [ln for ln in self.err.read().strip().splitlines() if ln.strip()]
-        last = tail[-1][:300] if tail else "no message"
-        return f"server process ended (exit {code}): {last}"
-
-    def stop(self) -> dict | None:
-        final = None
-        if self.proc.poll() is None:
-            try:
-                final = self.ask("stop", timeout=_SERVER_STOP_TIMEOUT)
-                self.proc.wait(timeout=5.0)
-            except (OSError, RuntimeError, TimeoutError, ValueError,
-                    subprocess.TimeoutExpired):
-                pass
-        return final
-
-    def kill(self) -> None:
-        _kill(self.proc)
-        self.err.close()
+        [sys.executable, "-m", "whyevents.loadgen.multi", json.dumps(spec)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=procs.child_preexec(), process_group=0)
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -450,7 +366,7 @@ def _ctx(s: dict) -> int:
 
 
 def _client_processes(clients: int, params: dict, client_cores: int) -> int:
-    per_process = max(1, _hard_fd_limit() - FD_MARGIN - 16)
+    per_process = max(1, procs.hard_fd_limit() - FD_MARGIN - 16)
     need = -(-clients // per_process)
     want = params["client_processes"] or client_cores
     return max(1, min(clients, max(want, need)))
@@ -467,7 +383,7 @@ def measure(point: dict, params: dict, *, ctx: dict | None = None,
     if clients > client_cap():
         row.update(status="skipped", error=_cap_reason(clients))
         return [row]
-    pin = _pin_ok()
+    pin = procs.can_pin()
     server_cpu = params["server_cpu"] if pin else None
     client_cpus = [params["client_cpu"]] if pin else []
     nproc = _client_processes(clients, params, max(1, len(client_cpus)))
@@ -475,19 +391,18 @@ def measure(point: dict, params: dict, *, ctx: dict | None = None,
     row.update(knot_c_threads=threads, client_processes=nproc,
                fileset_bytes=ctx.get("fileset_bytes"), server_cpu=server_cpu,
                client_cpu=params["client_cpu"] if pin else None)
-    spec = {"server": point["server"], "poller": point["poller"], "root": ctx["root"],
-            "threads": threads, "cache_bytes": params["cache_bytes"], "cpu": server_cpu}
-    server: _Server | None = None
+    kwargs = {"poller": point["poller"], "cache_bytes": params["cache_bytes"]}
+    if threads is not None:
+        kwargs["threads"] = threads
+    spec = {"server": point["server"], "root": ctx["root"], "kwargs": kwargs}
+    server: ServerProcess | None = None
     workers: list[subprocess.Popen] = []
     try:
-        server = _Server(spec)
+        server = ServerProcess(spec, cpu=server_cpu, start_timeout=_SERVER_START_TIMEOUT)
         try:
-            ready = server.reply(_SERVER_START_TIMEOUT)
-        except (RuntimeError, TimeoutError, ValueError) as e:
+            ready = server.start()
+        except ServerStartError as e:
             row.update(status="failed", error=f"server did not start: {e}")
-            return [row]
-        if not ready.get("ready"):
-            row.update(status="failed", error=f"server did not start: {ready.get('error')}")
             return [row]
         workers, start_at = _start_clients(ready["host"], ready["port"], clients, nproc,
                                            client_cpus, params, ctx["trace"])
@@ -502,11 +417,12 @@ def measure(point: dict, params: dict, *, ctx: dict | None = None,
             _kill(w)
         if server is not None:
             try:
-                final = server.stop() if row["status"] == "ok" else None
+                final = (server.stop(_SERVER_STOP_TIMEOUT) if row["status"] == "ok"
+                         else None)
                 if final is not None and final.get("peak_rss_bytes") is not None:
                     row["server_rss_bytes"] = final["peak_rss_bytes"]
             finally:
-                server.kill()
+                server.close()
     return [row]
 
 
@@ -522,12 +438,11 @@ def _start_clients(host: str, port: int, clients: int, nproc: int, cpus: list[in
                     think_time=params["think_time"], paths=trace,
                     seed=params["seed"] + i * 1_000_003, timeout=params["client_timeout"],
                     start_at=start_at, cpu=cpus[i % len(cpus)] if cpus else None)
-        workers.append(_popen(["whyevents.loadgen.multi", json.dumps(spec)], subprocess.PIPE,
-                              stdin=subprocess.DEVNULL))
+        workers.append(_popen_client(spec))
     return workers, start_at
 
 
-def _sleep_until(t: float, server: _Server, workers: list[subprocess.Popen]) -> None:
+def _sleep_until(t: float, server: ServerProcess, workers: list[subprocess.Popen]) -> None:
     while True:
         left = t - time.time()
         if left <= 0:
@@ -546,7 +461,7 @@ def _tail(text: str | None) -> str:
     return lines[-1][:300] if lines else "no message"
 
 
-def _run_window(server: _Server, workers: list[subprocess.Popen], start_at: float,
+def _run_window(server: ServerProcess, workers: list[subprocess.Popen], start_at: float,
                 params: dict, progress: Callable[[dict], None] | None, n_cores: int) -> dict:
     warmup, duration = params["warmup"], params["duration"]
     w_start = start_at + warmup

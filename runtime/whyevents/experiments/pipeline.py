@@ -52,6 +52,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from whyevents.harness.procs import pick_cpu
 from whyevents.repro.claims import COLUMNS
 
 __all__ = [
@@ -153,7 +154,7 @@ PARAM_HELP: dict[str, str] = {
     "pin": "pin each point's subprocess to one core (the last allowed CPU) when there are 2+",
 }
 
-_WORKER = "from whyevents.bench.pipeline_worker import main; main()"
+_WORKER = "from whyevents.experiments.pipeline_worker import main; main()"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,12 +261,6 @@ def points(params: dict) -> list[dict]:
             for backend, scheduler in _configs(params):
                 out.append({"backend": backend, "scheduler": scheduler, "tasks": n, "rep": rep})
     return out
-
-
-def pick_cpu() -> int | None:
-    """The core points are pinned to: the last allowed one, when there is more than one."""
-    allowed = sorted(os.sched_getaffinity(0))
-    return allowed[-1] if len(allowed) > 1 else None
 
 
 def _pid_max() -> int | None:

@@ -1,4 +1,4 @@
-"""The subprocess side of the task-pipeline experiment (``whyevents.bench.pipeline``).
+"""The subprocess side of the task-pipeline experiment (``whyevents.experiments.pipeline``).
 
 One process measures one (backend, scheduler, tasks) point and writes one JSON result, then leaves
 with ``os._exit`` (tens of thousands of parked threads need no orderly teardown, and kernel
@@ -48,9 +48,9 @@ read, for the tasks completed in the window. With ``tasks_total`` > 0 the run in
 exactly that many tasks and measures from the first issue to the last completion (used by the tests
 to compare schedulers task for task).
 
-Protocol: ``python -c "from whyevents.bench.pipeline_worker import main; main()" SPEC`` where SPEC
-is JSON (point, parameters, file path, output path, CPU). The result is written to the output
-path; a crash or timeout leaves no file and the parent records a failed row.
+Protocol: ``python -c "from whyevents.experiments.pipeline_worker import main; main()" SPEC``
+where SPEC is JSON (point, parameters, file path, output path, CPU). The result is written to
+the output path; a crash or timeout leaves no file and the parent records a failed row.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ either way the k started threads are measured, woken and joined, and the point s
 stopped. No system limit is ever raised (the optional ``rlimit_as_mb`` can only lower this
 process's address-space limit).
 
-Protocol: ``python -m whyevents.bench.scaling_worker SPEC`` with SPEC JSON holding backend,
+Protocol: ``python -m whyevents.experiments.scaling_worker SPEC`` with SPEC JSON holding backend,
 park, threads, runnable, yield_window_s, cap, kernel_stack_kib, rlimit_as_mb, cpu and out (the
 result file).
 """
@@ -47,17 +47,13 @@ import sys
 import traceback
 from time import perf_counter
 
-_PAGE = os.sysconf("SC_PAGE_SIZE")
+from whyevents.harness.procs import rss_bytes
+
 WARMUP = 100
 #: fds kept free for the interpreter, epoll, pipes and the result file in park=socket mode
 FD_RESERVE = 400
 #: pids left to the rest of the machine when capping kernel threads
 PID_MARGIN = 2000
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm", "rb") as f:
-        return int(f.read().split()[1]) * _PAGE
 
 
 def _read_int(path: str) -> int | None:

@@ -47,7 +47,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -55,6 +54,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from whyevents.harness.procs import pick_cpu
 
 from . import scaling_worker as _w
 
@@ -231,12 +232,6 @@ def points(params: dict) -> list[dict]:
     return out
 
 
-def pick_cpu() -> int | None:
-    """The core workers are pinned to: the last allowed one (CPU 1 of 2), if there are 2+."""
-    allowed = sorted(os.sched_getaffinity(0))
-    return allowed[-1] if len(allowed) > 1 else None
-
-
 def limits(params: dict) -> dict:
     """The machine limits that cap this sweep, and what they cap."""
     p = check_params(params)
@@ -354,7 +349,7 @@ def _read_result(out: Path) -> dict:
 def _run_worker(spec: dict, out: Path, tmp: Path, timeout: float,
                 progress: Callable[[dict], None] | None) -> tuple[dict, str | None, float]:
     """Start the worker, poll it (reporting its phase), kill it at the timeout."""
-    cmd = [sys.executable, "-m", "whyevents.bench.scaling_worker", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "whyevents.experiments.scaling_worker", json.dumps(spec)]
     t0 = time.monotonic()
     with open(tmp / "stderr", "w+") as err:
         try:

@@ -2,8 +2,8 @@
 
 The paper's claim is about high concurrency, so each server must hold 10,000 open keep-alive
 connections at once and answer on all of them. The server runs in its own process
-(``whyevents.bench.web.ServerProcess``), so the test process and the server each have their own
-descriptor budget (the hard limit here is 20,000 per process). The client side is one
+(``whyevents.benchmarks.servers.BenchServer``), so the test process and the server each have
+their own descriptor budget (the hard limit here is 20,000 per process). The client side is one
 non-blocking ``selectors`` loop in the test process: connect everything (in batches, so the
 listen backlog never overflows into SYN retransmits), send one GET on every connection, read
 every response, then a second GET on every connection: a correct second answer on all 10,000
@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from whyevents.bench.web import ServerProcess, get_request, make_docroot
+from whyevents.benchmarks.servers import BenchServer, get_request, make_docroot
 
 N = 10_000
 #: descriptors the test process needs beyond its N sockets (pytest, the selector, pipes)
@@ -118,7 +118,7 @@ def test_ten_thousand_keep_alive_connections(server, tmp_path):
     root, body = make_docroot(tmp_path / "www")
     request = get_request()
     # the server gets N connections' worth of descriptors and, for Knot-C, N + 64 threads
-    with ServerProcess(server, root, N, str(tmp_path)) as proc, \
+    with BenchServer(server, root, N, str(tmp_path)) as proc, \
             selectors.DefaultSelector() as sel:
         if proc.info.get("threads") is not None:
             assert proc.info["threads"] >= N

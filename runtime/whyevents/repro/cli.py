@@ -28,10 +28,10 @@ from whyevents.servers import SERVERS
 
 #: ``whyevents bench TARGET``: target -> (module, one-line help).
 BENCH_TARGETS: dict[str, tuple[str, str]] = {
-    "runtime": ("whyevents.bench.runtime",
+    "runtime": ("whyevents.benchmarks.runtime",
                 "green-thread runtime micro-benchmarks (yield, spawn, wake, memory, lock "
                 "timeouts, file read, scaling) against gevent, asyncio, uvloop, trio, greenlet"),
-    "web": ("whyevents.bench.web",
+    "servers": ("whyevents.benchmarks.servers",
                 "web servers under wrk (8 KiB file, keep-alive): Knot and its twins against "
                 "uvloop, asyncio, gevent and nginx; req/s and server CPU us/request"),
 }

@@ -1,4 +1,4 @@
-"""``whyevents bench web``: options, the peer servers' HTTP, a tiny real run, nginx missing.
+"""``whyevents bench servers``: options, the peer servers' HTTP, a tiny real run, nginx missing.
 
 Behaviour only, never a timing: the peers must answer exactly what Knot answers (200, the 8 KiB
 file) with keep-alive and pipelining, or their req/s would not be comparable; the smoke run
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from whyevents.bench import web
-from whyevents.bench.peers_web import FileAnswer, MiniHttp
+from whyevents.benchmarks import servers as web
+from whyevents.benchmarks.servers_peers import FileAnswer, MiniHttp
 from whyevents.repro import cli
 from whyevents.serving import ServerCounters
 
@@ -29,7 +29,7 @@ HAS_WRK = shutil.which("wrk") is not None
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="whyevents bench web")
+    p = argparse.ArgumentParser(prog="whyevents bench servers")
     web.add_arguments(p)
     return p
 
@@ -92,7 +92,7 @@ def test_json_directory_is_refused(tmp_path, capsys):
 
 def test_cli_routes_bench_web():
     parser = cli.build_parser()
-    args = parser.parse_args(["bench", "web", "--servers", "uvloop", "--conns", "5"])
+    args = parser.parse_args(["bench", "servers", "--servers", "uvloop", "--conns", "5"])
     assert args._run == web.main_from_args and args.servers == ["uvloop"]
 
 
@@ -182,7 +182,7 @@ PEERS = [p for p in web.PEERS if p != "nginx" or shutil.which("nginx")]
 def test_peer_answers_8k_with_keep_alive_and_pipelining(server, docroot, tmp_path):
     root, body = docroot
     try:
-        proc = web.ServerProcess(server, root, 10, str(tmp_path)).start()
+        proc = web.BenchServer(server, root, 10, str(tmp_path)).start()
     except web.ServerUnavailable as e:
         pytest.skip(str(e))
     with proc:
@@ -223,7 +223,7 @@ def test_tiny_run_writes_json_with_rates_and_cpu(tmp_path, capsys):
     assert "10 connections" in text and "targets" in text
     assert "MET" in text or "MISSED" in text
     result = json.loads(out.read_text())
-    assert result["complete"] and result["schema"] == "whyevents.bench.web/1"
+    assert result["complete"] and result["schema"] == "whyevents.bench.servers/1"
     assert result["provenance"]["python"] and result["parameters"]["connections"] == [10]
     cells = result["cells"]
     assert sorted(c["server"] for c in cells) == ["knot-c", "uvloop"]
@@ -266,19 +266,19 @@ def test_nginx_missing_is_unavailable(tmp_path, monkeypatch, capsys):
 
 def test_server_process_is_killed_on_exit(docroot, tmp_path):
     root, _ = docroot
-    with web.ServerProcess("asyncio", root, 10, str(tmp_path)) as proc:
+    with web.BenchServer("asyncio", root, 10, str(tmp_path)) as proc:
         pid = proc.pid
         assert os.path.exists(f"/proc/{pid}")
     assert proc.proc.returncode is not None           # reaped
     with pytest.raises(ValueError, match="server='apache'"):
-        web.ServerProcess("apache", root, 10, str(tmp_path))
+        web.BenchServer("apache", root, 10, str(tmp_path))
 
 
-def test_server_main_reports_start_errors(tmp_path):
-    spec = json.dumps({"server": "knot-c", "root": str(tmp_path / "missing"), "connections": 1})
+def test_server_process_reports_start_errors(tmp_path):
+    spec = json.dumps(web.server_spec("knot-c", str(tmp_path / "missing"), 1))
     import subprocess
-    r = subprocess.run([sys.executable, "-c", "from whyevents.bench.web import server_main; "
-                        "server_main()", spec], capture_output=True, text=True, timeout=30,
-                       stdin=subprocess.DEVNULL)
+    r = subprocess.run([sys.executable, "-m", "whyevents.servers.process", spec],
+                       capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert r.returncode == 1
-    assert "root=" in json.loads(r.stdout.splitlines()[0])["error"]
+    reply = json.loads(r.stdout.splitlines()[0])
+    assert reply["ready"] is False and "root=" in reply["error"]

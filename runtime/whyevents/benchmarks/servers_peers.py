@@ -1,4 +1,4 @@
-"""The peer web servers of ``whyevents bench web``: uvloop, asyncio, gevent, gevent.pywsgi.
+"""The peer web servers of ``whyevents bench servers``: uvloop, asyncio, gevent, gevent.pywsgi.
 
 Why this shape:
 
@@ -19,8 +19,9 @@ Why this shape:
   connection does ~25 requests/s. That is a real pitfall, kept visible on purpose.
 * **Every server runs in a background OS thread** through ``whyevents.serving.ServerHandle``,
   with ``ServerCounters`` (requests, connections, errors, and the process's CPU in
-  ``snapshot()``), exactly as the whyevents servers do, so the benchmark's server subprocess
-  (``whyevents.bench.web.server_main``) drives all of them the same way.
+  ``snapshot()``), exactly as the whyevents servers do, so the server-process protocol
+  (``whyevents.servers.process``, spec ``start="whyevents.benchmarks.servers_peers:start_peer"``)
+  drives all of them the same way.
 
 Frameworks are imported inside the functions: this module is imported only in the server
 subprocess of the peer it runs.
@@ -32,8 +33,8 @@ import os
 import socket as _stdsocket
 from collections.abc import Callable
 
-from ..http.response import StaticResponse, error_response
-from ..serving import ServerCounters, ServerHandle, listen, somaxconn
+from whyevents.http.response import StaticResponse, error_response
+from whyevents.serving import ServerCounters, ServerHandle, listen, somaxconn
 
 __all__ = ["PEER_SERVERS", "MiniHttp", "FileAnswer", "start_peer", "MAX_HEAD_BYTES"]
 

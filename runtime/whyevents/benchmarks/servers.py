@@ -1,10 +1,11 @@
-"""``whyevents bench web``: the web servers under wrk, against their peers, in one run.
+"""``whyevents bench servers``: the web servers under wrk, against their peers, in one run.
 
 What is measured: wrk (one thread, keep-alive, closed loop) fetching one 8 KiB file at 50, 1,000
 and 10,000 connections, from Knot-C and Knot-A (green threads, epoll), the event-loop twin, the
 staged (SEDA-like) server, and the peers: a uvloop and an asyncio protocol server, a gevent
-StreamServer (all three answering the same pre-built bytes as Knot, ``peers_web``), gevent.pywsgi
-with and without TCP_NODELAY, and nginx with one worker (``web_nginx``).
+StreamServer (all three answering the same pre-built bytes as Knot, ``servers_peers``),
+gevent.pywsgi with and without TCP_NODELAY, and nginx with one worker (``servers_nginx``).
+("servers", not "web": ``whyevents run web`` is the paper's Figure 3 sweep, an experiment.)
 
 Why this shape:
 
@@ -18,7 +19,8 @@ Why this shape:
   so each cell also has a *steady* window (from a third of the run, half at >= 5,000
   connections, to wrk's end; CPU and requests both counted by the server: its own counters, or
   nginx's stub_status) that leaves connecting out.
-* **A fresh subprocess per measurement**, started by ``server_main`` (or nginx itself), pinned
+* **A fresh subprocess per measurement**, started through ``whyevents.servers.process`` (the
+  same server-process protocol as the web sweep; nginx runs as itself), pinned
   (``sched_setaffinity`` before exec, so every thread it creates inherits the core), its soft
   descriptor limit raised to the hard one, killed by the parent on any error, on Ctrl-C, or if
   the parent dies (``PR_SET_PDEATHSIG``), so no server outlives the run. Before wrk runs, each
@@ -27,10 +29,10 @@ Why this shape:
 * **Interleaved repetitions**: repetition 1 runs every (connections, server) cell, repetition 2
   runs them all again with the server order rotated, and so on, so the machine's drift spreads
   over every server. Cells show medians with the inter-quartile range (min-max in the JSON).
-* **Descriptors**: RLIMIT_NOFILE may be hard-capped (20,000 here). The parent raises its soft
-  limit to the hard one (wrk inherits it), and so does each server; a connection count that does
-  not fit (connections + ``FD_MARGIN`` over the limit, or over the ephemeral port range) is capped
-  and the cap is printed and recorded, rather than letting anyone hit EMFILE.
+* **Descriptors**: RLIMIT_NOFILE may be hard-capped (the JSON records it). The parent raises its
+  soft limit to the hard one (wrk inherits it), and so does each server; a connection count that
+  does not fit (connections + ``FD_MARGIN`` over the limit, or over the ephemeral port range) is
+  capped and the cap is printed and recorded, rather than letting anyone hit EMFILE.
 * **Nothing fails on a target.** The targets (Knot-C green epoll: req/s >= uvloop's and CPU
   us/request <= uvloop's at every connection count) are printed MET/MISSED; the exit status is 0
   unless a whyevents server could not be measured at all.
@@ -46,16 +48,9 @@ the servers and their frameworks are imported in the server subprocesses.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
-import ctypes.util
 import datetime as _dt
 import json
 import os
-import re
-import select
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -65,22 +60,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .runtime import (
-    _csv_choice,
-    _fmt,
-    _positive_int,
-    _progress,
-    _stats,
-    _write_json,
-    default_json_path,
-    provenance,
+from whyevents.harness import args as _args
+from whyevents.harness import procs
+from whyevents.harness import progress as _progress
+from whyevents.harness import provenance as _provenance
+from whyevents.harness.stats import cell_text, fmt, summary
+from whyevents.servers import SERVERS as REGISTRY
+from whyevents.servers.process import ServerProcess, ServerStartError
+
+from .results import default_json_path, write_json
+from .servers_http import (
+    FILE_NAME,
+    FILE_SIZE,
+    CheckFailed,
+    check_server,
+    get_request,
+    make_docroot,
+    read_responses,
 )
 
 __all__ = [
     "SERVERS", "WHYEVENTS_SERVERS", "PEERS", "PROFILES", "FILE_NAME", "FILE_SIZE", "FD_MARGIN",
-    "Config", "ServerProcess", "ServerUnavailable", "CheckFailed", "make_docroot", "check_server",
+    "Config", "BenchServer", "ServerUnavailable", "CheckFailed", "make_docroot", "check_server",
+    "get_request", "server_spec",
     "read_responses", "fd_budget", "cap_connections", "knot_c_threads", "run_cell", "run_benchmark",
-    "format_table", "add_arguments", "main_from_args", "server_main", "DESCRIPTION", "EPILOG",
+    "format_table", "add_arguments", "main_from_args", "DESCRIPTION", "EPILOG",
 ]
 
 #: whyevents' servers: name -> one-line description.
@@ -90,7 +94,7 @@ WHYEVENTS_SERVERS: dict[str, str] = {
     "eventloop": "Knot's event-driven twin: one edge-triggered epoll loop",
     "seda": "the staged (SEDA/Haboob-like) server on kernel threads",
 }
-#: The peers: name -> one-line description (the Python ones live in peers_web).
+#: The peers: name -> one-line description (the Python ones live in servers_peers).
 PEERS: dict[str, str] = {
     "uvloop": "uvloop protocol server, same pre-built response",
     "asyncio": "asyncio selector-loop protocol server, same pre-built response",
@@ -100,14 +104,13 @@ PEERS: dict[str, str] = {
     "nginx": "nginx, one worker, master_process off, generated config",
 }
 SERVERS: tuple[str, ...] = (*WHYEVENTS_SERVERS, *PEERS)
+assert set(WHYEVENTS_SERVERS) <= set(REGISTRY), "whyevents servers come from whyevents.servers"
 #: Peers that need a Python module (missing -> "unavailable").
 _NEEDS = {"uvloop": "uvloop", "gevent": "gevent", "pywsgi-nodelay": "gevent", "pywsgi": "gevent"}
-#: Servers whose runs are kept short whatever --duration says (pywsgi without NODELAY does
-#: ~25 requests/s per connection: a long run measures the delayed-ACK timer).
+#: Servers whose runs are kept short whatever --duration says (pywsgi without NODELAY waits for
+#: the client's delayed ACK on every response: a long run measures the delayed-ACK timer).
 _SHORT = ("pywsgi",)
 
-FILE_NAME = "file-8k.html"
-FILE_SIZE = 8192
 DEFAULT_CONNS = (50, 1000, 10_000)
 #: Descriptors a server or wrk needs beyond one per connection (listener, epoll, pipes, stdio,
 #: the interpreter's own files).
@@ -123,131 +126,23 @@ PROFILES: dict[str, dict] = {
 WRK_TIMEOUT_S = 10
 _START_TIMEOUT = 60.0
 _STOP_TIMEOUT = 10.0
-_CHECK_TIMEOUT = 10.0
 
 
 class ServerUnavailable(Exception):
     """The server cannot run here (module or binary missing): reported, not an error."""
 
 
-class CheckFailed(Exception):
-    """The server did not answer the correctness check before the measurement."""
-
-
-# ---------------------------------------------------------------------------------------------
-# The document root and the correctness check (raw sockets, stdlib only)
-# ---------------------------------------------------------------------------------------------
-
-def make_docroot(directory: str | os.PathLike) -> tuple[str, bytes]:
-    """Write the benchmark's one file (``FILE_SIZE`` deterministic bytes of HTML-ish text) into
-    ``directory``; returns (root, body)."""
-    root = os.fspath(directory)
-    os.makedirs(root, exist_ok=True)
-    line = b"<p>whyevents bench web: one 8 KiB file, served over keep-alive.</p>\n"
-    body = (line * (FILE_SIZE // len(line) + 1))[:FILE_SIZE]
-    with open(os.path.join(root, FILE_NAME), "wb") as f:
-        f.write(body)
-    return root, body
-
-
-def get_request(path: str = "/" + FILE_NAME, host: str = "127.0.0.1") -> bytes:
-    """The request wrk sends (HTTP/1.1, keep-alive by default)."""
-    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-
-
-def read_responses(sock: socket.socket, count: int, timeout: float = _CHECK_TIMEOUT,
-                   buf: bytearray | None = None) -> list[tuple[int, dict, bytes]]:
-    """Read ``count`` HTTP responses (each with Content-Length) from a blocking socket:
-    ``[(status, {lower-case header: value}, body)]``. ``buf`` keeps bytes read past the last one.
-    Raises CheckFailed on a malformed response, EOF or timeout."""
-    buf = bytearray() if buf is None else buf
-    out = []
-    deadline = time.monotonic() + timeout
-    while len(out) < count:
-        end = buf.find(b"\r\n\r\n")
-        if end >= 0:
-            head = bytes(buf[:end]).decode("latin-1")
-            lines = head.split("\r\n")
-            m = re.match(r"HTTP/1\.[01] (\d{3})", lines[0])
-            if not m:
-                raise CheckFailed(f"bad status line {lines[0]!r}")
-            headers = {}
-            for ln in lines[1:]:
-                k, _, v = ln.partition(":")
-                headers[k.strip().lower()] = v.strip()
-            if "content-length" not in headers:
-                raise CheckFailed(f"response without Content-Length: {head!r}")
-            n = int(headers["content-length"])
-            if len(buf) >= end + 4 + n:
-                out.append((int(m.group(1)), headers, bytes(buf[end + 4:end + 4 + n])))
-                del buf[:end + 4 + n]
-                continue
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise CheckFailed(f"timed out after {timeout:.0f} s with {len(out)} of {count} "
-                              "responses")
-        sock.settimeout(left)
-        try:
-            data = sock.recv(65536)
-        except TimeoutError:
-            continue
-        if not data:
-            raise CheckFailed(f"connection closed after {len(out)} of {count} responses")
-        buf += data
-    return out
-
-
-def check_server(address: tuple, body: bytes, timeout: float = _CHECK_TIMEOUT) -> None:
-    """Two pipelined GETs, then a third on the same connection: each must be 200 with ``body``.
-    Raises CheckFailed saying what was wrong."""
-    host, port = address[:2]
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
-            req = get_request(host=host)
-            buf = bytearray()
-            s.sendall(req + req)
-            got = read_responses(s, 2, timeout, buf)
-            s.sendall(req)
-            got += read_responses(s, 1, timeout, buf)
-    except OSError as e:
-        raise CheckFailed(f"{type(e).__name__}: {e}") from None
-    for i, (status, _headers, data) in enumerate(got, 1):
-        if status != 200:
-            raise CheckFailed(f"request {i}: status {status}, expected 200")
-        if data != body:
-            raise CheckFailed(f"request {i}: body of {len(data)} bytes differs from the "
-                              f"{len(body)}-byte file")
-
-
 # ---------------------------------------------------------------------------------------------
 # Descriptors and threads
 # ---------------------------------------------------------------------------------------------
-
-def _raise_fd_limit() -> tuple[int, int]:
-    import resource
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else 1 << 20
-    if soft < target:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)
-
-
-def _port_range() -> int:
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            lo, hi = map(int, f.read().split())
-        return hi - lo + 1
-    except (OSError, ValueError):
-        return 28_232
-
 
 def fd_budget() -> dict:
     """How many connections fit: the soft limit after raising it to the hard one, less
     ``FD_MARGIN``, and below the ephemeral port range. Raises this process's soft limit (wrk,
     started from here, inherits it)."""
-    soft, hard = _raise_fd_limit()
-    ports = _port_range()
+    procs.raise_fd_limit()
+    soft, hard = procs.fd_limit()
+    ports = procs.port_range()
     return {"soft": soft, "hard": hard, "ephemeral_ports": ports,
             "max_connections": max(1, min(soft - FD_MARGIN, ports - 1000))}
 
@@ -275,82 +170,26 @@ def knot_c_threads(connections: int) -> int:
 # The server subprocess
 # ---------------------------------------------------------------------------------------------
 
-def _start_in_process(name: str, root: str, connections: int):
-    """Start server ``name`` in this process; returns a ServerHandle and what to record."""
-    if name == "knot-c":
-        from whyevents import knot
-        threads = knot_c_threads(connections)
-        return knot.start(root, policy="C", poller="epoll", threads=threads), {"threads": threads}
-    if name == "knot-a":
-        from whyevents import knot
-        return knot.start(root, policy="A", poller="epoll"), {}
-    if name == "eventloop":
-        from whyevents import eventloop
-        return eventloop.start(root, poller="epoll"), {}
-    if name == "seda":
-        from whyevents import seda
-        return seda.start(root, poller="epoll"), {}
-    from .peers_web import start_peer
-    return start_peer(name, root, FILE_NAME), {}
+def server_spec(name: str, root: str, connections: int) -> dict:
+    """The ``servers.process`` SPEC that runs ``name`` for this benchmark: a registered server
+    on epoll (Knot-C with ``knot_c_threads(connections)``), or a Python peer."""
+    if name in WHYEVENTS_SERVERS:
+        kwargs: dict = {"poller": "epoll"}
+        if name == "knot-c":
+            kwargs["threads"] = knot_c_threads(connections)
+        return {"server": name, "root": root, "kwargs": kwargs}
+    return {"start": "whyevents.benchmarks.servers_peers:start_peer", "root": root,
+            "args": [name, root, FILE_NAME]}
 
 
-def server_main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of a server subprocess: ``SPEC`` (JSON: server, root, connections).
+class BenchServer:
+    """One server under the benchmark, in its own process: ``start()``, ``.address``, ``.pid``,
+    ``cpu_times()``, ``stats()``, ``request_count()``, ``stop()``; a context manager that always
+    kills what it started.
 
-    Prints one JSON line when listening (port, pid, descriptor limit, extra), then obeys stdin
-    lines: ``stats`` prints the counters as a JSON line, ``stop`` stops the server, prints the
-    final counters and exits. End of stdin (the parent went away) exits at once.
-    """
-    argv = sys.argv[1:] if argv is None else argv
-    spec = json.loads(argv[0])
-    soft, hard = _raise_fd_limit()
-    try:
-        handle, extra = _start_in_process(spec["server"], spec["root"], spec["connections"])
-    except Exception as e:  # noqa: BLE001 - reported to the parent
-        print(json.dumps({"error": f"{type(e).__name__}: {e}"}), flush=True)
-        os._exit(1)
-    print(json.dumps({"port": handle.address[1], "pid": os.getpid(), "fd_limit": [soft, hard],
-                      "affinity": sorted(os.sched_getaffinity(0)), **extra}), flush=True)
-    for line in sys.stdin:
-        cmd = line.strip()
-        if cmd == "stats":
-            print(json.dumps(handle.stats(), default=str), flush=True)
-        elif cmd == "stop":
-            try:
-                final = handle.stop(_STOP_TIMEOUT)
-            except Exception as e:  # noqa: BLE001 - the parent only needs the counters
-                final = dict(handle.stats(), stop_error=repr(e))
-            print(json.dumps(final, default=str), flush=True)
-            break
-    sys.stdout.flush()
-    os._exit(0)                      # no teardown of 10,000 threads' objects
-
-
-def _pdeathsig():
-    """A preexec function: the child gets SIGKILL if the parent dies (Linux), pinned to
-    ``cpu`` and with its soft descriptor limit raised. libc is looked up before the fork."""
-    libc_name = ctypes.util.find_library("c")
-    prctl = None
-    if libc_name and sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            prctl = ctypes.CDLL(libc_name, use_errno=True).prctl
-    return prctl
-
-
-def _proc_cpu(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of process ``pid``, all its threads, from /proc."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        fields = f.read().rsplit(b")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
-
-
-class ServerProcess:
-    """One server in its own process: ``start()``, ``.address``, ``.pid``, ``cpu()``,
-    ``stats()``, ``stop()``; a context manager that always kills what it started.
-
-    ``cpu`` pins the process (and so every thread it creates) to that core. nginx runs as
-    itself from a generated config; every other server through ``server_main``.
+    ``cpu`` pins the process (and so every thread it creates) to that core. nginx runs as itself
+    from a generated config (``servers_nginx.NginxProcess``); every other server through the
+    server-process protocol of ``whyevents.servers.process``.
     """
 
     def __init__(self, server: str, root: str, connections: int, workdir: str,
@@ -363,146 +202,58 @@ class ServerProcess:
         self.workdir = workdir
         self.cpu = cpu
         self.start_timeout = start_timeout
-        self.proc: subprocess.Popen | None = None
+        self._p = None
         self.address: tuple | None = None
         self.info: dict = {}
-        self._buf = b""
-        self._stderr_path = os.path.join(workdir, f"{server}.stderr")
 
-    # -- starting -------------------------------------------------------------------------------
-
-    def _preexec(self):
-        prctl, cpu = _pdeathsig(), self.cpu
-
-        def fn() -> None:
-            if prctl is not None:
-                prctl(1, signal.SIGKILL)             # PR_SET_PDEATHSIG
-            if cpu is not None:
-                os.sched_setaffinity(0, {cpu})
-            _raise_fd_limit()
-        return fn
-
-    def start(self) -> ServerProcess:
+    def start(self) -> BenchServer:
         if self.server == "nginx":
-            self._start_nginx()
+            from .servers_nginx import NginxProcess, NginxUnavailable
+
+            self._p = NginxProcess(self.root, self.connections, self.workdir, cpu=self.cpu,
+                                   start_timeout=self.start_timeout)
+            try:
+                self._p.start()
+            except NginxUnavailable as e:
+                raise ServerUnavailable(str(e)) from None
+            self.info = dict(self._p.info)
         else:
-            self._start_python()
+            need = _NEEDS.get(self.server)
+            if need is not None:
+                import importlib.util
+                if importlib.util.find_spec(need) is None:
+                    raise ServerUnavailable(f"{need} is not installed")
+            spec = server_spec(self.server, self.root, self.connections)
+            self._p = ServerProcess(spec, cpu=self.cpu, start_timeout=self.start_timeout)
+            try:
+                ready = self._p.start()
+            except ServerStartError as e:
+                raise RuntimeError(f"{self.server} failed to start: {e}") from None
+            self.info = {"port": ready["port"], "pid": ready["pid"],
+                         "fd_limit": ready["fd_limit"], "affinity": ready["affinity"]}
+            if "threads" in spec.get("kwargs", {}):
+                self.info["threads"] = ready["threads"]
+        self.address = ("127.0.0.1", self.info["port"])
         return self
 
-    def _popen(self, cmd: list[str], **kw) -> None:
-        err = open(self._stderr_path, "wb")
-        try:
-            self.proc = subprocess.Popen(cmd, stderr=err, preexec_fn=self._preexec(), **kw)
-        finally:
-            err.close()
-
-    def _stderr_tail(self) -> str:
-        try:
-            with open(self._stderr_path, "rb") as f:
-                return f.read()[-1500:].decode(errors="replace").strip()
-        except OSError:
-            return ""
-
-    def _start_python(self) -> None:
-        need = _NEEDS.get(self.server)
-        if need is not None:
-            import importlib.util
-            if importlib.util.find_spec(need) is None:
-                raise ServerUnavailable(f"{need} is not installed")
-        spec = {"server": self.server, "root": self.root, "connections": self.connections}
-        cmd = [sys.executable, "-c", "from whyevents.bench.web import server_main; "
-               "server_main()", json.dumps(spec)]
-        self._popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        line = self._readline(self.start_timeout)
-        if line is None:
-            self.kill()
-            raise RuntimeError(f"{self.server} did not start within {self.start_timeout:.0f} s"
-                               f": {self._stderr_tail()}")
-        info = json.loads(line)
-        if "error" in info:
-            self.kill()
-            raise RuntimeError(f"{self.server} failed to start: {info['error']}")
-        self.info = info
-        self.address = ("127.0.0.1", info["port"])
-
-    def _start_nginx(self) -> None:
-        from ..serving import somaxconn
-        from .web_nginx import (
-            free_port,
-            nginx_binary,
-            nginx_command,
-            nginx_config,
-            nginx_has_stub_status,
-        )
-        binary = nginx_binary()
-        if binary is None:
-            raise ServerUnavailable("nginx is not on PATH (apt-get install nginx-light)")
-        status_path = "/__nginx_status" if nginx_has_stub_status(binary) else None
-        problem = ""
-        for _attempt in range(3):                # the free port may be taken before nginx binds
-            port = free_port()
-            conf = os.path.join(self.workdir, "nginx.conf")
-            with open(conf, "w") as f:
-                f.write(nginx_config(self.workdir, self.root, port, self.connections,
-                                     backlog=somaxconn(), status_path=status_path))
-            self._popen(nginx_command(binary, self.workdir, conf), stdin=subprocess.DEVNULL,
-                        stdout=subprocess.DEVNULL)
-            deadline = time.monotonic() + self.start_timeout
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                except OSError:
-                    time.sleep(0.02)
-                    continue
-                self.address = ("127.0.0.1", port)
-                self.info = {"port": port, "pid": self.proc.pid, "config": conf,
-                             "binary": binary, "status_path": status_path}
-                return
-            problem = self._stderr_tail()
-            with contextlib.suppress(OSError):
-                with open(os.path.join(self.workdir, "error.log")) as f:
-                    problem += f.read()[-1000:]
-            self.kill()
-        raise RuntimeError(f"nginx did not start: {problem.strip()}")
-
-    # -- talking to it --------------------------------------------------------------------------
-
-    def _readline(self, timeout: float) -> str | None:
-        fd = self.proc.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            r, _, _ = select.select([fd], [], [], left)
-            if not r:
-                continue
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return None
-            self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        return line.decode()
+    @property
+    def proc(self) -> subprocess.Popen | None:
+        return None if self._p is None else self._p.proc
 
     @property
     def pid(self) -> int:
-        return self.proc.pid
+        return self._p.pid
 
     def cpu_times(self) -> tuple[float, float]:
         """(user, system) CPU seconds the server process has used so far."""
-        return _proc_cpu(self.proc.pid)
+        return self._p.cpu_times()
 
     def stats(self, timeout: float = 10.0) -> dict | None:
         """The server's counters (None for nginx, or if it does not answer)."""
-        if self.server == "nginx" or self.proc is None or self.proc.poll() is not None:
-            return None
-        try:
-            self.proc.stdin.write(b"stats\n")
-            self.proc.stdin.flush()
-        except OSError:
-            return None
-        line = self._readline(timeout)
-        return json.loads(line) if line else None
+        return None if self._p is None else self._p.stats(timeout)
+
+    def stderr_tail(self) -> str:
+        return "" if self._p is None else self._p.stderr_tail()
 
     def request_count(self) -> int | None:
         """Requests the server has answered so far, by its own count (nginx: stub_status,
@@ -510,52 +261,19 @@ class ServerProcess:
         if self.server != "nginx":
             st = self.stats()
             return st["requests"] if st else None
-        path = self.info.get("status_path")
-        if not path:
-            return None
-        try:
-            with socket.create_connection(self.address, timeout=5) as sock:
-                sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-                (status, _h, text), = read_responses(sock, 1, 5)
-        except (OSError, CheckFailed, ValueError):
-            return None
-        m = re.search(rb"\n\s*(\d+)\s+(\d+)\s+(\d+)\s*\n", text)
-        return int(m.group(3)) if status == 200 and m else None
+        return self._p.request_count()
 
     def stop(self) -> dict | None:
         """Stop the server (cleanly for whyevents' servers; final counters) and reap it."""
-        if self.proc is None:
-            return None
-        final = None
-        try:
-            if self.server != "nginx" and self.proc.poll() is None:
-                self.proc.stdin.write(b"stop\n")
-                self.proc.stdin.flush()
-                line = self._readline(_STOP_TIMEOUT + 5)
-                final = json.loads(line) if line else None
-        except (OSError, ValueError):
-            final = None
-        finally:
-            self.kill()
-        return final
+        return None if self._p is None else self._p.stop()
 
     def kill(self) -> None:
         """Kill and reap the process (idempotent)."""
-        p = self.proc
-        if p is None:
-            return
-        if p.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                p.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            p.wait(10)
-        for f in (p.stdin, p.stdout):
-            if f is not None:
-                with contextlib.suppress(OSError):
-                    f.close()
+        if self._p is not None:
+            self._p.close()
 
-    def __enter__(self) -> ServerProcess:
-        return self.start() if self.proc is None else self
+    def __enter__(self) -> BenchServer:
+        return self.start() if self._p is None else self
 
     def __exit__(self, *exc) -> None:
         self.kill()
@@ -567,7 +285,7 @@ class ServerProcess:
 
 @dataclass
 class Config:
-    """What ``whyevents bench web`` was asked to do."""
+    """What ``whyevents bench servers`` was asked to do."""
 
     profile: str = "quick"
     conns: list[int] = field(default_factory=lambda: list(DEFAULT_CONNS))
@@ -605,14 +323,6 @@ def steady_start(duration: float, connections: int) -> float | None:
     return duration * (0.5 if connections >= 5000 else 0.3)
 
 
-def pick_cpus(pin: bool) -> tuple[int | None, int | None]:
-    """(server core, wrk core): the first two allowed cores, or no pinning."""
-    allowed = sorted(os.sched_getaffinity(0))
-    if not pin or len(allowed) < 2:
-        return None, None
-    return allowed[0], allowed[1]
-
-
 def run_cell(server: str, connections: int, duration: int, root: str, body: bytes,
              workdir: str, server_cpu: int | None = None,
              wrk_cpu: int | None = None) -> dict:
@@ -626,7 +336,7 @@ def run_cell(server: str, connections: int, duration: int, root: str, body: byte
     cell: dict = {"server": server, "connections": connections, "duration_s": duration,
                   "status": "error"}
     os.makedirs(workdir, exist_ok=True)
-    proc = ServerProcess(server, root, connections, workdir, cpu=server_cpu)
+    proc = BenchServer(server, root, connections, workdir, cpu=server_cpu)
     try:
         try:
             proc.start()
@@ -668,7 +378,7 @@ def run_cell(server: str, connections: int, duration: int, root: str, body: byte
         after = proc.stats()
         end_count = proc.request_count()
         if proc.proc.poll() is not None:
-            raise RuntimeError(f"{server} exited during the run: {proc._stderr_tail()}")
+            raise RuntimeError(f"{server} exited during the run: {proc.stderr_tail()}")
         n = w["requests"]
         cpu = (u1 - u0) + (s1 - s0)
         cell.update(
@@ -757,17 +467,17 @@ def aggregate(cfg: Config, conns: Sequence[int], cells: list[dict]) -> tuple[lis
             bad = [x for x in mine if x["status"] != "ok"]
             if bad:
                 row["reason"] = bad[0].get("reason")
-            row["requests_per_s"] = _stats([x["requests_per_s"] for x in ok])
-            row["cpu_us_per_request"] = _stats([x["cpu_us_per_request"] for x in ok
+            row["requests_per_s"] = summary([x["requests_per_s"] for x in ok])
+            row["cpu_us_per_request"] = summary([x["cpu_us_per_request"] for x in ok
                                                 if x.get("cpu_us_per_request") is not None])
-            row["user_us_per_request"] = _stats([x["user_us_per_request"] for x in ok
+            row["user_us_per_request"] = summary([x["user_us_per_request"] for x in ok
                                                  if x.get("user_us_per_request") is not None])
-            row["system_us_per_request"] = _stats([x["system_us_per_request"] for x in ok
+            row["system_us_per_request"] = summary([x["system_us_per_request"] for x in ok
                                                    if x.get("system_us_per_request")
                                                    is not None])
             steady = [x["steady"] for x in ok if x.get("steady")]
-            row["steady_requests_per_s"] = _stats([x["requests_per_s"] for x in steady])
-            row["steady_cpu_us_per_request"] = _stats([x["cpu_us_per_request"] for x in steady])
+            row["steady_requests_per_s"] = summary([x["requests_per_s"] for x in steady])
+            row["steady_cpu_us_per_request"] = summary([x["cpu_us_per_request"] for x in steady])
             row["wrk_errors"] = _errors_text(ok)
             row["server_errors"] = {}
             for x in ok:
@@ -796,9 +506,9 @@ def run_benchmark(cfg: Config) -> dict:
     """Measure every cell (writing the JSON after each), aggregate, return the result dict."""
     budget = fd_budget()
     conns, capped = cap_connections(cfg.conns, budget["max_connections"])
-    server_cpu, wrk_cpu = pick_cpus(cfg.pin)
+    server_cpu, wrk_cpu = procs.pick_cpus(cfg.pin)
     jobs = plan_cells(cfg, conns)
-    json_path = cfg.json_path or default_json_path("bench-web")
+    json_path = cfg.json_path or default_json_path("bench-servers")
     parameters = {
         "profile": cfg.profile, "connections": conns, "connections_requested": cfg.conns,
         "connections_capped": capped, "servers": cfg.servers, "repeat": cfg.repetitions,
@@ -812,15 +522,15 @@ def run_benchmark(cfg: Config) -> dict:
                           "by the requests wrk completed",
         "jobs": len(jobs),
     }
-    result = {"schema": "whyevents.bench.web/1", "complete": False,
-              "provenance": provenance(parameters), "parameters": parameters,
+    result = {"schema": "whyevents.bench.servers/1", "complete": False,
+              "provenance": _provenance.benchmark(parameters), "parameters": parameters,
               "descriptions": {**WHYEVENTS_SERVERS, **PEERS},
               "cells": [], "rows": [], "verdicts": []}
-    bar = _progress(len(jobs), cfg.progress)
+    bar = _progress.bar(len(jobs), cfg.progress)
     t_start = time.perf_counter()
     unavailable: dict[str, str] = {}
     try:
-        with tempfile.TemporaryDirectory(prefix="whyevents-bench-web-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="whyevents-bench-servers-") as tmp:
             root, body = make_docroot(os.path.join(tmp, "www"))
             for i, job in enumerate(jobs):
                 s, c = job["server"], job["connections"]
@@ -837,7 +547,7 @@ def run_benchmark(cfg: Config) -> dict:
                 cell["rep"] = job["rep"]
                 result["cells"].append(cell)
                 result["rows"], result["verdicts"] = aggregate(cfg, conns, result["cells"])
-                _write_json(json_path, result)
+                write_json(json_path, result)
                 bar.update(1)
     finally:
         bar.close()
@@ -847,7 +557,7 @@ def run_benchmark(cfg: Config) -> dict:
     prov["time_end_utc"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     prov["loadavg_end"] = os.getloadavg()
     result["json_path"] = str(json_path)
-    _write_json(json_path, result)
+    write_json(json_path, result)
     with open(json_path.parent / "table.txt", "w") as f:
         f.write(format_table(result) + "\n")
     return result
@@ -856,15 +566,6 @@ def run_benchmark(cfg: Config) -> dict:
 # ---------------------------------------------------------------------------------------------
 # The report
 # ---------------------------------------------------------------------------------------------
-
-def _cell_text(st: dict) -> str:
-    if not st or st.get("median") is None:
-        return "-"
-    text = _fmt(st["median"])
-    if st["n"] > 1:
-        text += f" [{_fmt(st['p25'])}-{_fmt(st['p75'])}]"
-    return text
-
 
 def format_table(result: dict) -> str:
     """One block per connection count: a line per server; then the targets and notes."""
@@ -893,21 +594,21 @@ def format_table(result: dict) -> str:
                 notes.append(f"{r['threads']:,} threads")
             if r["status"] == "partial":
                 notes.append(f"{r['ok']}/{r['cells']} runs ok: {(r.get('reason') or '')[:60]}")
-            body.append([r["server"], _cell_text(r["requests_per_s"]),
-                         _cell_text(r["cpu_us_per_request"]),
-                         f"{_fmt(u)}+{_fmt(s)}" if u is not None else "-",
-                         _fmt(r.get("steady_requests_per_s", {}).get("median")),
-                         _fmt(r.get("steady_cpu_us_per_request", {}).get("median")),
+            body.append([r["server"], cell_text(r["requests_per_s"]),
+                         cell_text(r["cpu_us_per_request"]),
+                         f"{fmt(u)}+{fmt(s)}" if u is not None else "-",
+                         fmt(r.get("steady_requests_per_s", {}).get("median")),
+                         fmt(r.get("steady_cpu_us_per_request", {}).get("median")),
                          "; ".join(notes)])
         widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=True)]
 
-        def fmt(cells, widths=widths):
+        def line(cells, widths=widths):
             return " | ".join(str(x).ljust(w) for x, w in zip(cells, widths, strict=True)).rstrip()
 
         lines.append(f"{c:,} connections")
-        lines.append(fmt(header))
+        lines.append(line(header))
         lines.append("-+-".join("-" * w for w in widths))
-        lines += [fmt(b) for b in body]
+        lines += [line(b) for b in body]
         lines.append("")
     lines.append("targets (Knot-C green epoll vs uvloop, same run):")
     for v in result["verdicts"]:
@@ -919,7 +620,7 @@ def format_table(result: dict) -> str:
             verdict = "MET" if v["met"] else "MISSED"
             r = v.get("ratio")
             if r:
-                verdict += (f" ({_fmt(v['knot_c'])} vs {_fmt(v['uvloop'])}, {r:.2f}x"
+                verdict += (f" ({fmt(v['knot_c'])} vs {fmt(v['uvloop'])}, {r:.2f}x"
                             + (", within noise" if 1 / 1.15 < r < 1.15 else "") + ")")
         lines.append(f"  {v['connections']:>6,} connections: {what:<27} {verdict}")
     lines.append("")
@@ -981,62 +682,37 @@ servers (--servers):
 
 EPILOG = """\
 examples:
-  whyevents bench web                                   quick profile (~3-4 minutes)
-  whyevents bench web --full                            10 s x 3 repetitions (~15 minutes)
-  whyevents bench web --servers knot-c,uvloop --conns 50,1000 --repeat 1
-  whyevents bench web --duration 5 --json /tmp/web.json
+  whyevents bench servers                                   quick profile (~3-4 minutes)
+  whyevents bench servers --full                            10 s x 3 repetitions (~15 minutes)
+  whyevents bench servers --servers knot-c,uvloop --conns 50,1000 --repeat 1
+  whyevents bench servers --duration 5 --json /tmp/web.json
 """
 
 
-def _conns_list(text: str) -> list[int]:
-    items = [s.strip().replace("_", "") for s in text.split(",") if s.strip()]
-    if not items:
-        raise argparse.ArgumentTypeError("empty connection list, e.g. 50,1000,10000")
-    out = []
-    for s in items:
-        try:
-            v = int(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{s!r} is not an integer") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"connection counts must be >= 1, got {v}")
-        out.append(v)
-    return list(dict.fromkeys(out))
-
-
-def _duration(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 1 <= v <= 3600:
-        raise argparse.ArgumentTypeError(f"must be 1..3600 seconds (wrk counts whole seconds), "
-                                         f"got {text}")
-    return v
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``whyevents bench web``."""
+    """The options of ``whyevents bench servers``."""
     prof = p.add_mutually_exclusive_group()
     prof.add_argument("--quick", dest="profile", action="store_const", const="quick",
                       help="2 s runs (4 s at >= 5,000 connections), 2 repetitions (default)")
     prof.add_argument("--full", dest="profile", action="store_const", const="full",
                       help="10 s runs, 3 repetitions")
     p.set_defaults(profile="quick")
-    p.add_argument("--conns", metavar="N[,N]", type=_conns_list, default=list(DEFAULT_CONNS),
+    p.add_argument("--conns", metavar="N[,N]", type=_args.int_list("--conns"),
+                   default=list(DEFAULT_CONNS),
                    help="wrk connection counts (default 50,1000,10000); capped to what the "
                         "descriptor limit allows, with a note")
-    p.add_argument("--servers", metavar="S[,S]", type=_csv_choice("server", list(SERVERS)),
+    p.add_argument("--servers", metavar="S[,S]", type=_args.csv_choice("server", list(SERVERS)),
                    default=list(SERVERS),
                    help=f"servers to measure (default: all: {','.join(SERVERS)})")
-    p.add_argument("--duration", metavar="SECONDS", type=_duration,
+    p.add_argument("--duration", metavar="SECONDS",
+                   type=_args.number_between("--duration", 1, 3600, " seconds"),
                    help="wrk duration per run (default: 2 quick, 10 full; pywsgi without "
                         "NODELAY is always kept to 1-2 s)")
-    p.add_argument("--repeat", metavar="K", type=_positive_int,
+    p.add_argument("--repeat", metavar="K", type=_args.positive_int("--repeat"),
                    help="repetitions per cell (default: 2 quick, 3 full)")
     p.add_argument("--json", metavar="PATH", type=Path, dest="json_path",
                    help="where to write the results (default: "
-                        "data/results/bench-web/<timestamp>/results.json)")
+                        "data/results/bench-servers/<timestamp>/results.json)")
     p.add_argument("--no-pin", dest="pin", action="store_false",
                    help="do not pin the server and wrk to separate cores")
     p.add_argument("--no-progress", dest="progress", action="store_false",
@@ -1057,14 +733,14 @@ def _error(parser: argparse.ArgumentParser | None, msg: str) -> int:
 
 
 def main_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> int:
-    """Run ``whyevents bench web`` with parsed arguments; print the table; exit status."""
+    """Run ``whyevents bench servers`` with parsed arguments; print the table; exit status."""
     cfg = config_from_args(args)
     if cfg.json_path is not None and cfg.json_path.is_dir():
         return _error(parser, f"argument --json: {cfg.json_path} is a directory; give a file "
                               "path")
     import shutil
     if shutil.which("wrk") is None:
-        print("whyevents bench web needs wrk (apt-get install wrk)", file=sys.stderr)
+        print("whyevents bench servers needs wrk (apt-get install wrk)", file=sys.stderr)
         return 2
     if cfg.pin and shutil.which("taskset") is None:
         print("note: taskset not found; running unpinned", file=sys.stderr)

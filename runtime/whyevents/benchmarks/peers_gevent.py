@@ -16,12 +16,12 @@ import gevent
 import gevent.event
 import gevent.thread
 
-from .runtime import (
-    _timeouts_driver,
+from .runtime_workloads import (
     cached_file,
     offsets,
     rss_bytes,
     scale_driver,
+    timeouts_driver,
 )
 
 
@@ -144,7 +144,7 @@ def op_timeouts(p: dict) -> dict:
                 "park_wall_s": w1 - w0, "wall_s": w2 - w0, "timeout_s": budget, "late": late,
                 "acquired": got[0]}
 
-    return _timeouts_driver(once, p)
+    return timeouts_driver(once, p)
 
 
 def op_read(p: dict) -> dict:

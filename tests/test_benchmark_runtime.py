@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from whyevents.bench import runtime as bench
+from whyevents.benchmarks import runtime as bench
+from whyevents.harness import provenance
 from whyevents.repro import cli
 
 CLI = [sys.executable, "-m", "whyevents.repro.cli"]
@@ -162,7 +163,7 @@ def test_higher_is_better_and_missing_modules_are_not_errors():
     table = bench.format_table({"rows": rows, "verdicts": verdicts,
                                 "parameters": {"ops": cfg.ops, "peers": cfg.peers,
                                                "pinned_cpu": None},
-                                "provenance": bench.provenance()})
+                                "provenance": provenance.benchmark()})
     assert "n/a (module missing)" in table and "MISSED" in table
 
 

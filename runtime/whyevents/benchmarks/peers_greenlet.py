@@ -15,7 +15,7 @@ from time import perf_counter
 
 from greenlet import getcurrent, greenlet
 
-from .runtime import rss_bytes, scale_driver
+from .runtime_workloads import rss_bytes, scale_driver
 
 
 def _ping_pong(n: int) -> float:

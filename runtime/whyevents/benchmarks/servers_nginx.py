@@ -1,4 +1,4 @@
-"""nginx as the C reference point of ``whyevents bench web``: one worker, a generated config.
+"""nginx as the C reference point of ``whyevents bench servers``: one worker, a generated config.
 
 Why this shape: nginx is the event-driven server the paper's argument is usually tested against,
 and the ceiling a Python server is measured from. It runs the way the other servers do, one
@@ -16,15 +16,23 @@ connections.
 
 nginx is optional: ``nginx_binary()`` looks on PATH only (CI installs the apt package; a PATH
 without it is how the tests simulate its absence) and the benchmark reports "unavailable".
-Only the standard library is used.
+``NginxProcess`` starts it (pinned, dying with the parent) and counts its requests through
+stub_status. Only the standard library is used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
+import time
+
+from whyevents.harness import procs
+
+from .servers_http import CheckFailed, read_responses
 
 __all__ = ["nginx_binary", "nginx_has_stub_status", "nginx_config", "nginx_command",
            "free_port", "CONTENT_TYPES"]
@@ -117,3 +125,106 @@ def nginx_command(binary: str, tmpdir: str, conf_path: str) -> list[str]:
     """argv for nginx with its prefix and startup error log in ``tmpdir``."""
     t = os.path.abspath(tmpdir)
     return [binary, "-p", t + "/", "-e", f"{t}/error.log", "-c", os.path.abspath(conf_path)]
+
+
+class NginxUnavailable(Exception):
+    """nginx is not on PATH."""
+
+
+class NginxProcess:
+    """nginx serving ``root`` from a config generated in ``workdir``: ``start()``, ``.info``,
+    ``.pid``, ``cpu_times()``, ``stats()`` (always None), ``request_count()``, ``stop()``."""
+
+    def __init__(self, root: str, connections: int, workdir: str, cpu: int | None = None,
+                 start_timeout: float = 60.0) -> None:
+        self.root, self.connections, self.workdir = root, connections, workdir
+        self.cpu, self.start_timeout = cpu, start_timeout
+        self.proc: subprocess.Popen | None = None
+        self.address: tuple | None = None
+        self.info: dict = {}
+        self._stderr_path = os.path.join(workdir, "nginx.stderr")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _popen(self, cmd: list[str]) -> None:
+        with open(self._stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                preexec_fn=procs.child_preexec(self.cpu, raise_fds=True))
+
+    def stderr_tail(self) -> str:
+        try:
+            with open(self._stderr_path, "rb") as f:
+                return f.read()[-1500:].decode(errors="replace").strip()
+        except OSError:
+            return ""
+
+    def start(self) -> NginxProcess:
+        from whyevents.serving import somaxconn
+
+        binary = nginx_binary()
+        if binary is None:
+            raise NginxUnavailable("nginx is not on PATH (apt-get install nginx-light)")
+        status_path = "/__nginx_status" if nginx_has_stub_status(binary) else None
+        problem = ""
+        for _attempt in range(3):                # the free port may be taken before nginx binds
+            port = free_port()
+            conf = os.path.join(self.workdir, "nginx.conf")
+            with open(conf, "w") as f:
+                f.write(nginx_config(self.workdir, self.root, port, self.connections,
+                                     backlog=somaxconn(), status_path=status_path))
+            self._popen(nginx_command(binary, self.workdir, conf))
+            deadline = time.monotonic() + self.start_timeout
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                except OSError:
+                    time.sleep(0.02)
+                    continue
+                self.address = ("127.0.0.1", port)
+                self.info = {"port": port, "pid": self.proc.pid, "config": conf,
+                             "binary": binary, "status_path": status_path}
+                return self
+            problem = self.stderr_tail()
+            with contextlib.suppress(OSError):
+                with open(os.path.join(self.workdir, "error.log")) as f:
+                    problem += f.read()[-1000:]
+            self.close()
+        raise RuntimeError(f"nginx did not start: {problem.strip()}")
+
+    def cpu_times(self) -> tuple[float, float]:
+        return procs.proc_cpu_times(self.proc.pid)
+
+    def stats(self, timeout: float = 10.0) -> None:
+        return None
+
+    def request_count(self) -> int | None:
+        """Requests answered so far by stub_status (which counts itself too), or None."""
+        path = self.info.get("status_path")
+        if not path:
+            return None
+        try:
+            with socket.create_connection(self.address, timeout=5) as sock:
+                sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                (status, _h, text), = read_responses(sock, 1, 5)
+        except (OSError, CheckFailed, ValueError):
+            return None
+        m = re.search(rb"\n\s*(\d+)\s+(\d+)\s+(\d+)\s*\n", text)
+        return int(m.group(3)) if status == 200 and m else None
+
+    def stop(self) -> None:
+        self.close()
+        return None
+
+    def close(self) -> None:
+        """Kill and reap nginx (idempotent)."""
+        p = self.proc
+        if p is None:
+            return
+        if p.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                p.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(10)

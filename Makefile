@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 ## test: lint, then the whole test suite (unit, property, integration, notebooks)
 test: $(STAMP)
 	$(PY) -m ruff check runtime tests ci
+	$(VENV)/bin/nbqa ruff notebooks/
 	$(PY) -m pytest tests
 	bash ci/nbval.sh
 
@@ -43,6 +44,7 @@ lab:
 
 lint: $(STAMP)
 	$(PY) -m ruff check runtime tests ci
+	$(VENV)/bin/nbqa ruff notebooks/
 
 clean-venv:
 	rm -rf $(VENV)

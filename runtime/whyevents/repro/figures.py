@@ -21,7 +21,7 @@ from typing import Any
 
 __all__ = [
     "frame", "pipeline_figure", "scaling_figure", "web_figure", "web_cost_figure",
-    "save_figures", "FIGURES",
+    "save_figures", "FIGURES", "label_pipeline", "label_web",
 ]
 
 
@@ -39,7 +39,8 @@ def frame(rows: Sequence[Mapping[str, Any]]):
     return df
 
 
-def _label_pipeline(df):
+def label_pipeline(df):
+    """The pipeline figure's series names: ``backend`` or ``backend (scheduler)``."""
     sched = df.get("scheduler")
     if sched is None:
         return df["backend"].astype(str)
@@ -47,7 +48,8 @@ def _label_pipeline(df):
             for b, s in zip(df["backend"], sched, strict=True)]
 
 
-def _label_web(df):
+def label_web(df):
+    """The web figures' series names: ``server (poller)``."""
     return [f"{s} ({p})" if isinstance(p, str) and p else str(s)
             for s, p in zip(df["server"], df.get("poller", [""] * len(df)), strict=True)]
 
@@ -104,7 +106,7 @@ def pipeline_figure(rows: Sequence[Mapping[str, Any]]):
     if df.empty:
         fig.suptitle("task pipeline: no rows")
         return fig
-    df["series"] = _label_pipeline(df)
+    df["series"] = label_pipeline(df)
     thr = _median(df, ["series", "tasks"], "throughput_rps")
     sns.lineplot(data=thr, x="tasks", y="throughput_rps", hue="series", marker="o", ax=axes[0])
     axes[0].set(xscale="log", yscale="log", xlabel="concurrent tasks", ylabel="tasks/s",
@@ -161,7 +163,7 @@ def web_figure(rows: Sequence[Mapping[str, Any]]):
     if df.empty:
         fig.suptitle("web bandwidth: no rows")
         return fig
-    df["series"] = _label_web(df)
+    df["series"] = label_web(df)
     bw = _median(df, ["series", "clients"], "mbit_s")
     sns.lineplot(data=bw, x="clients", y="mbit_s", hue="series", marker="o", ax=axes[0])
     axes[0].set(xscale="log", xlabel="simultaneous clients", ylabel="Mbit/s",
@@ -184,7 +186,7 @@ def web_cost_figure(rows: Sequence[Mapping[str, Any]]):
     if df.empty:
         fig.suptitle("web cost: no rows")
         return fig
-    df["series"] = _label_web(df)
+    df["series"] = label_web(df)
     for ax, (y, label) in zip(axes, (("cpu_us_per_request", "server CPU µs per request"),
                                      ("ctx_switches_per_request",
                                       "kernel context switches per request")), strict=True):

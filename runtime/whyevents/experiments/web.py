@@ -70,9 +70,11 @@ import time
 from collections.abc import Callable, Iterator
 
 from whyevents.harness import procs
+from whyevents.harness.cpu_quota import CpuQuota, CpuQuotaUnavailable
 from whyevents.http.fileset import build_fileset
 from whyevents.loadgen.httpload import FD_MARGIN
 from whyevents.loadgen.multi import merge
+from whyevents.loadgen.wrk import httpload_result, require_wrk, start_httpload_wrk
 from whyevents.servers import SERVERS
 from whyevents.servers.process import ServerProcess, ServerStartError
 
@@ -122,6 +124,9 @@ PROFILES: dict[str, dict] = {
         "client_timeout": 10.0,
         "server_cpu": 0,
         "client_cpu": 1,
+        "client": "wrk",
+        "server_cores": 0.5,
+        "quota_period_ms": 10.0,
     },
     "full": {
         "servers": list(_DEFAULT_SERVERS),
@@ -140,6 +145,9 @@ PROFILES: dict[str, dict] = {
         "client_timeout": 10.0,
         "server_cpu": 0,
         "client_cpu": 1,
+        "client": "wrk",
+        "server_cores": 0.5,
+        "quota_period_ms": 10.0,
     },
 }
 
@@ -160,6 +168,11 @@ PARAM_HELP: dict[str, str] = {
     "client_timeout": "seconds a client waits on connect/recv before counting a timeout",
     "server_cpu": "core the server process is pinned to (ignored on a 1-core machine)",
     "client_cpu": "core the client processes are pinned to (ignored on a 1-core machine)",
+    "client": "load generator: wrk (HttpLoad model in wrk + Lua, the default) or python "
+              "(the runtime's own green-thread clients, the cross-check)",
+    "server_cores": "CPU allotment of the server process in cores (cgroup CPU quota; 0: no cap, "
+                    "its whole core); recorded as 'unavailable: why' where no cgroup is writable",
+    "quota_period_ms": "the quota's CFS period in ms (the allotment is enforced per period)",
 }
 
 #: descriptors a server needs besides one per connection (listener, poller, pipes, cache misses)
@@ -171,6 +184,11 @@ _CLIENT_START_DELAY = 2.0     # seconds for client workers to import before the 
 _SERVER_START_TIMEOUT = 30.0
 _SERVER_STOP_TIMEOUT = 15.0
 _SATURATED = 0.90
+#: a point a bandwidth claim may use: the server used at least this share of its allotment ...
+SERVER_BOUND = 0.90
+#: ... and the client at most this share of its core
+CLIENT_FREE = 0.80
+CLIENTS = ("wrk", "python")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,6 +274,16 @@ def check_params(params: dict) -> dict:
             raise ValueError(f"{key}: {cpu} is not a core of this machine (0..{ncpu - 1})")
     for key in ("warmup", "duration", "think_time", "scale", "client_timeout"):
         out[key] = float(params[key])
+    if params["client"] not in CLIENTS:
+        raise ValueError(f"client: {params['client']!r} must be one of {', '.join(CLIENTS)}")
+    out["server_cores"] = _num(params, "server_cores", positive=False)
+    period = _num(params, "quota_period_ms")
+    if not 1.0 <= period <= 1000.0:
+        raise ValueError(f"quota_period_ms: {period!r} must be 1 .. 1000")
+    if out["server_cores"] and out["server_cores"] * period < 1.0:
+        raise ValueError(f"server_cores x quota_period_ms = {out['server_cores'] * period:g} ms:"
+                         f" the kernel's smallest quota is 1 ms; lengthen the period")
+    out["quota_period_ms"] = period
     return out
 
 
@@ -388,7 +416,10 @@ def measure(point: dict, params: dict, *, ctx: dict | None = None,
     client_cpus = [params["client_cpu"]] if pin else []
     nproc = _client_processes(clients, params, max(1, len(client_cpus)))
     threads = params["knot_c_threads"] if point["server"] == "knot-c" else None
-    row.update(knot_c_threads=threads, client_processes=nproc,
+    if params["client"] == "wrk":
+        require_wrk("whyevents run web (client=wrk)")      # WrkNotFound: never a silent swap
+        nproc = 1
+    row.update(client=params["client"], knot_c_threads=threads, client_processes=nproc,
                fileset_bytes=ctx.get("fileset_bytes"), server_cpu=server_cpu,
                client_cpu=params["client_cpu"] if pin else None)
     kwargs = {"poller": point["poller"], "cache_bytes": params["cache_bytes"]}
@@ -396,7 +427,8 @@ def measure(point: dict, params: dict, *, ctx: dict | None = None,
         kwargs["threads"] = threads
     spec = {"server": point["server"], "root": ctx["root"], "kwargs": kwargs}
     server: ServerProcess | None = None
-    workers: list[subprocess.Popen] = []
+    workers: list = []
+    cap: CpuQuota | None = None
     try:
         server = ServerProcess(spec, cpu=server_cpu, start_timeout=_SERVER_START_TIMEOUT)
         try:
@@ -404,17 +436,30 @@ def measure(point: dict, params: dict, *, ctx: dict | None = None,
         except ServerStartError as e:
             row.update(status="failed", error=f"server did not start: {e}")
             return [row]
-        workers, start_at = _start_clients(ready["host"], ready["port"], clients, nproc,
-                                           client_cpus, params, ctx["trace"])
-        row.update(_run_window(server, workers, start_at, params, progress,
-                               n_cores=len(client_cpus) or (os.cpu_count() or 1)))
+        cap = _cap_server(server.pid, params, row)
+        n_cores = len(client_cpus) or (os.cpu_count() or 1)
+        if params["client"] == "wrk":
+            wrk, start_at = _start_wrk(ready["host"], ready["port"], clients,
+                                       client_cpus[0] if client_cpus else None, params, ctx)
+            workers = [wrk]
+            row.update(_run_window(server, [], start_at, params, progress, n_cores, wrk=wrk))
+        else:
+            workers, start_at = _start_clients(ready["host"], ready["port"], clients, nproc,
+                                               client_cpus, params, ctx["trace"])
+            row.update(_run_window(server, workers, start_at, params, progress, n_cores))
+        _judge(row, params)
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as e:  # noqa: BLE001 - a failed point is a row, never an exception
         row.update(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0][:400])
     finally:
         for w in workers:
-            _kill(w)
+            if isinstance(w, subprocess.Popen):
+                _kill(w)
+            else:
+                w.kill()
+        if cap is not None:
+            cap.close()
         if server is not None:
             try:
                 final = (server.stop(_SERVER_STOP_TIMEOUT) if row["status"] == "ok"
@@ -424,6 +469,69 @@ def measure(point: dict, params: dict, *, ctx: dict | None = None,
             finally:
                 server.close()
     return [row]
+
+
+def _cap_server(pid: int, params: dict, row: dict) -> CpuQuota | None:
+    """Put the server process (all its threads) under its CPU allotment; record it in the row.
+
+    ``server_cap`` says what held: ``"0.5 core per 10 ms (cgroup v1 cpu)"``, ``"none"`` (not
+    asked for), or ``"unavailable: <why>"`` (no writable cgroup CPU controller): then the server
+    has its whole core and ``server_allotment`` is 1.
+    """
+    cores = params["server_cores"]
+    row.update(server_allotment=1.0, server_cap="none", quota_period_ms=None)
+    if not cores:
+        return None
+    try:
+        cap = CpuQuota(cores, params["quota_period_ms"] / 1e3)
+    except CpuQuotaUnavailable as e:
+        row["server_cap"] = f"unavailable: {e}"
+        return None
+    try:
+        cap.add(pid)
+    except OSError as e:
+        cap.close()
+        row["server_cap"] = f"unavailable: cannot move the server into {cap.path}: {e}"
+        return None
+    d = cap.describe()
+    row.update(server_allotment=cores, quota_period_ms=params["quota_period_ms"],
+               server_cap=f"{cores:g} core per {params['quota_period_ms']:g} ms "
+                          f"({d['controller']})")
+    return cap
+
+
+def _start_wrk(host: str, port: int, clients: int, cpu: int | None, params: dict, ctx: dict):
+    """wrk running the HttpLoad script now; the window opens ``warmup`` seconds later."""
+    start_at = time.time()
+    window = (start_at + params["warmup"], start_at + params["warmup"] + params["duration"])
+    wrk = start_httpload_wrk(host, port, clients, window,
+                             requests_per_conn=params["requests_per_conn"],
+                             think_time=params["think_time"], paths=ctx["trace"],
+                             seed=params["seed"], cpu=cpu, timeout=params["client_timeout"])
+    return wrk, start_at
+
+
+def _judge(row: dict, params: dict) -> None:
+    """Server utilization of its allotment, client utilization of its core, capacity, and
+    whether a bandwidth claim may use the point (``claim_eligible``; else ``flag`` says why)."""
+    if row.get("status") != "ok":
+        row.update(claim_eligible=False, flag=row.get("status", "failed"))
+        return
+    allot = row.get("server_allotment") or 1.0
+    server_util = row["server_cpu_util"] / allot
+    client_util = row["client_cpu_util"] / max(1, row.get("client_cores") or 1)
+    cpu_s = row["server_cpu_user_s"] + row["server_cpu_system_s"]
+    row.update(server_util_of_allotment=server_util, client_util_of_core=client_util,
+               capacity_mbit_per_cpu_s=(row["server_bytes"] * 8 / 1e6 / cpu_s
+                                        if cpu_s > 0 else math.nan),
+               client_cpu_us_per_request=(row["client_cpu_s"] * 1e6 / row["requests"]
+                                          if row["requests"] else math.nan))
+    reasons = []
+    if not server_util >= SERVER_BOUND:
+        reasons.append(f"server at {server_util:.2f} of its allotment (< {SERVER_BOUND})")
+    if not client_util <= CLIENT_FREE:
+        reasons.append(f"client at {client_util:.2f} of its core (> {CLIENT_FREE})")
+    row.update(claim_eligible=not reasons, flag="; ".join(reasons))
 
 
 def _start_clients(host: str, port: int, clients: int, nproc: int, cpus: list[int],
@@ -442,13 +550,16 @@ def _start_clients(host: str, port: int, clients: int, nproc: int, cpus: list[in
     return workers, start_at
 
 
-def _sleep_until(t: float, server: ServerProcess, workers: list[subprocess.Popen]) -> None:
+def _sleep_until(t: float, server: ServerProcess, workers: list[subprocess.Popen],
+                 wrk=None) -> None:
     while True:
         left = t - time.time()
         if left <= 0:
             return
         if server.proc.poll() is not None:
             raise RuntimeError(server.died())
+        if wrk is not None and (msg := wrk.failed()) is not None:
+            raise RuntimeError(msg)
         for w in workers:
             if w.poll() is not None and w.returncode != 0:
                 raise RuntimeError(f"load worker failed early (exit {w.returncode}): "
@@ -462,7 +573,8 @@ def _tail(text: str | None) -> str:
 
 
 def _run_window(server: ServerProcess, workers: list[subprocess.Popen], start_at: float,
-                params: dict, progress: Callable[[dict], None] | None, n_cores: int) -> dict:
+                params: dict, progress: Callable[[dict], None] | None, n_cores: int,
+                wrk=None) -> dict:
     warmup, duration = params["warmup"], params["duration"]
     w_start = start_at + warmup
     w_end = w_start + duration
@@ -476,25 +588,32 @@ def _run_window(server: ServerProcess, workers: list[subprocess.Popen], start_at
     # Warm-up: show the connection ramp.
     first = prev = server.ask("stats")
     while time.time() < w_start - 1.0:
-        _sleep_until(min(w_start - 1.0, time.time() + 1.0), server, workers)
+        _sleep_until(min(w_start - 1.0, time.time() + 1.0), server, workers, wrk)
         now = server.ask("stats")
         if progress is not None:
             progress(live("warmup", now, prev, first))
         prev = now
-    _sleep_until(w_start, server, workers)
+    _sleep_until(w_start, server, workers, wrk)
     s0 = prev = server.ask("stats")
+    c0 = wrk.cpu() if wrk is not None else None
     while True:
         nxt = min(w_end, time.time() + 1.0)
-        _sleep_until(nxt, server, workers)
+        _sleep_until(nxt, server, workers, wrk)
         now = server.ask("stats")
         if time.time() >= w_end - 1e-3:
             s1 = now
+            c1 = wrk.cpu() if wrk is not None else None
             break
         if progress is not None:
             progress(live("window", now, prev, s0))
         prev = now
     if progress is not None:
         progress(live("collect", s1, s0, s0))
+    if wrk is not None:
+        res = httpload_result(wrk, c0, c1)
+        if server.proc.poll() is not None:
+            raise RuntimeError(server.died())
+        return _row_figures(_WrkResult(res), s0, s1, duration, n_cores, res)
     parts = []
     deadline = time.monotonic() + params["client_timeout"] + 30.0
     for w in workers:
@@ -512,7 +631,25 @@ def _run_window(server: ServerProcess, workers: list[subprocess.Popen], start_at
     return _row_figures(result, s0, s1, duration, n_cores)
 
 
-def _row_figures(result, s0: dict, s1: dict, duration: float, n_cores: int) -> dict:
+class _WrkResult:
+    """The wrk driver's dict seen through the attributes ``_row_figures`` reads."""
+
+    def __init__(self, r: dict) -> None:
+        self.bytes, self.completed = r["bytes"], r["completed"]
+        self.response_ms = {k: r["response_ms"].get(k, math.nan)
+                            for k in ("p50", "p90", "p99", "max")}
+        self.fairness = math.nan                 # wrk keeps no per-connection counts
+        self.errors = r["errors"]
+        self.connection_failures = r["connection_failures"]
+        self.connections = r["connections"]
+        self.client_cpu_s = r["client_cpu_s"]
+        self.duration_s = r["duration_s"]
+        self.wake_lag_s = 0.0
+        self.client_saturated = r["client_saturated"]
+
+
+def _row_figures(result, s0: dict, s1: dict, duration: float, n_cores: int,
+                 wrk: dict | None = None) -> dict:
     """The row's figures from the merged client result and the server's two snapshots.
 
     Client completions are counted by completion time inside the nominal window
@@ -571,6 +708,18 @@ def _row_figures(result, s0: dict, s1: dict, duration: float, n_cores: int) -> d
         "server_kernel_threads": s1.get("kernel_threads"),
         "accept_backoffs": s1.get("accept_backoffs", 0) - s0.get("accept_backoffs", 0),
     }
+    out["client_cores"] = 1 if wrk is not None else n_cores
+    if wrk is not None:
+        out.update(wrk_threads=wrk["wrk_threads"], close_scheme=wrk["close_scheme"],
+                   source_addresses=wrk["source_addresses"],
+                   requests_per_connection=wrk["requests_per_connection"],
+                   client_requests_run=wrk["wrk_requests"], client_bytes_run=wrk["wrk_bytes"],
+                   client_warnings="; ".join(wrk["warnings"]))
+        if wrk["warnings"]:
+            out["error_kinds"] = "; ".join(filter(None, [out["error_kinds"], *wrk["warnings"]]))
+    else:
+        out["requests_per_connection"] = (result.completed / result.connections
+                                          if result.connections else math.nan)
     if result.completed == 0:
         out.update(status="failed", error="no request completed in the measured window"
                    + (f" ({out['error_kinds']})" if out["error_kinds"] else ""))

@@ -8,7 +8,8 @@ paths, else ``default_bytes``), from memory, and records
 * the requested paths (a ``Counter``),
 * the think time: for each request after a connection's first, the gap between the end of the
   previous response's ``send`` and the arrival of this request,
-* connections accepted and ``Connection: close`` requests seen.
+* connections accepted (per listening and per source address) and ``Connection: close``
+  requests seen.
 
 One thread, ``selectors`` (epoll), non-blocking sockets; bound to 127.0.0.1 by default and to
 any other loopback address asked for (``hosts``), so a client that spreads its destinations
@@ -76,7 +77,8 @@ class CountingServer:
         self.accepted = 0
         self.close_requests = 0
         self.requests = 0
-        self.by_address: Counter[str] = Counter()
+        self.by_address: Counter[str] = Counter()     # connections per listening address
+        self.sources: Counter[str] = Counter()        # connections per client source address
         self._lock = threading.Lock()
         self._listeners: list[socket.socket] = []
         for i, h in enumerate(self.hosts):
@@ -116,7 +118,7 @@ class CountingServer:
             return {"per_connection": Counter(self.per_connection), "paths": Counter(self.paths),
                     "gaps": list(self.gaps), "accepted": self.accepted,
                     "close_requests": self.close_requests, "requests": self.requests,
-                    "by_address": Counter(self.by_address)}
+                    "by_address": Counter(self.by_address), "sources": Counter(self.sources)}
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -149,6 +151,7 @@ class CountingServer:
             with self._lock:
                 self.accepted += 1
                 self.by_address[lsock.getsockname()[0]] += 1
+                self.sources[_addr[0]] += 1
             self._sel.register(sock, selectors.EVENT_READ, c)
 
     def _close(self, c: _Conn, ended: bool = True) -> None:

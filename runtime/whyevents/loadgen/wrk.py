@@ -338,10 +338,12 @@ class _Wrk:
         return out, err, self.proc.returncode
 
     def kill(self) -> None:
+        """Kill wrk if it still runs and remove its temporary files (idempotent)."""
         if self.proc.poll() is None:
             self.proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=10.0)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def httpload_command(url: str, clients: int, threads: int, cpu: int | str | None = None,

@@ -86,7 +86,7 @@ from whyevents.repro import paths
 __all__ = [
     "COLUMNS", "Claim", "Verdict", "MissingData", "ClaimFailed", "METRICS", "load_claims",
     "get_claim", "evaluate", "evaluate_all", "check", "ratio_at", "flatness", "slope_loglog",
-    "ratio_between", "max_x",
+    "ratio_between", "max_x", "eligible_rows", "BANDWIDTH_COLUMNS",
 ]
 
 
@@ -438,11 +438,34 @@ def _holds(op: str, value: float, thr) -> bool:
     return thr[0] <= value <= thr[1]
 
 
+#: bandwidth columns: a claim on one of these may only use server-bound points (issue 10)
+BANDWIDTH_COLUMNS = ("mbit_s",)
+
+
+def eligible_rows(claim: Claim, rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The rows a claim may use: for a web bandwidth claim, drop the points flagged as not
+    server-bound (``claim_eligible`` false: the server below 0.9 of its CPU allotment, or the
+    client above 0.8 of its core); they are excluded, not averaged in. Rows without the column
+    (runs before issue 10) are kept. Other claims (CPU or switches per request) use every row."""
+    y = (claim.args or {}).get("y")
+    if claim.experiment != "web" or y not in BANDWIDTH_COLUMNS:
+        return list(rows)
+
+    def ok(r: Mapping[str, Any]) -> bool:
+        v = r.get("claim_eligible")
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return True
+        return str(v).strip().lower() not in ("false", "0", "")
+
+    return [r for r in rows if ok(r)]
+
+
 def evaluate(claim: Claim | str, rows: Sequence[Mapping[str, Any]], profile: str) -> Verdict:
     """Decide one claim from rows; ``MissingData`` (naming the claim) if they cannot decide it."""
     if isinstance(claim, str):
         claim = get_claim(claim)
     args, threshold, tol, summary = claim.for_profile(profile)
+    rows = eligible_rows(claim, rows)
     try:
         value = float(METRICS[claim.metric](list(rows), **args))
     except MissingData as exc:

@@ -550,3 +550,30 @@ def test_kill_a_thread_blocked_in_recv(run):
         return r.is_alive(), got
 
     assert run(main) == (False, b"z")
+
+
+def test_eof_that_comes_with_the_last_data_is_read_after_a_short_read(run):
+    """A short read makes the next ``recv`` wait for readability first; a FIN that arrived in
+    the same edge as the data must still be read at once (as EOF), not after the timeout."""
+
+    def main():
+        a, b = socket.socketpair()
+        b.settimeout(GUARD)
+        got = []
+
+        def reader():
+            while data := b.recv(65536):
+                got.append(data)
+            return b"".join(got)
+
+        r = threads.spawn(reader)
+        a.sendall(b"x" * 1000)
+        threads.sleep(0)                 # the reader reads, then waits (a short read)
+        a.sendall(b"y" * 1000)
+        a.shutdown(socket.SHUT_WR)       # data and FIN reach the reader in one edge
+        data = r.get()                   # a hang would raise TimeoutError here, after GUARD
+        a.close()
+        b.close()
+        return data
+
+    assert run(main) == b"x" * 1000 + b"y" * 1000

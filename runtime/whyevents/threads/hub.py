@@ -85,8 +85,8 @@ class Thread:
 
     __slots__ = (
         "_target", "_args", "_kwargs", "_name", "_hub", "_g", "_state", "_woken", "_value",
-        "_throw", "_waiting", "_timer", "_since", "_joiners", "_daemon", "ident", "value",
-        "exception", "_started", "_exit_hooks", "__weakref__", "__dict__",
+        "_throw", "_waiting", "_timer", "_deadline", "_since", "_joiners", "_daemon", "ident",
+        "value", "exception", "_started", "_exit_hooks", "__weakref__", "__dict__",
     )
 
     def __init__(self, group=None, target=None, name=None, args=(), kwargs=None, *,
@@ -105,7 +105,8 @@ class Thread:
         self._value = None      # hand-off slot: an item a Queue gives a waiting getter, etc.
         self._throw = None      # exception to raise at the next blocking point (kill)
         self._waiting = None    # what a PARKED thread waits on (has .discard(thread))
-        self._timer = None      # its timer entry, if the wait has a timeout
+        self._timer = None      # its timer entry (kept armed across parks: sched_fifo.park)
+        self._deadline = None   # the deadline of its current timed wait (None: no timeout)
         self._since = 0.0       # when it parked (hub time)
         self._joiners = None
         self._daemon = bool(daemon) if daemon is not None else False
@@ -273,6 +274,9 @@ class Thread:
             self._g = None
             self._target = self._args = self._kwargs = None  # as threading: free what run held
             self._waiting = None
+            if self._timer is not None:   # a lazily armed timer entry (sched_fifo.park)
+                hub.timers.cancel(self._timer)
+                self._timer = None
             hub._live.pop(self, None)
             hooks = self._exit_hooks
             if hooks is not None:
@@ -319,6 +323,8 @@ class Hub:
     default) or ``sched_pth.PthHub``."""
 
     scheduler = "?"
+    #: Whether ``wake`` is only "mark READY and append to ``ready``" (see ``sched_fifo``).
+    wake_appends = False
 
     def __init__(self, poller: str = "epoll") -> None:
         from .pollers import make_poller
@@ -386,6 +392,14 @@ class Hub:
     def _loop(self, *_ignored) -> None:
         """The hub greenlet's body: poll for I/O, expire timers, run what is ready."""
         raise NotImplementedError
+
+    def _resumed(self, t: Thread) -> None:
+        """``t`` runs again after a yield or park: RUNNING, and raise a pending kill, if any."""
+        t._state = RUNNING
+        exc = t._throw
+        if exc is not None:
+            t._throw = None
+            raise exc
 
     def _to_hub(self):
         g = self.greenlet

@@ -10,9 +10,12 @@ Some facts about epoll this relies on (see epoll(7); trio's ``_io_epoll.py`` has
 * Edge-triggered (``EPOLLET``) reports a change of readiness, not the state: after an event, no
   further event comes until the descriptor has been drained to ``EAGAIN`` and becomes ready again.
   That matches the cooperative socket protocol exactly: *try the syscall first; only on EAGAIN
-  park*. Parking happens only after an EAGAIN, so the next edge is the one we need. This lets us
-  register ``EPOLLIN | EPOLLOUT`` once and never touch the registration again (no ``epoll_ctl``
-  per wait, unlike level-triggered or one-shot designs).
+  park*. Parking happens only after an EAGAIN, or after a short stream read, which drains the
+  buffer as surely (Linux queues an IN edge for every arrival after it), so the next edge is
+  the one we need. Each edge also sets the descriptor's ``readable`` flag, which the socket
+  layer clears after a short read (``readiness``): a read after a new edge is tried at once.
+  This lets us register ``EPOLLIN | EPOLLOUT`` once and never touch the registration again
+  (no ``epoll_ctl`` per wait, unlike level-triggered or one-shot designs).
 * One edge wakes one reader. When several threads wait to read one descriptor (Knot-C's threads
   all blocked in ``accept`` on one listening socket), the woken thread calls ``after_read`` when
   its read succeeds, which passes the baton to the next waiter if the descriptor may still be
@@ -26,41 +29,39 @@ from __future__ import annotations
 
 import select
 
-from .pollers import FdQueue
+from .pollers import FdQueue, Poller
 
 __all__ = ["EpollPoller"]
 
 _IN = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _OUT = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
+_HUP = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _MASK = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
 
 
 class _Fd:
-    """What we know of one registered descriptor."""
+    """What we know of one registered descriptor (its two wait queues are made with it)."""
 
-    __slots__ = ("fd", "readers", "writers", "readable", "writable")
+    __slots__ = ("fd", "readers", "writers", "readable", "writable", "hup")
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, poller) -> None:
         self.fd = fd
-        self.readers: FdQueue | None = None
-        self.writers: FdQueue | None = None
+        self.readers = FdQueue(poller, fd, "read")
+        self.writers = FdQueue(poller, fd, "write")
         self.readable = True    # unknown counts as ready: the syscall is always tried first
         self.writable = True
+        self.hup = False        # an edge said RDHUP/HUP/ERR: EOF or an error stays to be read
 
 
-class EpollPoller:
+class EpollPoller(Poller):
     """Edge-triggered epoll; O(1) per wait, O(ready) per poll."""
 
     name = "epoll"
 
     def __init__(self, hub, maxevents: int = 4096) -> None:
-        self.hub = hub
+        super().__init__(hub)
         self._ep = select.epoll()
-        self._fds: dict[int, _Fd] = {}
-        self._callbacks: dict = {}
         self._maxevents = maxevents
-        self.waiting = 0
-        self.registrations = 0
 
     def _state(self, fd: int) -> _Fd:
         st = self._fds.get(fd)
@@ -70,43 +71,42 @@ class EpollPoller:
             except FileExistsError:
                 self._ep.modify(fd, _MASK)
             self.registrations += 1
-            st = self._fds[fd] = _Fd(fd)
+            st = self._fds[fd] = _Fd(fd, self)
         return st
 
+    def readiness(self, fd: int) -> _Fd:
+        """The descriptor's own state: ``readable`` is set by each IN edge (see ``pollers``).
+
+        ``hup``: an edge reported EOF or an error. A FIN that arrives with the last data is
+        reported in the same edge as the data, and a short read of that data leaves the EOF to
+        be read with no edge to come, so once ``hup`` is set the socket layer no longer treats
+        a short read as draining."""
+        return self._state(fd)
+
     def wait_read(self, fd: int, timeout: float | None = None) -> bool:
-        st = self._state(fd)
-        q = st.readers
-        if q is None:
-            q = st.readers = FdQueue(self, fd, "read")
+        st = self._fds.get(fd) or self._state(fd)
         st.readable = False
         hub = self.hub
-        q._q[hub.current] = None
+        st.readers._q[hub.current] = None
         self.waiting += 1
-        return hub.park(q, timeout)
+        return hub.park(st.readers, timeout)
 
     def wait_write(self, fd: int, timeout: float | None = None) -> bool:
-        st = self._state(fd)
-        q = st.writers
-        if q is None:
-            q = st.writers = FdQueue(self, fd, "write")
+        st = self._fds.get(fd) or self._state(fd)
         st.writable = False
-        hub = self.hub
-        q._q[hub.current] = None
-        self.waiting += 1
-        return hub.park(q, timeout)
+        return st.writers.park_fd(timeout)
 
     def after_read(self, fd: int) -> None:
         st = self._fds.get(fd)
-        if st is not None and st.readers and st.readable:
-            st.readers.wake_one()
+        if st is not None and st.readable:
+            if st.readers._q:
+                st.readers.wake_one()
 
     def forget(self, fd: int) -> None:
         st = self._fds.pop(fd, None)
         if st is None:
             return
-        for q in (st.readers, st.writers):
-            if q:
-                q.fail_all(self.hub)
+        self._fail((st.readers, st.writers))
         try:
             self._ep.unregister(fd)
         except (OSError, ValueError):
@@ -128,21 +128,16 @@ class EpollPoller:
                 continue
             if ev & _IN:
                 st.readable = True
-                q = st.readers
-                if q:
-                    q.wake_one()
+                if ev & _HUP:
+                    st.hup = True       # a short read does not consume this: see readiness
+                if st.readers._q:
+                    st.readers.wake_one()
             if ev & _OUT:
                 st.writable = True
-                q = st.writers
-                if q:
-                    q.wake_one()
+                if st.writers._q:
+                    st.writers.wake_one()
         return len(events)
 
-    def stats(self) -> dict:
-        return {"poller": self.name, "fds": len(self._fds), "fd_waiters": self.waiting,
-                "registrations": self.registrations}
-
     def close(self) -> None:
-        for fd in list(self._fds):
-            self.forget(fd)
+        super().close()
         self._ep.close()

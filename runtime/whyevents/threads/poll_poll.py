@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import select
 
-from .pollers import FdQueue
+from .pollers import FdQueue, Poller
 
 __all__ = ["PollPoller"]
 
@@ -37,17 +37,10 @@ class _Fd:
         self.writers: FdQueue | None = None
 
 
-class PollPoller:
+class PollPoller(Poller):
     """Level-triggered poll(), interest set rebuilt per call: O(waiting descriptors) per poll."""
 
     name = "poll"
-
-    def __init__(self, hub) -> None:
-        self.hub = hub
-        self._fds: dict[int, _Fd] = {}
-        self._callbacks: dict = {}
-        self.waiting = 0
-        self.registrations = 0
 
     def _wait(self, fd: int, timeout: float | None, attr: str, kind: str) -> bool:
         st = self._fds.get(fd)
@@ -57,10 +50,7 @@ class PollPoller:
         if q is None:
             q = FdQueue(self, fd, kind)
             setattr(st, attr, q)
-        hub = self.hub
-        q._q[hub.current] = None
-        self.waiting += 1
-        return hub.park(q, timeout)
+        return q.park_fd(timeout)
 
     def wait_read(self, fd: int, timeout: float | None = None) -> bool:
         return self._wait(fd, timeout, "readers", "read")
@@ -75,9 +65,7 @@ class PollPoller:
         st = self._fds.pop(fd, None)
         if st is None:
             return
-        for q in (st.readers, st.writers):
-            if q:
-                q.fail_all(self.hub)
+        self._fail((st.readers, st.writers))
 
     def add_callback_fd(self, fd: int, fn) -> None:
         self._callbacks[fd] = fn
@@ -89,9 +77,11 @@ class PollPoller:
         idle = []
         for fd, st in fds.items():
             mask = 0
-            if st.readers:
+            q = st.readers
+            if q is not None and q._q:
                 mask = _POLLIN
-            if st.writers:
+            q = st.writers
+            if q is not None and q._q:
                 mask |= _POLLOUT
             if mask:
                 register(fd, mask)
@@ -111,16 +101,12 @@ class PollPoller:
                 if cb is not None:
                     cb()
                 continue
-            if ev & _READY_IN and st.readers:
-                st.readers.wake_one()
-            if ev & _READY_OUT and st.writers:
-                st.writers.wake_one()
+            if ev & _READY_IN:
+                q = st.readers
+                if q is not None and q._q:
+                    q.wake_one()
+            if ev & _READY_OUT:
+                q = st.writers
+                if q is not None and q._q:
+                    q.wake_one()
         return len(events)
-
-    def stats(self) -> dict:
-        return {"poller": self.name, "fds": len(self._fds), "fd_waiters": self.waiting,
-                "registrations": self.registrations}
-
-    def close(self) -> None:
-        for fd in list(self._fds):
-            self.forget(fd)

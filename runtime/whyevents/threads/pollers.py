@@ -22,6 +22,11 @@ Interface (all called in the hub's OS thread):
     called before ``os.close``, or a new descriptor with the same number would inherit stale state.
 ``add_callback_fd(fd, fn)``
     Call ``fn()`` in the hub whenever ``fd`` is readable (the hub's cross-thread wake descriptor).
+``readiness(fd)``
+    A record with a ``readable`` flag for ``fd`` that the socket layer clears after a short
+    read (the buffer is drained); the next read then waits first. Edge-triggered epoll sets it
+    again on the next IN edge (its own per-descriptor state); the level-triggered pollers give
+    a record only the socket writes (their poll checks the real state anyway).
 ``poll(timeout)``
     Wait up to ``timeout`` seconds (-1: forever, 0: just look) and wake the threads whose
     descriptors are ready.
@@ -35,9 +40,51 @@ import errno
 
 from .waitq import WaitQueue
 
-__all__ = ["make_poller", "FdQueue", "POLLERS"]
+__all__ = ["make_poller", "FdQueue", "POLLERS", "Poller", "Readiness"]
 
 POLLERS = ("epoll", "poll")
+
+
+class Readiness:
+    """``readiness(fd)`` of a level-triggered poller: a flag only the socket layer writes."""
+
+    __slots__ = ("readable", "hup")
+
+    def __init__(self) -> None:
+        self.readable = True
+        self.hup = False
+
+
+class Poller:
+    """What the pollers share: their counters, ``stats``, failing waiters, closing."""
+
+    name = "?"
+
+    def __init__(self, hub) -> None:
+        self.hub = hub
+        self._fds: dict = {}
+        self._callbacks: dict = {}
+        #: Threads parked on descriptors (kept current by ``FdQueue``).
+        self.waiting = 0
+        #: Descriptors registered with the kernel (epoll: once each; poll: on every poll).
+        self.registrations = 0
+
+    def readiness(self, fd: int) -> Readiness:
+        return Readiness()
+
+    def _fail(self, queues) -> None:
+        """``fd`` is being forgotten: its waiters (``FdQueue`` or None each) get EBADF."""
+        for q in queues:
+            if q is not None and q._q:
+                q.fail_all(self.hub)
+
+    def stats(self) -> dict:
+        return {"poller": self.name, "fds": len(self._fds), "fd_waiters": self.waiting,
+                "registrations": self.registrations}
+
+    def close(self) -> None:
+        for fd in list(self._fds):
+            self.forget(fd)
 
 
 class FdQueue(WaitQueue):
@@ -52,6 +99,14 @@ class FdQueue(WaitQueue):
     def discard(self, thread) -> None:
         if self._q.pop(thread, 0) is None:
             self.poller.waiting -= 1
+
+    def park_fd(self, timeout: float | None) -> bool:
+        """Park the current thread here until the descriptor is ready (True) or timeout."""
+        poller = self.poller
+        hub = poller.hub
+        self._q[hub.current] = None
+        poller.waiting += 1
+        return hub.park(self, timeout)
 
     def wake_one(self, value: object = None):
         q = self._q

@@ -26,6 +26,11 @@ class Queue:
     def __init__(self, maxsize: int = 0) -> None:
         self.maxsize = maxsize
         self._init(maxsize)
+        #: The buffer is the base class's deque (no subclass overrides ``_put``/``_get``/
+        #: ``_qsize``): ``put``/``get`` then use it directly instead of calling the helpers.
+        cls = type(self)
+        self._plain = (cls._put is Queue._put and cls._get is Queue._get
+                       and cls._qsize is Queue._qsize and cls._init is Queue._init)
         self._getters = WaitQueue(self, "queue.get")
         self._putters = WaitQueue(self, "queue.put")
         self._joiners = WaitQueue(self, "queue.join")
@@ -60,9 +65,10 @@ class Queue:
 
     def put(self, item, block: bool = True, timeout: float | None = None) -> None:
         self.unfinished_tasks += 1
-        getters = self._getters
-        if getters:
-            getters.wake_one(item)       # hand-off: the buffer is empty when getters wait
+        getters = self._getters._q
+        if getters:                      # hand-off: the buffer is empty when getters wait
+            t = getters.popitem(last=False)[0]
+            t._hub.wake(t, item)
             return
         if self.maxsize > 0 and self._qsize() >= self.maxsize:
             if not block:
@@ -77,15 +83,23 @@ class Queue:
                 self.unfinished_tasks -= 1
                 raise Full
             return                       # a getter moved our item into the buffer
-        self._put(item)
+        if self._plain:
+            self.queue.append(item)      # _put, inlined for the plain FIFO
+        else:
+            self._put(item)
 
     def get(self, block: bool = True, timeout: float | None = None):
-        if self._qsize():
+        if self._plain:                  # _qsize and _get, inlined for the plain FIFO
+            buf = self.queue
+            if buf:
+                item = buf.popleft()
+                if self._putters._q:
+                    self._take_putter()
+                return item
+        elif self._qsize():
             item = self._get()
-            putters = self._putters
-            if putters:
-                self._put(putters.first()._value)
-                putters.wake_one()
+            if self._putters._q:
+                self._take_putter()
             return item
         if not block:
             raise Empty
@@ -105,6 +119,12 @@ class Queue:
         item = t._value
         t._value = None
         return item
+
+    def _take_putter(self) -> None:
+        """A get made room in a full bounded queue: the oldest waiting putter's item goes in."""
+        putters = self._putters
+        self._put(putters.first()._value)
+        putters.wake_one()
 
     def put_nowait(self, item) -> None:
         self.put(item, False)

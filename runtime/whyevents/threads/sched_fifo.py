@@ -35,27 +35,57 @@ class FifoHub(Hub):
 
     scheduler = "fifo"
 
+    #: ``wake(t, value)`` is exactly "``t._woken = True``, ``t._value = value``, ``t._waiting =
+    #: None``, ``t._state = READY``, append ``t`` to ``hub.ready``", so a primitive's hot path
+    #: may do that itself instead of calling ``wake`` (``sync.Event.set`` does; it skips
+    #: ``_value``, which only a hand-off reads). ``PthHub`` says False.
+    wake_appends = True
+
     def park(self, waitobj, timeout: float | None = None) -> bool:
         """Block the current thread until ``wake`` (True) or ``timeout`` expiry (False).
 
         ``waitobj`` is what it waits on; it must have ``discard(thread)``, which the hub calls
         when the timer fires or the thread is killed. Raises the kill exception, if any.
         Called by the current thread only.
+
+        Timeouts are armed lazily: a thread keeps one timer entry (``t._timer``) across parks,
+        and its real deadline is ``t._deadline``. A park whose deadline is no earlier than the
+        entry's reuses it (a server's 30 s request timeout, renewed on every request, arms a
+        timer once per 30 s, not once per request); a wake leaves it armed. When the entry
+        fires early the hub re-arms it at ``t._deadline``, or drops it if the thread no longer
+        waits with a timeout (``_expire``).
         """
         t = self.current
         t._waiting = waitobj
         t._state = PARKED
         t._since = self.now
-        if timeout is not None:
+        if timeout is None:
+            t._deadline = None
+        else:
             if timeout > MAX_TIMEOUT:
                 timeout = MAX_TIMEOUT
-            t._timer = self.timers.add(monotonic() + timeout, t)
-        self._switch_out()
+            t._deadline = deadline = monotonic() + timeout
+            entry = t._timer
+            if entry is None or entry[0] > deadline:
+                timers = self.timers
+                if entry is not None:
+                    timers.cancel(entry)
+                t._timer = timers.add(deadline, t)
+        # switch out: straight to the next thread of this batch (_switch_out and _run inlined)
+        ready = self.ready
+        if ready and (self._budget > 0 or self._next_batch_here()):
+            self._budget -= 1
+            nxt = ready.popleft()
+            if nxt._g is None:
+                self._run(nxt)
+            else:
+                self.switches += 1
+                self.current = nxt
+                nxt._g.switch()
+        else:
+            self._to_hub()
         # resumed by wake(), the timer or kill
         t._state = RUNNING
-        if t._timer is not None:
-            self.timers.cancel(t._timer)
-            t._timer = None
         exc = t._throw
         if exc is not None:
             t._throw = None
@@ -76,8 +106,6 @@ class FifoHub(Hub):
     def yield_(self) -> None:
         """``sleep(0)``: go to the back of the run queue and let the others run.
 
-        The hot path of every cooperative loop, so ``_switch_out`` and ``_run`` are inlined
-        here for the common case (next thread already started, batch not used up).
         """
         ready = self.ready
         if not ready and not (self.poller.waiting or self._foreign_pending or self.timers.live):
@@ -85,23 +113,8 @@ class FifoHub(Hub):
         t = self.current
         t._state = READY
         ready.append(t)
-        if self._budget > 0 or self._next_batch_here():
-            self._budget -= 1
-            nxt = ready.popleft()
-            g = nxt._g
-            if g is not None:
-                self.switches += 1
-                self.current = nxt
-                g.switch()
-            else:
-                self._run(nxt)
-        else:
-            self._to_hub()
-        t._state = RUNNING
-        exc = t._throw
-        if exc is not None:
-            t._throw = None
-            raise exc
+        self._switch_out()
+        self._resumed(t)
 
     # -- switching ------------------------------------------------------------------------------
 
@@ -118,9 +131,8 @@ class FifoHub(Hub):
         begin the next batch here and save the two switches through the hub."""
         if self.poller.waiting or self._foreign_pending:
             return False
-        timers = self.timers
-        if timers.live:
-            deadline = timers.next_deadline()
+        if self.timers.live:
+            deadline = self._next_deadline()
             if deadline is not None and deadline <= monotonic():
                 return False
         self._budget = len(self.ready)
@@ -153,8 +165,9 @@ class FifoHub(Hub):
             # wake anyone, that is a deadlock.
             if ready:
                 timeout = 0.0
+                deadline = 0.0          # not looked up: let the expiry below check
             else:
-                deadline = timers.next_deadline()
+                deadline = self._next_deadline()
                 if deadline is not None:
                     timeout = deadline - monotonic()
                     if timeout < 0:
@@ -174,15 +187,44 @@ class FifoHub(Hub):
                     self.in_poll = False
                 if self._foreign:
                     self._run_foreign()
+                    deadline = 0.0
             # Expire deadlines: their threads wake with park() returning False.
             self.now = now = monotonic()
-            if timers.live:
-                for t in timers.pop_due(now):
-                    t._timer = None
-                    if t._state is not PARKED:
-                        continue    # woken by I/O in this same pass: the wake wins
-                    self._unpark(t)
-                    ready.append(t)
+            if deadline is not None and deadline <= now and timers.live:
+                self._expire(now)
+
+    # -- lazy timers (see park) -----------------------------------------------------------------
+
+    def _expire(self, now: float) -> None:
+        """Time out the parked threads whose deadline has passed; re-arm or drop the entries
+        that fired early (their thread was woken, or parked again with a later deadline)."""
+        timers = self.timers
+        ready = self.ready
+        for t in timers.pop_due(now):
+            t._timer = None
+            if t._state is not PARKED or t._deadline is None:
+                continue            # woken (by I/O in this same pass: the wake wins), no timeout
+            if t._deadline > now:
+                t._timer = timers.add(t._deadline, t)     # fired early: the wait was renewed
+                continue
+            self._unpark(t)
+            ready.append(t)
+
+    def _next_deadline(self) -> float | None:
+        """The earliest armed deadline, after dropping the entries at the head whose thread now
+        waits without a timeout, so that an idle hub does not mistake them for a way out of a
+        deadlock. An entry whose thread renewed its wait may still be earlier than the thread's
+        real deadline: the hub then wakes once for nothing and ``_expire`` re-arms it."""
+        timers = self.timers
+        while True:
+            entry = timers.head()
+            if entry is None:
+                return None
+            t = entry[2]
+            if t._deadline is not None or t._state is not PARKED:
+                return entry[0]     # maybe early (the wait was renewed): _expire re-arms it
+            timers.cancel(entry)    # parked without a timeout now: drop it
+            t._timer = None
 
 
 register_scheduler("fifo", FifoHub)

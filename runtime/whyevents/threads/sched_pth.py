@@ -135,8 +135,8 @@ from operator import itemgetter
 from time import monotonic
 
 from .errors import InternalError
-from .hub import PARKED, READY, RUNNING, Hub, register_scheduler
-from .pollers import FdQueue
+from .hub import PARKED, READY, Hub, register_scheduler
+from .pollers import FdQueue, Poller
 from .timers import MAX_TIMEOUT
 
 __all__ = ["PthHub", "PthPoller", "PTH_PRIO_MIN", "PTH_PRIO_STD", "PTH_PRIO_MAX"]
@@ -235,7 +235,7 @@ class _Deadlines:
         return min(ds) if ds else None
 
 
-class PthPoller:
+class PthPoller(Poller):
     """Descriptor waits for the pth hub: record the descriptor, park; the event manager polls.
 
     The interface of ``pollers`` (``wait_read``, ``wait_write``, ``after_read``, ``forget``,
@@ -247,15 +247,10 @@ class PthPoller:
     name = "poll"
 
     def __init__(self, hub: PthHub, requested: str = "poll") -> None:
-        self.hub = hub
+        super().__init__(hub)     # _fds: fd -> [readers FdQueue | None, writers | None]
         #: The poller name ``run`` was given ("poll" or "epoll"): both mean this poller.
         self.requested = requested
-        self._fds: dict[int, list] = {}      # fd -> [readers FdQueue | None, writers | None]
-        self._callbacks: dict = {}
-        #: Threads parked on descriptors (kept current by ``FdQueue``).
-        self.waiting = 0
-        #: Descriptors put into a poll set, summed over all scans (Pth's ``FD_SET`` calls).
-        self.registrations = 0
+        # registrations: descriptors put into a poll set, summed over all scans (FD_SET calls)
 
     def _wait(self, fd: int, timeout: float | None, which: int, kind: str, mask: int,
               test: int) -> bool:
@@ -283,9 +278,7 @@ class PthPoller:
         st = self._fds.pop(fd, None)
         if st is None:
             return
-        for q in st:
-            if q:
-                q.fail_all(self.hub)
+        self._fail(st)
 
     def add_callback_fd(self, fd: int, fn) -> None:
         """``fn()`` runs whenever ``fd`` is readable; it is in every set, like Pth's signal pipe."""
@@ -318,12 +311,7 @@ class PthPoller:
         return ready, len(events)
 
     def stats(self) -> dict:
-        return {"poller": self.name, "requested": self.requested, "fds": len(self._fds),
-                "fd_waiters": self.waiting, "registrations": self.registrations}
-
-    def close(self) -> None:
-        for fd in list(self._fds):
-            self.forget(fd)
+        return {**super().stats(), "requested": self.requested}
 
 
 class PthHub(Hub):
@@ -374,11 +362,7 @@ class PthHub(Hub):
         self._parking = _Wait(t, deadline, fd, mask, test, prio)
         self._to_hub()
         # moved to RQ by a scan that found the flag, the deadline, the descriptor or a kill
-        t._state = RUNNING
-        exc = t._throw
-        if exc is not None:
-            t._throw = None
-            raise exc
+        self._resumed(t)
         return t._woken
 
     def wake(self, t, value: object = None) -> None:
@@ -398,11 +382,7 @@ class PthHub(Hub):
         t = self.current
         t._state = READY
         self._to_hub()
-        t._state = RUNNING
-        exc = t._throw
-        if exc is not None:
-            t._throw = None
-            raise exc
+        self._resumed(t)
 
     def set_priority(self, t, prio: int) -> None:
         """Pth's ``PTH_ATTR_PRIO``: ``t`` is queued at ``prio`` (clamped to -5..5) from now on."""

@@ -5,7 +5,7 @@ stdlib module is here (constants, exceptions, helpers), and the ones that block 
 are replaced. The ``socket`` class subclasses the stdlib's, so ``isinstance`` checks, ``makefile``,
 ``dup``, ``send_fds``/``recv_fds`` and the context-manager protocol all keep working.
 
-The protocol (DESIGN.md, "The runtime"): *try the system call first; only on EAGAIN park*. The
+The protocol (docs/DESIGN.md, "The runtime"): *try the system call first; only on EAGAIN park*. The
 descriptor is always non-blocking underneath; the C-level timeout is 0, so a call that would block
 raises ``BlockingIOError`` at once. Only then does the thread park with
 ``get_hub().poller.wait_read(fd, remaining)`` (or ``wait_write``) and retry when woken. A call that
@@ -47,6 +47,18 @@ Facts and decisions the rest depends on:
   to ``send`` for what is not a regular file (the stdlib's own fallback, cooperative here). A
   ``sendfile`` whose file pages are not cached still blocks the hub while the disk reads.
 
+**A short read drains** (as the event loop's twin, ``eventloop.loop``, has it). A stream
+socket's ``recv(n)`` that returns fewer than ``n`` bytes (and more than 0) emptied the receive
+buffer, just as an EAGAIN would have shown; so the poller's readiness record for the descriptor
+(``poller.readiness(fd)``, kept on the socket once it has waited to read) is marked not readable,
+and the next ``recv`` waits for readability *first* instead of making a system call that fails
+with EAGAIN and raising and catching ``BlockingIOError`` (a keep-alive server's every request).
+Data that arrives after the short read is a new edge for epoll, which marks the record readable
+again, so a ``recv`` after it reads at once; the level-triggered pollers check the real state
+on each poll. Not after an edge that reported EOF or an error (``rd.hup``): a FIN that came with
+the last data shares its edge, and no edge would come for the EOF left to read. Datagram
+sockets, ``recv`` with flags and non-blocking sockets keep the plain protocol.
+
 Hot path: ``recv``/``send`` are one Python frame around the C method, bound at import
 (``_recv = _socket.socket.recv``); the ``try`` costs nothing unless EAGAIN is raised.
 ``sendall``+``recv`` of one byte on a socketpair with data waiting costs 2.0 us against 1.8 us for
@@ -75,6 +87,7 @@ from time import monotonic as _monotonic
 
 # -- whyevents
 from . import hub as _hubmod
+from .hub import _tls
 from .hub import get_hub as _get_hub
 from .threadpool import blocking as _blocking
 
@@ -130,6 +143,8 @@ _AF_INET6 = _stdsocket.AF_INET6
 _SOL_SOCKET = _stdsocket.SOL_SOCKET
 _SO_ERROR = _stdsocket.SO_ERROR
 _EINPROGRESS = _errno.EINPROGRESS
+_SOCK_STREAM = _stdsocket.SOCK_STREAM
+_SOCK_TYPE_MASK = 0xF            # the type without SOCK_NONBLOCK/SOCK_CLOEXEC
 _TIMED_OUT = -1                  # _connect's "the timeout expired" (never a real errno)
 
 
@@ -156,11 +171,12 @@ def _check_timeout(value) -> float | None:
 class socket(_StdSocket):  # noqa: N801 - the stdlib's name
     """``socket.socket`` whose blocking methods park only the calling green thread."""
 
-    __slots__ = ("_timeout", "_poller")
+    __slots__ = ("_timeout", "_poller", "_rd")
 
     def __init__(self, family=-1, type=-1, proto=-1, fileno=None) -> None:  # noqa: A002
         _StdSocket.__init__(self, family, type, proto, fileno)
         self._poller = None
+        self._rd = None     # the poller's readiness record of a stream socket (see recv)
         # The C layer chose the stdlib's initial timeout (the default timeout, or 0 for a
         # SOCK_NONBLOCK type): that is the user's; underneath we are always non-blocking.
         timeout = _c_gettimeout(self)
@@ -191,8 +207,10 @@ class socket(_StdSocket):  # noqa: N801 - the stdlib's name
     def _retry(self, fn, args: tuple, reading: bool):
         """``fn(self, *args)`` said EAGAIN: park until ready and retry, within the timeout."""
         fd = _fileno(self)
-        poller = _get_hub().poller
+        poller = (getattr(_tls, "hub", None) or _get_hub()).poller
         self._poller = poller
+        if reading and self._rd is None and _c_type(self) & _SOCK_TYPE_MASK == _SOCK_STREAM:
+            self._rd = poller.readiness(fd)
         wait = poller.wait_read if reading else poller.wait_write
         timeout = self._timeout
         deadline = None if timeout is None else _monotonic() + timeout
@@ -231,12 +249,22 @@ class socket(_StdSocket):  # noqa: N801 - the stdlib's name
     # -- receiving -------------------------------------------------------------------------------
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        try:
-            return _recv(self, bufsize, flags)
-        except BlockingIOError:
-            if self._timeout == 0.0:
-                raise
-        return self._retry(_recv, (bufsize, flags), True)
+        rd = self._rd
+        if rd is None or rd.readable or flags or self._timeout == 0.0:
+            try:
+                data = _recv(self, bufsize, flags)
+            except BlockingIOError:
+                if self._timeout == 0.0:
+                    raise
+            else:
+                if rd is not None and 0 < len(data) < bufsize and not flags and not rd.hup:
+                    rd.readable = False      # a short read drained the socket: wait next time
+                return data
+        # drained by the last read (or EAGAIN just now): wait for readability, then read
+        data = self._retry(_recv, (bufsize, flags), True)
+        if rd is not None and 0 < len(data) < bufsize and not flags and not rd.hup:
+            rd.readable = False
+        return data
 
     def recv_into(self, buffer, nbytes: int = 0, flags: int = 0) -> int:
         try:
@@ -436,6 +464,7 @@ class socket(_StdSocket):  # noqa: N801 - the stdlib's name
     def _forget(self, _fileno=_fileno) -> None:
         # (globals are bound as defaults: this also runs from __del__ at interpreter exit)
         poller = self._poller
+        self._rd = None
         if poller is not None:
             self._poller = None
             fd = _fileno(self)

@@ -23,7 +23,8 @@ from _thread import TIMEOUT_MAX
 from itertools import count
 from time import monotonic
 
-from .hub import get_hub
+from .hub import READY as _READY
+from .hub import _tls, get_hub
 from .waitq import WaitQueue
 
 __all__ = [
@@ -111,11 +112,11 @@ class Lock:
         if not self._locked:
             raise RuntimeError("release unlocked lock")
         w = self._waiters
-        if w and self.handoff:
+        if w is not None and w._q and self.handoff:
             w.wake_one()                  # the lock stays locked: it now belongs to the waiter
         else:
             self._locked = False
-            if w:
+            if w is not None and w._q:
                 w.wake_one()
 
     def locked(self) -> bool:
@@ -182,7 +183,7 @@ class RLock:
 
     def _release_all(self) -> None:
         w = self._waiters
-        if w:
+        if w is not None and w._q:
             t = w.first()
             self._owner = t
             self._count = 1
@@ -296,7 +297,7 @@ class Condition:
         if not self._is_owned():
             raise RuntimeError("cannot notify on un-acquired lock")
         w = self._waiters
-        while n > 0 and w:
+        while n > 0 and w._q:
             w.wake_one()
             n -= 1
 
@@ -344,7 +345,7 @@ class Semaphore:
         if n < 1:
             raise ValueError("n must be one or more")
         w = self._waiters
-        while n and w:
+        while n and w is not None and w._q:
             w.wake_one()
             n -= 1
         self._value += n
@@ -380,13 +381,28 @@ class BoundedSemaphore(Semaphore):
 
 
 class Event:
-    """``threading.Event``."""
+    """``threading.Event``.
 
-    __slots__ = ("_flag", "_waiters", "__weakref__")
+    One waiter is the common case (a thread parked on its own channel, as in the task
+    pipeline), so the first waiter sits in a slot (``_waiter``) and parks with the event itself
+    as its wait object; a ``WaitQueue`` is made only when a second thread waits while the slot
+    is taken. The slot is always the oldest waiter (it is taken only when nobody else waits), so
+    ``set`` wakes in FIFO order as before.
+    """
+
+    __slots__ = ("_flag", "_waiter", "_waiters", "__weakref__")
+
+    #: For ``stats()``/``dump()`` when a thread waits in the slot (the event is its wait object).
+    kind = "event"
 
     def __init__(self) -> None:
         self._flag = False
-        self._waiters = WaitQueue(self, "event")
+        self._waiter = None                 # the oldest waiting thread, or None
+        self._waiters: WaitQueue | None = None   # any later waiters
+
+    @property
+    def owner(self) -> Event:
+        return self
 
     def is_set(self) -> bool:
         return self._flag
@@ -395,7 +411,20 @@ class Event:
 
     def set(self) -> None:
         self._flag = True
-        self._waiters.wake_all()
+        t = self._waiter
+        if t is not None:
+            self._waiter = None
+            hub = t._hub
+            if hub.wake_appends:            # hub.wake(t), inlined (see FifoHub.wake_appends)
+                t._woken = True
+                t._waiting = None
+                t._state = _READY
+                hub.ready.append(t)
+            else:
+                hub.wake(t)
+        w = self._waiters
+        if w is not None and w._q:
+            w.wake_all()
 
     def clear(self) -> None:
         self._flag = False
@@ -406,15 +435,29 @@ class Event:
         if timeout is not None and timeout <= 0:
             return False
         # True if set() woke us, even if clear() came before we ran (as threading.Event)
-        return self._waiters.park(timeout)
+        w = self._waiters
+        if self._waiter is None and (w is None or not w._q):
+            hub = getattr(_tls, "hub", None) or get_hub()
+            self._waiter = hub.current
+            return hub.park(self, timeout)
+        if w is None:
+            w = self._waiters = WaitQueue(self, "event")
+        return w.park(timeout)
+
+    def discard(self, thread) -> None:
+        """The hub's half of the wait-object contract: forget the slot's waiter (timeout, kill)."""
+        if self._waiter is thread:
+            self._waiter = None
 
     def _at_fork_reinit(self) -> None:
         self._flag = False
-        self._waiters = WaitQueue(self, "event")
+        self._waiter = None
+        self._waiters = None
 
     def __repr__(self) -> str:
         state = "set" if self._flag else "unset"
-        return f"<{_repr_name(self)} at {id(self):#x} waiting={len(self._waiters)}: {state}>"
+        waiting = (self._waiter is not None) + len(self._waiters or ())
+        return f"<{_repr_name(self)} at {id(self):#x} waiting={waiting}: {state}>"
 
 
 class _Generation:

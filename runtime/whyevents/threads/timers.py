@@ -81,8 +81,10 @@ class TimerHeap:
         heapq.heapify(self._heap)
         self._dead = 0
 
-    def _head(self) -> list | None:
-        """The earliest stored entry (dropping dead ones on the way), without removing it."""
+    def head(self) -> list | None:
+        """The earliest armed entry ``[deadline, seq, thread]`` (left in place), or None."""
+        if not self.live:
+            return None
         fifo, heap = self._fifo, self._heap
         while fifo and fifo[0][2] is None:
             fifo.popleft()
@@ -98,9 +100,7 @@ class TimerHeap:
 
     def next_deadline(self) -> float | None:
         """The earliest live deadline, or None when no timer is armed."""
-        if not self.live:
-            return None
-        head = self._head()
+        head = self.head()
         return head[0] if head is not None else None
 
     def pop_due(self, now: float):

@@ -14,6 +14,11 @@ Contract (the pairing rule): a thread parked here leaves it exactly once, either
   or raises the kill.
 
 Every method runs in the hub's OS thread. None of them yields, except ``park``.
+
+Hot paths test emptiness with ``queue._q`` (the ``OrderedDict``: a C-level truth test) rather
+than ``bool(queue)``, which would call ``__bool__``, a Python method. ``sync.Event`` keeps its
+first waiter in a slot of its own and only makes a ``WaitQueue`` for a second one (the same
+contract: the slot is the oldest waiter, and ``discard`` empties it).
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ class WaitQueue:
         """
         if timeout is not None and timeout <= 0:
             return False
-        hub = _hub.get_hub()
+        hub = getattr(_hub._tls, "hub", None) or _hub.get_hub()
         t = hub.current
         self._q[t] = None
         return hub.park(self, timeout)

@@ -302,7 +302,7 @@ def _short(where: str) -> str:
         rel = os.path.relpath(file)
     except ValueError:
         rel = file
-    return f"{rel if not rel.startswith('..' + os.sep * 3) else file}:{line}"
+    return f"{file if rel.startswith('..') else rel}:{line}"
 
 
 def _follow_local(p: Project, f: Func, expr: ast.AST, depth: int = 0) -> list[ast.AST]:

@@ -205,8 +205,9 @@ class Project:
             if pmod is None or not pmod.is_package:
                 return None
             path = [os.path.dirname(pmod.file)]
-        try:                                    # PathFinder: finds without importing anything
-            spec = importlib.machinery.PathFinder.find_spec(name, path)
+        try:                          # neither finds by importing (parents are found here)
+            spec = (importlib.machinery.PathFinder.find_spec(name, path) if parent
+                    else importlib.util.find_spec(name))
         except (ImportError, ValueError, AttributeError):
             spec = None
         origin = getattr(spec, "origin", None)
@@ -223,6 +224,8 @@ class Project:
         for file in _py_files(base):
             rel = os.path.relpath(file, os.path.dirname(base))[:-3].replace(os.sep, ".")
             name = rel[:-len(".__init__")] if rel.endswith(".__init__") else rel
+            parent = top.rpartition(".")[0]
+            name = f"{parent}.{name}" if parent else name
             if name not in self.modules:
                 self._parse(name, file, file.endswith("__init__.py"))
 

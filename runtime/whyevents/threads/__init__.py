@@ -15,6 +15,7 @@ cooperative so unmodified threaded code runs on green threads.
 """
 
 from . import monkey
+from .atomic import AtomicViolation, atomic, in_atomic
 from .debug import Watchdog, dump, format_dump, stats
 from .errors import Deadlock, HubError, InternalError, ResourceBusy, ThreadKilled
 from .hub import Hub, Thread, current, get_hub, run, sleep, spawn
@@ -40,3 +41,4 @@ __all__ = [
     "Deadlock", "HubError", "InternalError", "ResourceBusy", "ThreadKilled",
 ]
 __all__ += ["backend", "local", "monkey"]
+__all__ += ["atomic", "AtomicViolation", "in_atomic"]

@@ -1,0 +1,23 @@
+"""whyevents.analysis: the compiler support the paper's section 4 asks for, from Python source.
+
+* ``mayblock``: which functions may block or yield (switch to another green thread), with the
+  call chain as evidence; calls that cannot be resolved are "unknown", never "clean".
+* ``check``: atomic sections (``with threads.atomic():``, ``@threads.atomic``) proven not to
+  block, even indirectly; ``file:line:col: error: ...`` otherwise (exit status 1).
+* ``graph``: the static blocking graph (nodes = blocking points, edges = code between them),
+  comparable with the graph ``eventloop.blocking_graph`` records at run time.
+* ``resolve``: modules, names and call targets from the AST (no code is imported or run, except
+  ``monkey.patch_all()`` in a child process to learn which stdlib names it replaces).
+
+    python -m whyevents.analysis PATH... [--blocking] [--graph [--dot]] [--primitives] [--strict]
+
+``threads.atomic`` (``whyevents/threads/atomic.py``) is the run-time side of atomic sections.
+"""
+
+from .check import AtomicSection, Finding, atomic_sections, run_check
+from .graph import static_graph
+from .mayblock import BLOCKS, CLEAN, UNKNOWN, VERDICTS, Analysis
+from .resolve import Project
+
+__all__ = ["Project", "Analysis", "CLEAN", "UNKNOWN", "BLOCKS", "VERDICTS", "run_check",
+           "atomic_sections", "AtomicSection", "Finding", "static_graph"]

@@ -119,10 +119,11 @@ def check_atomic(a: Analysis, s: AtomicSection) -> list[Finding]:
     return findings
 
 
-def run_check(paths: list[str], strict: bool = False, full: bool = False):
+def run_check(paths: list[str], strict: bool = False, full: bool = False,
+              patched: bool = True):
     """Check every atomic section under ``paths``: (exit status, findings, summary), and the
     ``Analysis`` too if ``full``."""
-    p = Project(paths)
+    p = Project(paths, patched=patched)
     a = Analysis(p)
     findings: list[Finding] = []
     sections = 0

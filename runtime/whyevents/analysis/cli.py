@@ -26,19 +26,21 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="what the runtime's public API and patch_all()'s names come to")
     ap.add_argument("--graph", action="store_true", help="print the static blocking graph")
     ap.add_argument("--dot", action="store_true", help="with --graph: Graphviz DOT")
-    ap.add_argument("--live-state", action="store_true",
-                    help="locals held across each blocking call (live, and dead but pinned)")
+    ap.add_argument("--unpatched", action="store_true",
+                    help="analyse as running without monkey.patch_all() (stdlib names keep "
+                         "their own meaning)")
 
 
 def run(args: argparse.Namespace) -> int:
     from .check import run_check
-    from .mayblock import BLOCKS, UNKNOWN, VERDICTS, runtime_name
+    from .mayblock import BLOCKS, UNKNOWN, VERDICTS
 
     for path in args.paths:
         if not os.path.exists(path):
             print(f"whyevents check: {path}: no such file or directory", file=sys.stderr)
             return 2
-    status, findings, summary, analysis = run_check(args.paths, args.strict, full=True)
+    status, findings, summary, analysis = run_check(args.paths, args.strict, full=True,
+                                                   patched=not args.unpatched)
     for f in findings:
         print(f.format())
     if args.blocking:
@@ -62,12 +64,6 @@ def run(args: argparse.Namespace) -> int:
         else:
             for edge in sorted(g.relabel().edges):
                 print(f"edge: {edge[0]} -> {edge[1]}")
-    if args.live_state:
-        from .live import live_state
-
-        for site in live_state(analysis):
-            print(site.format())
-    _ = runtime_name
     print(f"checked {summary['modules']} modules, {summary['functions']} functions: "
           f"{summary['may_block']} may block, {summary['unknown']} unknown; "
           f"{summary['atomic_sections']} atomic sections: {summary['errors']} errors, "

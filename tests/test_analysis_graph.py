@@ -1,0 +1,105 @@
+"""The static blocking graph predicts every edge the recorder sees at run time (Knot, the twin).
+
+Same traffic on each server: keep-alive requests, a page-cache miss (the first request for a
+file), a 404, a pipelined pair, then the client closes. ``blocking_graph`` records the graph;
+``whyevents.analysis`` predicts it from the source; every recorded edge must be predicted.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from whyevents import eventloop, knot
+from whyevents.analysis import Analysis, Project, static_graph
+from whyevents.eventloop import blocking_graph
+
+pytestmark = pytest.mark.timeout(120)
+
+RUNTIME = Path(knot.__file__).parent.parent
+TWIN = [str(RUNTIME / "eventloop" / name) for name in ("loop.py", "state.py", "pool.py")]
+
+
+def _traffic(address, connections: int = 2) -> None:
+    for i in range(connections):
+        with socket.create_connection(address[:2], timeout=10) as s:
+            buf = b""
+            for target in (f"/f{i}.txt", f"/f{i}.txt", "/missing"):
+                s.sendall(f"GET {target} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+                buf = _read_response(s, buf)
+            s.sendall(b"GET /f0.txt HTTP/1.1\r\nHost: t\r\n\r\n" * 2)
+            buf = _read_response(s, _read_response(s, buf))
+            assert buf == b""
+
+
+def _read_response(s, buf: bytes) -> bytes:
+    """Read one response off ``s`` (after ``buf``); returns what follows it."""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(65536)
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    length = int([h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")][0]
+                 .split(b":")[1])
+    while len(rest) < length:
+        rest += s.recv(65536)
+    return rest[length:]
+
+
+def _quiet(handle) -> None:
+    deadline = time.monotonic() + 10
+    while handle.stats()["connections_open"]:
+        assert time.monotonic() < deadline, "connections still open"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    for i in range(2):
+        (tmp_path / f"f{i}.txt").write_text(f"file {i}\n" * 100)
+    return tmp_path
+
+
+def _predicted(paths: list[str], patched: bool = True) -> frozenset:
+    return _predict(tuple(paths), patched)
+
+
+@cache
+def _predict(paths: tuple, patched: bool) -> frozenset:
+    return static_graph(Analysis(Project(list(paths), patched=patched))).relabel().shape()
+
+
+@pytest.mark.parametrize("policy", ["C", "A"])
+def test_static_graph_predicts_every_recorded_edge_of_knot(root, policy) -> None:
+    predicted = _predicted([str(RUNTIME / "knot")])
+    try:
+        with blocking_graph.record_green() as rec:
+            handle = knot.start(root, policy=policy, threads=4)
+            _traffic(handle.address)
+            _quiet(handle)
+    finally:
+        handle.stop()
+    recorded = rec.graph().relabel().shape()
+    assert {("read", "disk"), ("disk", "write"), ("read", "write")} <= recorded
+    assert recorded <= predicted, f"recorded but not predicted: {sorted(recorded - predicted)}"
+
+
+def test_static_graph_predicts_every_recorded_edge_of_the_event_twin(root) -> None:
+    predicted = _predicted(TWIN, patched=False)     # the twin never patches the stdlib
+    with eventloop.start(root) as handle:
+        with blocking_graph.record_event_loop(handle) as rec:
+            _traffic(handle.address)
+            _quiet(handle)
+    recorded = rec.graph().relabel().shape()
+    assert {("read", "disk"), ("disk", "write"), ("read", "write")} <= recorded
+    assert recorded <= predicted, f"recorded but not predicted: {sorted(recorded - predicted)}"
+
+
+def test_the_duals_static_graphs_share_the_connection_path(root) -> None:
+    threads = _predicted([str(RUNTIME / "knot")])
+    events = _predicted(TWIN, patched=False)
+    path = {("start", "accept"), ("accept", "read"), ("read", "disk"), ("disk", "write"),
+            ("read", "write"), ("write", "read"), ("read", "close")}
+    assert path <= threads and path <= events

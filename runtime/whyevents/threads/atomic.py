@@ -18,11 +18,16 @@ hold before, and the exception unwinds the section like any other.
 
 How, and what it costs when unused. Every switch away from a thread goes through the hub's
 interface, ``park`` or ``yield_`` (``hub.py``; the pth scheduler's descriptor waits go through
-``_park``). Entering the outermost section of a hub swaps the hub's class for a subclass whose
-``park``/``_park``/``yield_`` raise; leaving it swaps the class back. So nothing at all runs on
-the park/wake/switch path of a hub outside a section (``benchmarks`` measure it), and inside one
-only the refused call pays. Sections nest; the outermost one's start is reported. In an OS thread
-without a hub (kernel threads) there is no green thread to switch to: a section is a no-op there.
+``_park``). Opening the first section on a hub of some class installs guards for those methods
+on that class (a guard refuses on a hub with an open section and calls the original on any
+other: hubs of other OS threads keep working); closing the last section puts the originals
+back. So outside sections the hub's own methods run and nothing was added to the
+park/wake/switch path (the hub object itself is never touched: swapping its ``__class__`` or
+adding instance attributes would turn its inline attribute values into a dict and slow every
+attribute access on the hot path, measured at ~1.4x). Sections nest; the outermost one's start
+is reported. In an OS thread without a hub (kernel threads) there is no green thread to switch
+to: a section is a no-op there. Don't open a section while ``blocking_graph.record_green``
+(``points="parks"``) is starting or stopping: both replace ``park`` on the class.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ __all__ = ["atomic", "AtomicViolation", "in_atomic"]
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _tls = _hubmod._tls
 _SWITCHES = ("park", "_park", "yield_")
-_subclasses: dict[type, type] = {}
+_installed: dict[type, int] = {}   # hub class -> open sections on hubs of that class
+_saved: dict[type, dict] = {}       # hub class -> {method name: what its __dict__ held}
 _active: dict = {}           # hub -> the outermost open _Section on it
 
 
@@ -80,20 +86,50 @@ def _refuse(hub, waitobj=None) -> None:
     raise AtomicViolation(call, where, section.where, t.name)
 
 
-def _atomic_class(cls: type) -> type:
-    sub = _subclasses.get(cls)
-    if sub is None:
-        def park(self, waitobj, timeout=None, *rest):
-            _refuse(self, waitobj)
+def _install(cls: type) -> None:
+    """Guard ``cls``'s switching methods while any hub of that class has a section open."""
+    n = _installed.get(cls, 0)
+    _installed[cls] = n + 1
+    if n:
+        return
+    saved = _saved[cls] = {}
+    for name in _SWITCHES:
+        method = getattr(cls, name, None)
+        if method is None:
+            continue
+        saved[name] = cls.__dict__.get(name)          # None: inherited (delete to restore)
+        setattr(cls, name, _guard(name, method))
 
+
+def _uninstall(cls: type) -> None:
+    n = _installed[cls] - 1
+    if n:
+        _installed[cls] = n
+        return
+    del _installed[cls]
+    for name, old in _saved.pop(cls).items():
+        if old is None:
+            delattr(cls, name)
+        else:
+            setattr(cls, name, old)
+
+
+def _guard(name: str, method):
+    """``method`` for hubs without an open section; the refusal for the one with it."""
+    if name == "yield_":
         def yield_(self):
-            _refuse(self)
+            if self in _active:
+                _refuse(self)
+            return method(self)
+        return yield_
 
-        ns = {"__slots__": (), "park": park, "yield_": yield_, "__module__": __name__}
-        if hasattr(cls, "_park"):
-            ns["_park"] = park
-        sub = _subclasses[cls] = type(f"Atomic{cls.__name__}", (cls,), ns)
-    return sub
+    def park(self, waitobj, timeout=None, *rest):
+        if self in _active:
+            _refuse(self, waitobj)
+        return method(self, waitobj, timeout, *rest)
+
+    park.__name__ = name
+    return park
 
 
 class _Section:
@@ -112,7 +148,7 @@ class _Section:
         if hub not in _active:
             _active[hub] = self
             self.outer = True
-            hub.__class__ = _atomic_class(hub.__class__)
+            _install(type(hub))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -120,7 +156,7 @@ class _Section:
         if self.outer:
             self.outer = False
             del _active[hub]
-            hub.__class__ = hub.__class__.__mro__[1]
+            _uninstall(type(hub))
         self.hub = None
 
 

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import math
 import shutil
+import statistics
+import threading
+import time
 
 import pytest
 
 from whyevents.experiments import web
-from whyevents.harness import cpu_quota
+from whyevents.harness import cpu_quota, procs
+from whyevents.http.fileset import build_fileset
+from whyevents.loadgen.multi import run_load_processes
+from whyevents.loadgen.wrk import httpload_result, start_httpload_wrk
 from whyevents.repro import claims
+from whyevents.servers.process import ServerProcess
 
 HAS_WRK = shutil.which("wrk") is not None
 needs_wrk = pytest.mark.skipif(not HAS_WRK, reason="wrk is not installed (apt-get install wrk)")
@@ -85,32 +92,89 @@ def test_cap_unavailable_is_recorded(monkeypatch) -> None:
     assert row["server_allotment"] == 1.0
 
 
+@pytest.fixture(scope="module")
+def small_files(tmp_path_factory) -> tuple[str, list[str]]:
+    """A file set and the classes 0-1 (0.1-9 KB) of its SPECweb99 trace.
+
+    With class 3 (100-900 KB, 1% of requests) the bytes per request of a few thousand requests
+    have a sampling error of ~4-6%: two clients drawing independently would differ by more than
+    5% in bandwidth about a third of the time for no fault of theirs. The cross-check compares
+    clients, so it asks for the small classes (sampling error ~1%); the mix itself is tested in
+    test_wrk_httpload.py."""
+    root = str(tmp_path_factory.mktemp("web"))
+    fs = build_fileset(root, 64, seed=0, scale=0.002)
+    small = [t for t in fs.mix.trace(web.TRACE_LENGTH, 0) if "/class0_" in t or "/class1_" in t]
+    assert len(small) > 1000
+    return root, small
+
+
 @needs_wrk
-@pytest.mark.xfail(reason="open (issue 10): the Python client thinks ~22.3 ms per 20 ms (server-"
-                   "side gap medians, 64 clients), wrk 20.4 ms, so the Python client's rate is "
-                   "~9% lower; the 5% target needs its think-time overshoot fixed, not a wider "
-                   "tolerance", strict=False)
-def test_two_clients_agree_on_a_short_point() -> None:
+def test_two_clients_agree_on_a_short_point(small_files) -> None:
     """At 64 clients nothing saturates: wrk and the Python clients give the same request rate
-    and bandwidth within 5% (the server's own counts, same window, same clock), and both make
-    ~5 requests per connection."""
-    p = _params(server_cores=0)
-    got = {}
-    with web.prepare(p) as ctx:
-        for client in ("wrk", "python"):
-            p["client"] = client
-            (row,) = web.measure({"server": "eventloop", "poller": "epoll", "clients": 64,
-                                  "rep": 0}, p, ctx=ctx)
-            assert row["status"] == "ok", row["error"]
-            assert row["client"] == client and row["errors"] == 0
-            got[client] = row
-    w, py = got["wrk"], got["python"]
-    for key in ("server_requests", "server_bytes"):
-        assert w[key] == pytest.approx(py[key], rel=0.05), key
-    assert w["req_per_s"] == pytest.approx(py["req_per_s"], rel=0.05)
-    assert w["mbit_s"] == pytest.approx(py["mbit_s"], rel=0.05)
-    for r in (w, py):
-        assert r["requests_per_connection"] == pytest.approx(5.0, rel=0.1)
+    and bandwidth within 5%, and both think 20 ms on average.
+
+    The two clients load one server *at the same time*, 32 clients each, over the same
+    window, both pinned to the client core: the machine's noise (large on a shared 2-vCPU VM,
+    where consecutive points of one client differ by 30%) falls on both alike. The medians of
+    three windows are compared."""
+    root, trace = small_files
+    pin = procs.can_pin()
+    server_cpu, client_cpus = (0, [1]) if pin else (None, None)
+    spec = {"server": "eventloop", "root": root, "kwargs": {"poller": "epoll"}}
+    ratios: dict[str, list[float]] = {"req_per_s": [], "mbit_s": []}
+    thinks: dict[str, list[float]] = {"wrk": [], "python": []}
+    warmup, duration, n = 1.0, 3.0, 32
+    with ServerProcess(spec, cpu=server_cpu) as srv:
+        ready = srv.start()
+        host, port = ready["host"], ready["port"]
+        for _window in range(3):
+            start = time.time() + 2.0               # the Python worker's import time
+            w_start, w_end = start + warmup, start + warmup + duration
+            out: dict = {}
+
+            def python_clients(start=start, out=out) -> None:
+                out["py"] = run_load_processes(host, port, n, duration, warmup, processes=1,
+                                               cpus=client_cpus, start_at=start, paths=trace)
+
+            th = threading.Thread(target=python_clients)
+            th.start()
+            try:
+                w = start_httpload_wrk(host, port, n, (w_start, w_end), paths=trace,
+                                       cpu=client_cpus[0] if client_cpus else None)
+                time.sleep(max(0.0, w_start - time.time()))
+                c0 = w.cpu()
+                time.sleep(max(0.0, w_end - time.time()))
+                wr = httpload_result(w, c0, w.cpu())
+            finally:
+                th.join()
+            py = out["py"]
+            assert wr["errors_total"] == 0 and sum(py.errors.values()) == 0
+            assert wr["completed"] > 0 and py.completed > 0
+            ratios["req_per_s"].append(wr["requests_per_s"] / py.requests_per_s)
+            ratios["mbit_s"].append(wr["mbit_per_s"] / py.mbit_per_s)
+            thinks["wrk"].append(wr["think_ms_mean"])
+            thinks["python"].append(py.think_ms_mean)
+    for key, r in ratios.items():
+        assert statistics.median(r) == pytest.approx(1.0, abs=0.05), (key, r)
+    for client, t in thinks.items():
+        assert statistics.median(t) == pytest.approx(20.0, rel=0.1), (client, t)
+
+
+@needs_wrk
+def test_both_clients_fill_a_row(small_files) -> None:
+    """A point on either client is a row with the same bookkeeping: ~5 requests per
+    connection, the measured think time, client CPU per request, claim eligibility, no cap."""
+    root, trace = small_files
+    p = _params(server_cores=0, warmup=0.5, duration=1.5)
+    ctx = {"root": root, "trace": trace, "fileset_bytes": None}
+    for client in ("wrk", "python"):
+        p["client"] = client
+        (r,) = web.measure({"server": "eventloop", "poller": "epoll", "clients": 16, "rep": 0},
+                           p, ctx=ctx)
+        assert r["status"] == "ok", r["error"]
+        assert r["client"] == client and r["errors"] == 0
+        assert r["requests_per_connection"] == pytest.approx(5.0, rel=0.15)
+        assert r["client_think_ms_mean"] > 0
         assert not math.isnan(r["client_cpu_us_per_request"])
         assert "claim_eligible" in r and r["server_cap"] == "none"
 

@@ -646,6 +646,7 @@ class _WrkResult:
         self.duration_s = r["duration_s"]
         self.wake_lag_s = 0.0
         self.client_saturated = r["client_saturated"]
+        self.think_ms_mean = r.get("think_ms_mean", math.nan)
 
 
 def _row_figures(result, s0: dict, s1: dict, duration: float, n_cores: int,
@@ -688,6 +689,7 @@ def _row_figures(result, s0: dict, s1: dict, duration: float, n_cores: int,
         "client_saturated": (client_util >= _SATURATED * n_cores or result.client_saturated
                              or client_lag > 0.1 * duration),
         "client_lag_s": client_lag,
+        "client_think_ms_mean": result.think_ms_mean,
         "window_s": duration,
         "server_window_s": window,
         "server_requests": srv_requests,

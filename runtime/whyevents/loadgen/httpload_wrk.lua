@@ -19,7 +19,14 @@
 -- The model and where it differs from HttpLoad:
 --   * think time: delay() returns it, and wrk applies it after every response before the next
 --     request on that connection (also before the first request of a reconnected connection:
---     HttpLoad thinks, then reconnects, so the pause is the same).
+--     HttpLoad thinks, then reconnects, so the pause is the same). wrk's timers are whole
+--     milliseconds on a truncated clock (ae: the deadline is floor_ms(now) + delay, checked when
+--     the loop next wakes), so a returned 20 ends 19-21 ms later depending on when the loop
+--     polls. The think is made exact on average as in the Python client: each thread sleeps
+--     towards absolute deadlines, "now + think - carry", where carry is how late the thread's
+--     last think ended (request() pairs thinks and deadlines first-in first-out; the sums, and
+--     so the mean, do not depend on the pairing). think_ms_mean in the summary is the think
+--     time measured in the window (delay() -> request()).
 --   * a new connection after RPC requests: wrk's Lua has no per-connection hook (request() does
 --     not say which connection asks), so the script cannot count a connection's requests.
 --     "counter" sends "Connection: close" on every RPC-th request of a wrk *thread*; the server
@@ -80,6 +87,9 @@ local reqs_open, reqs_close, ntrace, pos = nil, nil, 0, 0
 local rpc, think_ms, random_close = 5, 20, false
 local win_start, win_end = -1, -1
 sent, closes, sent_win, closes_win = 0, 0, 0, 0
+think_sum, think_n = 0, 0           -- think time measured in the window (s, count)
+local dues, due_head, due_tail = {}, 1, 0    -- thinks in progress: {start, deadline}, FIFO
+local carry = 0                     -- how late (s) the thread's last think ended
 
 function init(args)
   rpc = tonumber(env("WHYEVENTS_RPC", "5"))
@@ -114,10 +124,30 @@ function init(args)
 end
 
 function delay()
-  return think_ms
+  if think_ms <= 0 then return 0 end
+  local t = now()
+  local want = think_ms / 1000 - carry
+  if want < 0 then want = 0 end
+  due_tail = due_tail + 1
+  dues[due_tail] = { t, t + want }
+  return math.floor(want * 1000 + 0.5)
+end
+
+local function thought(t)
+  if due_head > due_tail then return end    -- a request without a think (reconnect on error)
+  local d = dues[due_head]
+  dues[due_head] = nil
+  due_head = due_head + 1
+  local think_s = think_ms / 1000
+  carry = math.min(math.max(t - d[2], -think_s), think_s)
+  if t >= win_start and t < win_end then
+    think_sum = think_sum + (t - d[1])
+    think_n = think_n + 1
+  end
 end
 
 function request()
+  if think_ms > 0 then thought(now()) end
   pos = pos + 1
   if pos > ntrace then pos = 1 end
   sent = sent + 1
@@ -143,8 +173,10 @@ end
 
 -- Runs in the main state after the run: one JSON line for the driver.
 function done(summary, latency, requests)
-  local sent_all, closes_all, sw, cw = 0, 0, 0, 0
+  local sent_all, closes_all, sw, cw, ts, tn = 0, 0, 0, 0, 0, 0
   for _, t in ipairs(threads) do
+    ts = ts + (t:get("think_sum") or 0)
+    tn = tn + (t:get("think_n") or 0)
     sent_all = sent_all + (t:get("sent") or 0)
     closes_all = closes_all + (t:get("closes") or 0)
     sw = sw + (t:get("sent_win") or 0)
@@ -159,11 +191,12 @@ function done(summary, latency, requests)
     'WHYEVENTS_JSON {"duration_us": %d, "requests": %d, "bytes": %d, '
     .. '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, '
     .. '"requests_sent": %d, "closes_sent": %d, "requests_sent_window": %d, '
-    .. '"closes_sent_window": %d, "threads": %d, '
+    .. '"closes_sent_window": %d, "threads": %d, "think_ms_mean": %s, '
     .. '"latency_ms": {%s, "mean": %.3f, "stdev": %.3f, "max": %.3f}}\n',
     summary.duration, summary.requests, summary.bytes,
     e.connect, e.read, e.write, e.status, e.timeout,
     sent_all, closes_all, sw, cw, #threads,
+    tn > 0 and string.format("%.4f", ts * 1000 / tn) or "null",
     table.concat(pct, ", "), latency.mean / 1000.0, latency.stdev / 1000.0,
     latency.max / 1000.0))
 end

@@ -10,6 +10,7 @@ come from all samples, Jain fairness is over every client of every process.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -115,10 +116,19 @@ def merge(parts: list[dict]) -> LoadResult:
         fairness=jain_fairness(per_client), client_cpu_s=user + system,
         client_cpu_user_s=user, client_cpu_system_s=system, params=params,
         latencies=latencies, processes=len(parts), any_process_saturated=saturated,
-        wake_lag_s=max(p.get("wake_lag_s", 0.0) for p in parts))
+        wake_lag_s=max(p.get("wake_lag_s", 0.0) for p in parts),
+        think_ms_mean=_weighted_think(parts))
     if saturated:
         result.warnings.append(SATURATED_WARNING + " (at least one client process)")
     return result
+
+
+def _weighted_think(parts: list[dict]) -> float:
+    """The processes' mean think times, weighted by their completions (NaN if none)."""
+    pairs = [(p.get("think_ms_mean", math.nan), sum(p["per_client"])) for p in parts]
+    pairs = [(t, n) for t, n in pairs if n and not math.isnan(t)]
+    total = sum(n for _, n in pairs)
+    return sum(t * n for t, n in pairs) / total if total else math.nan
 
 
 def _to_json(r: LoadResult) -> dict:
@@ -127,7 +137,7 @@ def _to_json(r: LoadResult) -> dict:
                 client_cpu_system_s=r.client_cpu_system_s,
                 client_saturated=r.client_saturated, params=r.params, duration_s=r.duration_s,
                 bytes=r.bytes, connection_failures=r.connection_failures,
-                wake_lag_s=r.wake_lag_s,
+                wake_lag_s=r.wake_lag_s, think_ms_mean=r.think_ms_mean,
                 connections=r.connections)
 
 

@@ -461,6 +461,8 @@ def httpload_result(w: _Wrk, cpu0: tuple[float, float] | None,
         wrk_requests=requests, wrk_bytes=s["bytes"], wrk_duration_s=s["duration_us"] / 1e6,
         wrk_requests_sent=s["requests_sent"], wrk_closes_sent=s["closes_sent"],
         mean_response_bytes=mean_bytes,
+        think_ms_mean=(s.get("think_ms_mean") if s.get("think_ms_mean") is not None
+                       else math.nan),
         requests_per_connection=(s["requests_sent_window"] / s["closes_sent_window"]
                                  if s["closes_sent_window"] else math.nan),
         command=" ".join(w.cmd), warnings=list(w.warnings))

@@ -243,3 +243,11 @@ def test_a_refused_wait_leaves_the_primitive_usable() -> None:
 def test_atomic_outside_a_hub_is_a_no_op() -> None:
     with threads.atomic():
         assert not threads.in_atomic()
+
+
+def test_whyevents_check_subcommand(tmp_path, capsys) -> None:
+    from whyevents.repro.cli import main
+
+    assert main(["check", str(_write(tmp_path, "racy.py", RACY))]) == 1
+    assert ": error: atomic section may block: audit() at " in capsys.readouterr().out
+    assert main(["check", str(_write(tmp_path, "clean.py", CLEAN))]) == 0

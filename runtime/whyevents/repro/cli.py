@@ -136,6 +136,16 @@ def _add_fileset(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(_run=lambda a, _p: _fileset_main(a.argv), _parser=p)
 
 
+def _add_check(sub: argparse._SubParsersAction) -> None:
+    from whyevents.analysis import cli as check_cli
+
+    p = sub.add_parser("check", help="may-block analysis, atomic sections, static blocking graph",
+                       description=check_cli.__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    check_cli.add_arguments(p)
+    p.set_defaults(_run=lambda a, _p: check_cli.run(a), _parser=p)
+
+
 def _fileset_main(argv: list[str]) -> int:
     from whyevents.http import fileset
 
@@ -284,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_claims(sub)
     _add_report(sub)
+    _add_check(sub)
     parser.set_defaults(_parser=parser)
     return parser
 

@@ -5,11 +5,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PROFILE ?= quick
-EXTRAS ?= peers,dev
+# lab: JupyterLab, ipywidgets and Playwright (the browser test runs in `make test`)
+EXTRAS ?= lab,peers,dev
 
 .PHONY: test reproduce lab lint bench strip clean-venv
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
@@ -35,12 +36,9 @@ strip: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/whyevents bench runtime
 
-## lab: JupyterLab with the whyevents kernel registered
-lab:
-	$(MAKE) EXTRAS=lab,peers,dev $(STAMP)
-	$(PY) -m pip install -q -e ".[lab,peers,dev]"
-	$(PY) -m ipykernel install --user --name whyevents --display-name "Python (whyevents)"
-	$(VENV)/bin/jupyter lab notebooks/
+## lab: JupyterLab on notebooks/ with the whyevents kernel registered (as root too: ci/lab.sh)
+lab: $(STAMP)
+	VENV=$(VENV) bash ci/lab.sh
 
 lint: $(STAMP)
 	$(PY) -m ruff check runtime tests ci

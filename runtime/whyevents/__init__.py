@@ -1,8 +1,11 @@
 """whyevents: the systems of *Why Events Are A Bad Idea* (HotOS 2003), rebuilt in Python.
 
-Subpackages: ``threads`` (the green-thread runtime), ``http``, ``knot``, ``seda``, ``eventloop``,
-``loadgen``, ``bench`` and ``repro``. See ``DESIGN.md`` in the repository for the map from the
-paper's sections to these modules.
+Subpackages, lowest layer first: ``harness`` (process and measurement helpers), ``threads`` (the
+green-thread runtime), ``http``, the servers ``knot``, ``seda`` and ``eventloop``, ``loadgen``
+(the clients), ``servers`` (their registry and the server-process protocol), ``experiments``
+(the paper's), ``benchmarks`` (against peers), ``analysis`` (the compiler support of section 4)
+and ``repro`` (results store, claims, report, CLI). ``docs/DESIGN.md`` in the repository maps
+the paper's sections to these modules and says which layer may import which.
 """
 
 __version__ = "0.1.0"

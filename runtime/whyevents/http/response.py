@@ -7,7 +7,8 @@ depend on the server doing little per request. A `StaticResponse` therefore keep
 `200 OK` answer (status line, headers and body) as one `bytes` object, so a server sends it with
 one `send` call and no copy; a partial send continues with a memoryview of the same object.
 (gevent.pywsgi, by contrast, writes headers and body in two sends, and without TCP_NODELAY Nagle
-plus delayed ACK cost it ~40 ms per keep-alive request: see DESIGN.md.)
+plus delayed ACK stall every keep-alive request: docs/DESIGN.md, "Measuring on this kind of
+machine"; `whyevents bench servers` measures pywsgi with and without TCP_NODELAY.)
 
 The Date header, and why it costs one copy per second
 ------------------------------------------------------

@@ -4,7 +4,7 @@ Why a module: a notebook should read as the paper's argument — sentence, measu
 verdict — so the plumbing (which run, where stored, how a claim is printed and raised) lives
 here, tested like the rest of the package, and every notebook does it the same way.
 
-The claims cell contract (DESIGN.md "Notebooks"): ``check_claims`` prints one stable line per
+The claims cell contract (docs/DESIGN.md, "Notebooks"): ``check_claims`` prints one stable line per
 claim (``C2.1 PASS — fifo flat from 1k to 10k tasks``), never a number, evaluates every claim
 before raising so a reader sees all verdicts, and raises ``ClaimFailed`` naming the failed ones,
 so nbval fails the notebook. The values behind the verdicts go to ``claims_table`` (a cell whose

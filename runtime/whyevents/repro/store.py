@@ -1,6 +1,6 @@
 """The results store: one directory per run, every finished point on disk at once.
 
-Layout (DESIGN.md "Experiments and results")::
+Layout (docs/DESIGN.md, "Experiments and results")::
 
     data/results/<experiment>/<run-id>/
         provenance.json   collect() at start; status, end time and duration at close

@@ -5,8 +5,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PROFILE ?= quick
-# lab: JupyterLab, ipywidgets and Playwright (the browser test runs in `make test`)
-EXTRAS ?= lab,peers,dev
+# lab: JupyterLab, ipywidgets and Playwright (the browser test runs in `make test`); cluster:
+# dask.distributed (`whyevents run --cluster`, tested on a LocalCluster)
+EXTRAS ?= lab,cluster,peers,dev
 
 .PHONY: test reproduce lab lint bench strip clean-venv
 

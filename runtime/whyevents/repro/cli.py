@@ -11,6 +11,7 @@ still listed; running it reports the import error instead of breaking the other 
     whyevents serve {knot-c,knot-a,seda,eventloop} --root DIR [--port N] [--threads N] ...
     whyevents fileset --root DIR --clients N [--seed S] [--scale X]
     whyevents run {pipeline,scaling,web} [--profile quick|full] [-p KEY=VALUE ...] [--resume [ID]]
+                  [--cluster ADDRESS]
     whyevents claims [--profile quick|full] [--run latest|ID] [--strict]
     whyevents report [--profile quick|full] [--out paper/REPORT.md]
 """
@@ -185,6 +186,11 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--root", type=Path, default=None,
                        help="results root (default data/results)")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        p.add_argument("--cluster", default=None, metavar="ADDRESS",
+                       help="measure the points on a Dask cluster (tcp://host:8786; 'local' or "
+                            "'local:N' starts one here), one point per machine at a time; "
+                            "workers: dask worker ADDRESS --nthreads 1 --resources machine=1 "
+                            "(needs the [cluster] extra)")
         p.set_defaults(_run=_run_experiment, _parser=p)
     run.set_defaults(_parser=run)
 
@@ -198,7 +204,7 @@ def _run_experiment(args: argparse.Namespace, parser: argparse.ArgumentParser) -
             args.experiment, args.profile, overrides,
             resume=False if args.resume is None else
             (True if args.resume == "latest" else args.resume),
-            progress=not args.no_progress, root=args.root)
+            progress=not args.no_progress, root=args.root, cluster=args.cluster)
     except (ValueError, store.RunNotFound) as e:
         parser.error(str(e))
         return 2

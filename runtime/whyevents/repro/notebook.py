@@ -35,11 +35,13 @@ def results_root(root: str | Path | None) -> Path | None:
 
 def experiment(name: str, profile: str = "quick", params: Mapping[str, Any] | None = None, *,
                reuse: bool = False, root: str | Path | None = None,
-               progress: bool = True) -> store.Run:
+               progress: bool = True, cluster: Any = None) -> store.Run:
     """The run this notebook reports on: measured now, or (``reuse=True``) the latest stored one.
 
     Reuse takes the newest *complete* run of the experiment at this profile and says which; with
     none stored it measures, so a reader who asked to reuse still gets a notebook that runs.
+    ``cluster`` (the notebooks' parameter): a Dask scheduler address to measure on, one point per
+    machine at a time (``repro.cluster``); ``None`` measures here.
     """
     mod = runner.load(name)
     where = results_root(root)
@@ -52,7 +54,7 @@ def experiment(name: str, profile: str = "quick", params: Mapping[str, Any] | No
         except store.RunNotFound as e:
             print(f"nothing to reuse ({e}); measuring")
     run = runner.run_experiment(name, profile, dict(params or {}), progress=progress,
-                                root=where)
+                                root=where, cluster=cluster or None)
     print(f"stored {mod.EXPERIMENT} run {run.run_id}: {len(run.rows())} rows in {run.dir}")
     return run
 

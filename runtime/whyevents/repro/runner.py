@@ -17,6 +17,10 @@ nothing about any workload, so the three experiments behave the same way:
 * **Progress** is a tqdm bar (notebook-aware via ``tqdm.auto``) whose postfix shows the current
   point and, after each point, the module's ``SUMMARY_FIELDS``; a module may push live figures
   during a long point through its ``progress`` callback (the web sweep shows server counters).
+* **On a cluster** (``cluster=ADDRESS``, ``whyevents run NAME --cluster ADDRESS``) the points go
+  to a Dask scheduler instead of running here one after another (``repro.cluster``: one point
+  per machine at a time, rows back into this run with the worker's host); everything above
+  (parameters, the store, resume, the bar) is the same. Without an address nothing changes.
 * **Machine limits that capped a sweep** (the 20,000 open-file cap, pid_max) are recorded in the
   provenance under ``limits`` by the module's ``limits(params)``, so a reader knows why the sweep
   stopped where it did.
@@ -212,12 +216,15 @@ def _bar(total: int, desc: str, enabled: bool):
 def run_experiment(name: str, profile: str = "quick", params: Mapping[str, Any] | None = None,
                    *, resume: bool | str = False, progress: bool = True,
                    root: Path | None = None, seed: int | None = None,
-                   on_row: Callable[[dict], None] | None = None) -> store.Run:
+                   on_row: Callable[[dict], None] | None = None,
+                   cluster: Any = None) -> store.Run:
     """Run experiment ``name`` at ``profile`` with ``params`` overrides; returns the closed Run.
 
     ``resume`` is ``False`` (a new run), ``True`` (the latest run of this experiment) or a run
     id. Points whose key is already stored are skipped. Ctrl-C closes the run as
     ``interrupted`` and re-raises; every finished point is kept. ``on_row`` sees each new row.
+    ``cluster``: a Dask scheduler address (or ``local[:N]``, or a Client) to measure the points
+    on, one per machine at a time (``repro.cluster``); ``None`` measures them here, in order.
     """
     mod = load(name)
     resolved = resolve_params(mod, profile, params)
@@ -247,6 +254,8 @@ def run_experiment(name: str, profile: str = "quick", params: Mapping[str, Any] 
         bar.update(len(todo) - len(remaining))
         bar.set_postfix_str(f"run {run.run_id}", refresh=True)
     status = "interrupted"
+    if cluster is not None:
+        return _run_on_cluster(mod, resolved, remaining, run, done, bar, cluster, on_row)
     try:
         setup = mod.prepare(resolved) if hasattr(mod, "prepare") else contextlib.nullcontext()
         with setup as ctx:
@@ -264,11 +273,7 @@ def run_experiment(name: str, profile: str = "quick", params: Mapping[str, Any] 
                 if isinstance(rows, Mapping):
                     rows = [rows]
                 for row in rows:
-                    row = dict(row)
-                    for f in mod.KEY_FIELDS:
-                        row.setdefault(f, point.get(f))
-                    row.setdefault("status", "ok")
-                    row.setdefault("point_wall_s", round(time.monotonic() - t0, 3))
+                    row = _finish_row(mod, point, row, time.monotonic() - t0)
                     run.append(row)
                     if on_row is not None:
                         on_row(row)
@@ -278,6 +283,59 @@ def run_experiment(name: str, profile: str = "quick", params: Mapping[str, Any] 
                     bar.set_postfix({**here, **_short(last, ("status", *mod.SUMMARY_FIELDS))},
                                     refresh=True)
         status = "complete"
+    finally:
+        if bar is not None:
+            bar.close()
+        run.close(status)
+    return run
+
+
+def _finish_row(mod: ModuleType, point: Mapping[str, Any], row: Mapping[str, Any],
+                wall_s: float) -> dict:
+    row = dict(row)
+    for f in mod.KEY_FIELDS:
+        row.setdefault(f, point.get(f))
+    row.setdefault("status", "ok")
+    row.setdefault("point_wall_s", round(wall_s, 3))
+    return row
+
+
+def _run_on_cluster(mod: ModuleType, resolved: dict, remaining: list[dict], run: store.Run,
+                    done: set, bar, address: Any,
+                    on_row: Callable[[dict], None] | None) -> store.Run:
+    """The sweep's remaining points on a Dask cluster; rows into ``run`` as they arrive."""
+    from whyevents.repro import cluster
+
+    status = "interrupted"
+    keyf = lambda p: _key(p, mod.KEY_FIELDS)  # noqa: E731
+
+    def store_rows(point: dict, rows: list[dict]) -> None:
+        for row in rows:
+            row = _finish_row(mod, point, row, 0.0)
+            run.append(row)
+            if on_row is not None:
+                on_row(row)
+        if bar is not None:
+            bar.update(1)
+            last = rows[-1] if rows else {}
+            bar.set_postfix({**_short(point, mod.KEY_FIELDS),
+                             **_short(last, ("worker_host", "status", *mod.SUMMARY_FIELDS))},
+                            refresh=True)
+
+    def note(msg: str) -> None:
+        (bar.write if bar is not None else print)(msg)
+
+    try:
+        with cluster.connect(address) as client:
+            run.provenance["cluster"] = cluster.describe(client)
+            run._write_provenance()
+            outcome = cluster.run_points(client, mod.__name__, resolved, remaining, keyf,
+                                         set(done), store_rows, note)
+            run.provenance["cluster"].update(
+                hosts=outcome["hosts"], duplicates_dropped=outcome["duplicates_dropped"],
+                lost_points=[dict(p) for p in outcome["lost"]])
+        if not outcome["lost"]:
+            status = "complete"
     finally:
         if bar is not None:
             bar.close()

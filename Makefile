@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
-## test: lint, then the whole test suite (unit, property, integration, notebooks)
+## test: the system tools (ci/ensure_tools.sh: apt-get as root, else the command), lint, then the
+## whole test suite (unit, property, integration, the browser, notebooks)
 test: $(STAMP)
+	bash ci/ensure_tools.sh test
 	$(PY) -m ruff check runtime tests ci
 	$(VENV)/bin/nbqa ruff notebooks/
 	$(PY) -m pytest tests
@@ -26,6 +28,7 @@ test: $(STAMP)
 
 ## reproduce: run every experiment at PROFILE (quick|full) and print where results went
 reproduce: $(STAMP)
+	bash ci/ensure_tools.sh reproduce
 	bash ci/reproduce.sh $(PROFILE)
 
 ## strip: remove notebook outputs except the claims cells' (what nbval compares against)

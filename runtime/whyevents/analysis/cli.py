@@ -3,8 +3,11 @@
 Output: one line per finding (``file:line:col: error|warning: ...``, see ``check``), then a
 summary line. ``--blocking`` lists every checked function that may block or is unknown, with
 its chain; ``--primitives`` what the runtime's API and ``patch_all()``'s stdlib names come to;
-``--graph`` the static blocking graph (``--dot`` as Graphviz). Exit status: 0 clean, 1 an atomic
-section may block (or calls something unresolved, with ``--strict``), 2 bad usage or path.
+``--graph`` the static blocking graph (``--dot`` as Graphviz); ``--live-state`` the locals live
+across and pinned at each blocking call, with warnings where large state may be held
+(``liveness``); ``--stack`` each function's stack bound (``stack``). Exit status: 0 clean, 1 an
+atomic section may block (or calls something unresolved, with ``--strict``), 2 bad usage or path;
+the live-state warnings and stack notes are advice and never change it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,13 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="what the runtime's public API and patch_all()'s names come to")
     ap.add_argument("--graph", action="store_true", help="print the static blocking graph")
     ap.add_argument("--dot", action="store_true", help="with --graph: Graphviz DOT")
+    ap.add_argument("--live-state", action="store_true",
+                    help="locals live across / pinned at each blocking call; warn where large "
+                         "state may be held")
+    ap.add_argument("--warnings-only", action="store_true",
+                    help="with --live-state: only the large-state warnings")
+    ap.add_argument("--stack", action="store_true",
+                    help="each function's stack bound (bytes, frames) or why it is unbounded")
     ap.add_argument("--unpatched", action="store_true",
                     help="analyse as running without monkey.patch_all() (stdlib names keep "
                          "their own meaning)")
@@ -64,6 +74,16 @@ def run(args: argparse.Namespace) -> int:
         else:
             for edge in sorted(g.relabel().edges):
                 print(f"edge: {edge[0]} -> {edge[1]}")
+    if args.live_state:
+        from .liveness import format_points, live_state
+
+        for line in format_points(live_state(analysis), notes=not args.warnings_only):
+            print(line)
+    if args.stack:
+        from .stack import format_bounds, stack_bounds
+
+        for line in format_bounds(stack_bounds(analysis)):
+            print(line)
     print(f"checked {summary['modules']} modules, {summary['functions']} functions: "
           f"{summary['may_block']} may block, {summary['unknown']} unknown; "
           f"{summary['atomic_sections']} atomic sections: {summary['errors']} errors, "

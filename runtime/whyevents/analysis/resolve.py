@@ -46,6 +46,9 @@ RUNTIME = "whyevents.threads"
 _BUILTIN_TYPES = {ast.Dict: "dict", ast.List: "list", ast.Set: "set", ast.Tuple: "tuple",
                   ast.DictComp: "dict", ast.ListComp: "list", ast.SetComp: "set",
                   ast.JoinedStr: "str", ast.GeneratorExp: "generator"}
+#: stdlib C modules whose functions return C objects (``select.poll()``), never checked code's
+_C_FACTORIES = frozenset({"select", "socket", "os", "time", "zlib", "hashlib", "mmap", "array",
+                          "struct", "fcntl", "_thread", "ssl"})
 
 
 @dataclass(eq=False)
@@ -576,8 +579,9 @@ class Project:
             for v in self.values(expr.func, f, mod, depth + 1):
                 if v[0] == "class":
                     out.append(("inst", v[1]))
-                elif v[0] == "ext" and _is_external_class(v[1]):
-                    out.append(("extinst", v[1]))
+                elif v[0] == "ext" and (_is_external_class(v[1])
+                                        or v[1].partition(".")[0] in _C_FACTORIES):
+                    out.append(("extinst", v[1]))       # select.poll(): a C object
                 elif v[0] == "func":
                     out += self._returns(v[1], depth + 1)
             return _dedup(out)

@@ -272,8 +272,8 @@ def test_evaluate_all_reads_stored_runs(tmp_path):
     good = _store(tmp_path, "pipeline", pipeline())
     verdicts = {v.id: v for v in claims.evaluate_all("quick", root=tmp_path)}
     assert verdicts["C2.1"].passed and verdicts["C2.1"].run_id == good.run_id
-    assert verdicts["C3.1"].status == "MISSING" and not verdicts["C3.1"].passed
-    assert verdicts["C3.1"].message.startswith("C3.1 MISSING — ")
+    assert verdicts["C3.2"].status == "MISSING" and not verdicts["C3.2"].passed
+    assert verdicts["C3.2"].message.startswith("C3.2 MISSING — ")
     with pytest.raises(MissingData, match="no stored run of 'scaling'"):
         claims.evaluate_all("quick", root=tmp_path, strict=True)
 
@@ -321,10 +321,12 @@ def test_claims_path_is_under_paper():
 
 def test_full_only_claims_are_not_decided_at_quick(tmp_path):
     full_only = [c for c in claims.load_claims() if not c.applies("quick")]
-    assert {c.id for c in full_only} == {"C3.3", "C3.4"}      # effects beyond 4,096 clients
+    # C3.3, C3.4: effects beyond 4,096 clients; C3.1, C3.5, C2.8: bandwidth on server-bound
+    # points, which the quick sweep does not give reliably (issue 10; claims.yaml)
+    assert {c.id for c in full_only} == {"C3.1", "C3.3", "C3.4", "C3.5", "C2.8"}
     _store(tmp_path, "web", web())
     ids = {v.id for v in claims.evaluate_all("quick", root=tmp_path)}
-    assert ids and not ids & {"C3.3", "C3.4"}
+    assert ids and not ids & {c.id for c in full_only}
     with pytest.raises(ValueError, match="needs a 'full' profile"):
         claims.Claim.from_dict({"id": "X", "section": "s", "sentence": "t", "experiment": "web",
                                 "metric": "max_x", "comparison": {"op": ">=", "threshold": 1},
@@ -358,3 +360,10 @@ def test_ratio_to_peak_needs_a_series_not_one_point():
     one = [{"server": "knot-a", "poller": "poll", "clients": 16384, "mbit_s": 500.0}]
     with pytest.raises(MissingData, match="at least two"):
         claims.ratio_at(one, where={"server": "knot-a"}, x="clients", y="mbit_s", at=16384)
+
+
+def test_bandwidth_claim_without_server_bound_points_is_missing_and_says_why():
+    rows = [dict(r, claim_eligible=r["clients"] < 1024) for r in web()]    # saturated: flagged
+    with pytest.raises(MissingData, match="not server-bound and were excluded"):
+        claims.evaluate("C3.1", rows, "full")
+    assert claims.evaluate("C3.2", rows, "full").passed     # CPU per request: every point

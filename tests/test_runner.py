@@ -186,9 +186,9 @@ def test_claims_command_exit_status(tmp_path, capsys):
     out = capsys.readouterr().out
     n = sum(c.applies("quick") for c in claims.load_claims())
     assert "C2.1 PASS" in out and "measured" in out and f"{n}/{n} claims pass" in out
-    _store(tmp_path, "web", web(knot_c=[10, 40, 70, 20, 10]))     # a newer, failing web run
+    _store(tmp_path, "web", web(seda_ctx=1.5))                    # a newer, failing web run
     assert cli.main(["claims", "--root", str(tmp_path)]) == 1
-    assert "C3.5 FAIL" in capsys.readouterr().out
+    assert "C3.6 FAIL" in capsys.readouterr().out
 
 
 def test_report_lists_every_claim_and_the_runs(tmp_path):

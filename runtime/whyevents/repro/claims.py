@@ -465,11 +465,14 @@ def evaluate(claim: Claim | str, rows: Sequence[Mapping[str, Any]], profile: str
     if isinstance(claim, str):
         claim = get_claim(claim)
     args, threshold, tol, summary = claim.for_profile(profile)
-    rows = eligible_rows(claim, rows)
+    kept = eligible_rows(claim, rows)
     try:
-        value = float(METRICS[claim.metric](list(rows), **args))
+        value = float(METRICS[claim.metric](list(kept), **args))
     except MissingData as exc:
-        raise MissingData(f"{claim.id} ({claim.experiment}, {profile}): {exc}") from None
+        dropped = len(rows) - len(kept)
+        why = (f" ({dropped} of the run's points are not server-bound and were excluded)"
+               if dropped else "")
+        raise MissingData(f"{claim.id} ({claim.experiment}, {profile}): {exc}{why}") from None
     thr = _effective(claim.op, threshold, tol)
     passed = _holds(claim.op, value, thr)
     status = PASS if passed else FAIL

@@ -21,7 +21,8 @@ from typing import Any
 
 __all__ = [
     "frame", "pipeline_figure", "scaling_figure", "web_figure", "web_cost_figure",
-    "save_figures", "FIGURES", "label_pipeline", "label_web",
+    "web_bound_figure", "web_bound_table", "save_figures", "FIGURES", "label_pipeline",
+    "label_web",
 ]
 
 
@@ -198,12 +199,96 @@ def web_cost_figure(rows: Sequence[Mapping[str, Any]]):
     return fig
 
 
+def _flagged(df):
+    """The points that succeeded but may not decide a bandwidth claim (not server-bound)."""
+    if "claim_eligible" not in df:
+        return df.iloc[0:0]
+    elig = df["claim_eligible"].map(lambda v: str(v).strip().lower() in ("true", "1"))
+    known = df["claim_eligible"].notna()
+    return df[df["ok"] & known & ~elig]
+
+
+def web_bound_table(rows: Sequence[Mapping[str, Any]]):
+    """Per server and client count (medians over reps): bandwidth, server utilization of its
+    allotment, client utilization of its core, capacity (Mbit per server CPU-second), the
+    saturated-point check (bandwidth / (capacity x allotment)), server and client CPU us per
+    request, and the flag of a point that is not server-bound (empty: claim-eligible)."""
+    import pandas as pd
+
+    df = frame(rows)
+    if df.empty:
+        return df
+    df = df[df["ok"]].copy()
+    df["series"] = label_web(df)
+    cols = [c for c in ("mbit_s", "server_util_of_allotment", "client_util_of_core",
+                        "capacity_mbit_per_cpu_s", "bandwidth_over_capacity",
+                        "cpu_us_per_request", "client_cpu_us_per_request") if c in df]
+    out = df.groupby(["series", "clients"])[cols].median()
+    if "capacity_agrees" in df:
+        agree = df.groupby(["series", "clients"])["capacity_agrees"].agg(
+            lambda v: "" if v.isna().all() else ("yes" if v.dropna().astype(bool).all()
+                                                 else "NO"))
+        out["capacity_agrees"] = agree
+    if "flag" in df:
+        out["flag"] = df.groupby(["series", "clients"])["flag"].agg(
+            lambda v: "; ".join(sorted({str(x) for x in v if isinstance(x, str) and x})))
+    return pd.DataFrame(out)
+
+
+def web_bound_figure(rows: Sequence[Mapping[str, Any]]):
+    """Is the server the limit? Per server against clients: bandwidth, the server's utilization
+    of its CPU allotment (the client's of its core dashed), capacity (Mbit per server
+    CPU-second, which the client cannot distort) and CPU us per request, server (solid) beside
+    client (dashed). Points that are not server-bound (excluded from bandwidth claims) are
+    marked with a black x on the first three panels (CPU per request claims use every point)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    df = frame(rows)
+    fig, axes = plt.subplots(2, 2, figsize=(14, 9))
+    if df.empty:
+        fig.suptitle("web: no rows")
+        return fig
+    df["series"] = label_web(df)
+    flagged = _flagged(df)
+    panels = (
+        (axes[0][0], "mbit_s", None, "Mbit/s", "bandwidth"),
+        (axes[0][1], "server_util_of_allotment", "client_util_of_core",
+         "fraction of allotment (client: of its core)", "server utilization (client dashed)"),
+        (axes[1][0], "capacity_mbit_per_cpu_s", None, "Mbit per server CPU-second",
+         "capacity"),
+        (axes[1][1], "cpu_us_per_request", "client_cpu_us_per_request", "CPU us per request",
+         "CPU per request: server (solid), client (dashed)"),
+    )
+    for ax, y, y2, ylabel, title in panels:
+        if y in df and df[y].notna().any():
+            sns.lineplot(data=_median(df, ["series", "clients"], y), x="clients", y=y,
+                         hue="series", marker="o", ax=ax)
+        if y2 is not None and y2 in df and df[y2].notna().any():
+            sns.lineplot(data=_median(df, ["series", "clients"], y2), x="clients", y=y2,
+                         hue="series", marker=".", linestyle="--", ax=ax, legend=False)
+        if y in flagged and not flagged.empty and y != "cpu_us_per_request":
+            ax.scatter(flagged["clients"], flagged[y], marker="x", color="black", s=50,
+                       zorder=5, label="flagged: not server-bound")
+        ax.set(xscale="log", xlabel="simultaneous clients", ylabel=ylabel, title=title)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small")
+    axes[1][1].set_yscale("log")          # 1 client costs ~10x a loaded server's request
+    util_ax = axes[0][1]
+    util_ax.axhline(0.9, color="grey", linewidth=0.8, linestyle=":")
+    util_ax.set_ylim(0, 1.15)
+    _failed_marks(axes[0][0], df, "clients")
+    fig.tight_layout()
+    return fig
+
+
 #: file stem -> (experiment, drawing function)
 FIGURES = {
     "fig2_task_pipeline": ("pipeline", pipeline_figure),
     "threads_scaling": ("scaling", scaling_figure),
     "fig3_web_bandwidth": ("web", web_figure),
     "web_cost_per_request": ("web", web_cost_figure),
+    "web_server_bound": ("web", web_bound_figure),
 }
 
 

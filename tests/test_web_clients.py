@@ -68,6 +68,39 @@ def test_judge_flags_points_that_are_not_server_bound() -> None:
     assert "server at 0.60" in row["flag"] and "client at 0.85" in row["flag"]
 
 
+def test_saturated_points_check_bandwidth_against_capacity() -> None:
+    """At a server-bound point the clients' bandwidth is what the server's capacity predicts
+    for its allotment (within 10%); the check is a column on every row, decided only where the
+    server was the limit."""
+    def row(mbit_s: float, server_cpu_util: float = 0.49, client_cpu_util: float = 0.5) -> dict:
+        # 1.5 CPU-s over a 3 s window (0.5 of a core), 150 MB: capacity 800 Mbit per CPU-s,
+        # so at half a core the server should deliver 400 Mbit/s
+        r = {"status": "ok", "server_allotment": 0.5, "server_cpu_util": server_cpu_util,
+             "client_cpu_util": client_cpu_util, "client_cores": 1, "server_cpu_user_s": 1.0,
+             "server_cpu_system_s": 0.5, "server_bytes": 150_000_000, "client_cpu_s": 1.5,
+             "requests": 10_000, "mbit_s": mbit_s}
+        web._judge(r, {})
+        return r
+
+    good = row(380.0)
+    assert good["claim_eligible"] and good["capacity_agrees"] is True
+    assert good["bandwidth_over_capacity"] == pytest.approx(0.95)
+    off = row(300.0)                                   # 25% short: the clients lost bytes
+    assert off["claim_eligible"] and off["capacity_agrees"] is False
+    assert off["bandwidth_over_capacity"] == pytest.approx(0.75)
+    high = row(460.0)
+    assert high["capacity_agrees"] is False
+    idle = row(100.0, server_cpu_util=0.2)             # not server-bound: not decided
+    assert not idle["claim_eligible"] and idle["capacity_agrees"] is None
+    assert idle["bandwidth_over_capacity"] == pytest.approx(0.25)
+    busy_client = row(390.0, client_cpu_util=0.9)
+    assert not busy_client["claim_eligible"] and busy_client["capacity_agrees"] is None
+    failed = {"status": "failed"}
+    web._judge(failed, {})
+    assert failed["capacity_agrees"] is None and math.isnan(failed["bandwidth_over_capacity"])
+    assert web.capacity_check({"mbit_s": 1.0})["capacity_agrees"] is None
+
+
 def test_bandwidth_claims_skip_flagged_points() -> None:
     c = claims.get_claim("C3.5")
     rows = [{"server": "knot-c", "poller": "poll", "clients": n, "mbit_s": v,

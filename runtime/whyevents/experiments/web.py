@@ -81,7 +81,8 @@ from whyevents.servers.process import ServerProcess, ServerStartError
 __all__ = [
     "EXPERIMENT", "DESCRIPTION", "KEY_FIELDS", "SUMMARY_FIELDS", "PROFILES", "PARAM_HELP",
     "COLUMNS", "CONFIGS", "check_params", "points", "prepare", "measure", "limits",
-    "client_cap", "SERVER_FD_MARGIN", "TRACE_LENGTH",
+    "client_cap", "SERVER_FD_MARGIN", "TRACE_LENGTH", "capacity_check", "SERVER_BOUND",
+    "CLIENT_FREE", "CAPACITY_AGREEMENT",
 ]
 
 EXPERIMENT = "web"
@@ -188,6 +189,8 @@ _SATURATED = 0.90
 SERVER_BOUND = 0.90
 #: ... and the client at most this share of its core
 CLIENT_FREE = 0.80
+#: at a server-bound point, bandwidth and capacity x allotment agree within this fraction
+CAPACITY_AGREEMENT = 0.10
 CLIENTS = ("wrk", "python")
 
 
@@ -513,9 +516,17 @@ def _start_wrk(host: str, port: int, clients: int, cpu: int | None, params: dict
 
 def _judge(row: dict, params: dict) -> None:
     """Server utilization of its allotment, client utilization of its core, capacity, and
-    whether a bandwidth claim may use the point (``claim_eligible``; else ``flag`` says why)."""
+    whether a bandwidth claim may use the point (``claim_eligible``; else ``flag`` says why).
+
+    The saturated-point check: where the server used its whole allotment, what the clients
+    measured (``mbit_s``) must be what the server's capacity predicts for that allotment,
+    ``capacity_mbit_per_cpu_s * server_allotment``; ``bandwidth_over_capacity`` is their ratio
+    on every row, ``capacity_agrees`` whether it is within ``CAPACITY_AGREEMENT`` of 1 on a
+    server-bound point (None elsewhere: an idle server's capacity says nothing about the
+    bandwidth it was asked for)."""
     if row.get("status") != "ok":
-        row.update(claim_eligible=False, flag=row.get("status", "failed"))
+        row.update(claim_eligible=False, flag=row.get("status", "failed"),
+                   bandwidth_over_capacity=math.nan, capacity_agrees=None)
         return
     allot = row.get("server_allotment") or 1.0
     server_util = row["server_cpu_util"] / allot
@@ -532,6 +543,20 @@ def _judge(row: dict, params: dict) -> None:
     if not client_util <= CLIENT_FREE:
         reasons.append(f"client at {client_util:.2f} of its core (> {CLIENT_FREE})")
     row.update(claim_eligible=not reasons, flag="; ".join(reasons))
+    row.update(capacity_check(row))
+
+
+def capacity_check(row: dict) -> dict:
+    """``bandwidth_over_capacity`` (``mbit_s`` / (capacity x allotment)) and ``capacity_agrees``
+    (within ``CAPACITY_AGREEMENT`` of 1, on a claim-eligible point; else None) for one row."""
+    predicted = (row.get("capacity_mbit_per_cpu_s") or math.nan) * \
+        (row.get("server_allotment") or 1.0)
+    mbit = row.get("mbit_s", math.nan)
+    ratio = mbit / predicted if predicted and not math.isnan(predicted) else math.nan
+    agrees = None
+    if row.get("claim_eligible") is True:
+        agrees = bool(not math.isnan(ratio) and abs(ratio - 1.0) <= CAPACITY_AGREEMENT)
+    return {"bandwidth_over_capacity": ratio, "capacity_agrees": agrees}
 
 
 def _start_clients(host: str, port: int, clients: int, nproc: int, cpus: list[int],

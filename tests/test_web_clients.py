@@ -125,6 +125,23 @@ def test_cap_unavailable_is_recorded(monkeypatch) -> None:
     assert row["server_allotment"] == 1.0
 
 
+def test_provenance_records_the_cap(monkeypatch) -> None:
+    p = _params(server_cores=0.5, quota_period_ms=10.0)
+    monkeypatch.setattr(web, "availability", lambda: (True, "cgroup v1 cpu at /x"))
+    cap = web.limits(p)["server_cpu_cap"]
+    assert cap["available"] is True and cap["status"] == "0.5 core per 10 ms"
+    assert cap["server_cores"] == 0.5 and cap["quota_period_ms"] == 10.0
+    assert cap["controller"] == "cgroup v1 cpu at /x"
+    assert "0.9" in cap["server_bound"] and "0.8" in cap["server_bound"]
+    assert cap["capacity_agreement"] == 0.10 and cap["why"]
+    monkeypatch.setattr(web, "availability", lambda: (False, "no cgroup file system at /nowhere"))
+    cap = web.limits(p)["server_cpu_cap"]
+    assert cap["available"] is False
+    assert cap["status"] == "unavailable: no cgroup file system at /nowhere"
+    cap = web.limits(_params(server_cores=0))["server_cpu_cap"]
+    assert cap["status"].startswith("not asked")
+
+
 @pytest.fixture(scope="module")
 def small_files(tmp_path_factory) -> tuple[str, list[str]]:
     """A file set and the classes 0-1 (0.1-9 KB) of its SPECweb99 trace.

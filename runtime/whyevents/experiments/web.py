@@ -70,7 +70,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from whyevents.harness import procs
-from whyevents.harness.cpu_quota import CpuQuota, CpuQuotaUnavailable
+from whyevents.harness.cpu_quota import CpuQuota, CpuQuotaUnavailable, availability
 from whyevents.http.fileset import build_fileset
 from whyevents.loadgen.httpload import FD_MARGIN
 from whyevents.loadgen.multi import merge
@@ -82,7 +82,7 @@ __all__ = [
     "EXPERIMENT", "DESCRIPTION", "KEY_FIELDS", "SUMMARY_FIELDS", "PROFILES", "PARAM_HELP",
     "COLUMNS", "CONFIGS", "check_params", "points", "prepare", "measure", "limits",
     "client_cap", "SERVER_FD_MARGIN", "TRACE_LENGTH", "capacity_check", "SERVER_BOUND",
-    "CLIENT_FREE", "CAPACITY_AGREEMENT",
+    "CLIENT_FREE", "CAPACITY_AGREEMENT", "server_cap_limits",
 ]
 
 EXPERIMENT = "web"
@@ -323,6 +323,7 @@ def limits(params: dict) -> dict:
         "why": (f"RLIMIT_NOFILE is hard-capped at {procs.hard_fd_limit()} per process and the "
                 f"server holds one descriptor per connection (+{SERVER_FD_MARGIN} spare)"),
         "skipped_clients": skipped,
+        "server_cpu_cap": server_cap_limits(params),
     }
     for name in ("net/core/somaxconn", "net/ipv4/tcp_max_syn_backlog",
                  "net/ipv4/ip_local_port_range"):
@@ -331,6 +332,35 @@ def limits(params: dict) -> dict:
                 out[name.rsplit("/", 1)[1]] = " ".join(f.read().split())
         except OSError:
             pass
+    return out
+
+
+def server_cap_limits(params: dict) -> dict:
+    """The server's CPU cap for the provenance: asked for (``server_cores``, the period),
+    whether this machine can set it (a writable cgroup CPU controller, or why not), and the
+    rule that makes a point server-bound. Each row says what held for its point (``server_cap``,
+    ``server_allotment``)."""
+    cores = params.get("server_cores") or 0
+    ok, where = availability()
+    out = {
+        "server_cores": cores,
+        "quota_period_ms": params.get("quota_period_ms"),
+        "applies_to": "the server process, all its threads (cgroup cpu quota); the clients run "
+                      "uncapped on their own core",
+        "why": "on loopback the client pays about as much kernel work per request as the "
+               "server: with less CPU than the client, the server is the limit",
+        "server_bound": f"server >= {SERVER_BOUND} of its allotment and client <= "
+                        f"{CLIENT_FREE} of its core (other points are flagged and excluded "
+                        f"from bandwidth claims)",
+        "capacity_agreement": CAPACITY_AGREEMENT,
+    }
+    if not cores:
+        out.update(available=ok, status="not asked (server_cores=0): the server has its core")
+    elif ok:
+        out.update(available=True, status=f"{cores:g} core per "
+                   f"{params.get('quota_period_ms'):g} ms", controller=where)
+    else:
+        out.update(available=False, status=f"unavailable: {where}")
     return out
 
 

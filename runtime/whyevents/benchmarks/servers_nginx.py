@@ -220,11 +220,5 @@ class NginxProcess:
 
     def close(self) -> None:
         """Kill and reap nginx (idempotent)."""
-        p = self.proc
-        if p is None:
-            return
-        if p.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                p.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            p.wait(10)
+        if self.proc is not None:
+            procs.reap(self.proc)

@@ -30,7 +30,7 @@ from collections.abc import Callable
 __all__ = [
     "pick_cpu", "pick_cpus", "can_pin", "pin", "die_with_parent", "child_preexec", "rss_bytes",
     "proc_cpu_times", "fd_limit", "raise_fd_limit", "hard_fd_limit", "port_range",
-    "NOT_FOUND_ERRNOS", "PR_SET_PDEATHSIG",
+    "reap", "NOT_FOUND_ERRNOS", "PR_SET_PDEATHSIG",
 ]
 
 PR_SET_PDEATHSIG = 1
@@ -108,6 +108,22 @@ def child_preexec(cpu: int | None = None, raise_fds: bool = False) -> Callable[[
         if raise_fds:
             raise_fd_limit()
     return preexec
+
+
+def reap(proc, timeout: float = 10.0) -> None:
+    """Kill ``proc`` (a ``subprocess.Popen``) if it still runs, wait for it, close its pipes;
+    idempotent."""
+    import subprocess
+
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):  # a process SIGKILL cannot end
+        proc.wait(timeout)
+    for f in (proc.stdin, proc.stdout, proc.stderr):
+        if f is not None:
+            with contextlib.suppress(OSError):
+                f.close()
 
 
 # -- memory and CPU ---------------------------------------------------------------------------

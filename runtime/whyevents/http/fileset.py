@@ -56,7 +56,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from whyevents.harness.args import positive_int
+from whyevents.harness.args import positive_float, positive_int
 
 __all__ = [
     "CLASS_FREQUENCIES",
@@ -417,16 +417,6 @@ def _int(name: str) -> Callable[[str], int]:
     return parse
 
 
-def _scale(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--scale must be a number, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"--scale must be a positive finite number, got {text}")
-    return value
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="whyevents fileset",
@@ -441,7 +431,7 @@ def _parser() -> argparse.ArgumentParser:
                         "(SPECweb99: int(25 + 400000/122000 * N / 5) directories)")
     parser.add_argument("--seed", type=_int("--seed"), default=0, metavar="S",
                         help="seed for file contents and the trace (default: 0)")
-    parser.add_argument("--scale", type=_scale, default=1.0, metavar="X",
+    parser.add_argument("--scale", type=positive_float("--scale"), default=1.0, metavar="X",
                         help="multiply the directory count by X, e.g. 0.01 for CI "
                              "(default: 1.0; at least one directory is kept)")
     parser.add_argument("--trace", type=positive_int("--trace"), metavar="N",

@@ -249,18 +249,8 @@ class ServerProcess:
 
     def kill(self) -> None:
         """Kill and reap the process, close its pipes (idempotent)."""
-        p = self.proc
-        if p is None:
-            return
-        if p.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                p.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            p.wait(10.0)
-        for f in (p.stdin, p.stdout):
-            if f is not None:
-                with contextlib.suppress(OSError):
-                    f.close()
+        if self.proc is not None:
+            procs.reap(self.proc)
 
     def close(self) -> None:
         """``kill`` and drop the stderr file."""

@@ -113,7 +113,7 @@ def test_limits_say_why():
 # -- measuring --------------------------------------------------------------------------------
 
 _ALL = [("whyevents", "fifo"), ("whyevents", "pth"), ("kernel", "-"), ("event", "-"),
-        ("gevent", "-"), ("asyncio", "-")]
+        ("gevent", "-"), ("asyncio", "-"), ("coro", "-")]
 
 
 @pytest.mark.parametrize("backend, scheduler", _ALL, ids=[f"{b}-{s}" for b, s in _ALL])
@@ -145,7 +145,7 @@ def test_measure_tiny_point(ctx, backend, scheduler):
 
 
 @pytest.mark.parametrize("backend, scheduler", [("whyevents", "fifo"), ("whyevents", "pth"),
-                                                ("kernel", "-"), ("event", "-")])
+                                                ("kernel", "-"), ("event", "-"), ("coro", "-")])
 def test_count_mode_completes_exactly_the_tasks(ctx, backend, scheduler):
     params = _params(tasks_total=3000)
     point = {"backend": backend, "scheduler": scheduler, "tasks": 50, "rep": 0}

@@ -112,7 +112,7 @@ def test_points_interleave_reps_and_cap_peers():
 
 # -- real points ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("backend", ["whyevents", "kernel"])
+@pytest.mark.parametrize("backend", ["whyevents", "kernel", "coro"])
 def test_small_point_condition(backend):
     row = one(backend, 200)
     assert_ok(row, 200)
@@ -197,3 +197,8 @@ def test_kernel_memory_check_counts_only_the_capped_threads():
     assert scaling._expected_cap("whyevents", "socket", p) == scaling_worker.socket_cap()[0]
     cap = scaling._expected_cap("kernel", "condition", p)
     assert scaling._memory_problem("kernel", min(10**6, cap), "condition") is None
+
+
+def test_coro_refuses_socket_parking():
+    row = one("coro", 10, park="socket")
+    assert row["status"] == "failed" and "no poller" in row["error"]

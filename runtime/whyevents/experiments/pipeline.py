@@ -9,6 +9,8 @@ after a warm-up) and latency (issue to end of read: p50, p90, p99) against N, fo
   switch): the paper's "optimized Pth" and its unmodified original;
 * ``kernel`` threads, one per task slot (the same program on ``threading``);
 * ``event``: the event server, one loop pulling tasks from a deque;
+* ``coro``: compiler-transformed threads, the threaded program as ``async def`` on
+  ``threads.coro``'s O(1) loop (section 4; full profile, and the ``compiler`` experiment);
 * optional peers ``gevent`` and ``asyncio`` (the threaded program in their idiom).
 
 The workload itself, and why it is shaped so, is in ``pipeline_worker``'s docstring: in short, a
@@ -86,6 +88,7 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "pth": ("whyevents", "pth"),
     "kernel": ("kernel", "-"),
     "event": ("event", "-"),
+    "coro": ("coro", "-"),
 }
 #: optional peers (``peers`` parameter): backend column, scheduler "-"
 PEERS = ("gevent", "asyncio")
@@ -116,7 +119,7 @@ PROFILES: dict[str, dict] = {
     },
     "full": {
         "tasks": _FULL_TASKS,
-        "backends": ["fifo", "pth", "kernel", "event"],
+        "backends": ["fifo", "pth", "kernel", "event", "coro"],
         "peers": ["gevent", "asyncio"],
         "reps": 3,
         "warmup_s": 1.0,
@@ -137,7 +140,7 @@ PROFILES: dict[str, dict] = {
 PARAM_HELP: dict[str, str] = {
     "tasks": "concurrent tasks N (closed loop: N always in flight), one point each",
     "backends": "fifo, pth (green threads under that scheduler), kernel (threading), event "
-                "(one loop, a deque)",
+                "(one loop, a deque), coro (async def threads on threads.coro)",
     "peers": "optional peers: gevent, asyncio (skipped rows when the module is missing)",
     "reps": "repetitions, interleaved: rep 0 of every point, then rep 1, ...",
     "warmup_s": "seconds after the first N tasks are issued before counting starts (minimum)",

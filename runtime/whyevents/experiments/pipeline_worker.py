@@ -27,6 +27,9 @@ Why the workload is shaped this way (SEDA's threaded-server benchmark, HotOS 200
   starting the N threads may fail (pid or memory limits), which is a result, not an error.
 * **Peers** (gevent, asyncio) run the threaded program in their own idiom (greenlets or tasks,
   their ``Event`` and ``Queue``).
+* **Compiler-transformed threads** (``coro``): the threaded program with ``async def`` workers
+  on ``threads.coro`` (a ready deque, ``send()``, waiters moved in O(1); no futures), reading as
+  the event server does.
 
 Reads: ``whyevents`` uses the runtime's disk path (``fileio.pread``: ``preadv(RWF_NOWAIT)``, the
 kernel-thread pool only on a page-cache miss); the event server does the same non-blocking read
@@ -384,6 +387,67 @@ def _run_asyncio(spec: dict, fd: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# Compiler-transformed threads: the threaded program as async def on threads.coro
+# ---------------------------------------------------------------------------------------------
+
+def _run_coro(spec: dict, fd: int) -> dict:
+    """The threaded program once more, each thread an ``async def`` (the compiler's continuation
+    transform) on ``threads.coro``'s O(1) loop; reads as the event server's (non-blocking)."""
+    from whyevents.threads import coro
+
+    n = spec["tasks"]
+    rb = spec["read_bytes"]
+    blocks = max(1, spec["file_bytes"] // rb)
+    total = spec["tasks_total"]
+    misses = [0]
+    read = _nowait_reader(misses)
+
+    async def amain() -> dict:
+        chans = [coro.Event() for _ in range(n)]
+        starts = [0.0] * n
+        offs = [0] * n
+        done = coro.Queue()
+        m = _Meter(n, spec)
+
+        def issue(i: int) -> None:
+            seq = m.seq
+            m.seq = seq + 1
+            m.issued += 1
+            offs[i] = (seq % blocks) * rb
+            starts[i] = perf_counter()
+            chans[i].set()
+
+        async def worker(i: int) -> None:
+            ev = chans[i]
+            wait, clear, put = ev.wait, ev.clear, done.put_nowait
+            while True:
+                await wait()
+                clear()
+                data = read(fd, rb, offs[i])
+                put((i, perf_counter(), len(data)))
+
+        t_begin = perf_counter()
+        spawn = coro.spawn
+        for i in range(n):
+            spawn(worker(i))
+        for i in range(min(n, total) if total else n):
+            issue(i)
+        m.seeded()
+        gc.freeze()
+        get = done.get
+        complete = m.complete
+        while not m.over:
+            i, t_done, nb = await get()
+            if complete(starts[i], t_done, nb):
+                issue(i)
+        return m.result(t_begin, n)
+
+    out = coro.run(amain())
+    out["read_misses"] = misses[0]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # The event server: one loop, a deque of events, no threads
 # ---------------------------------------------------------------------------------------------
 
@@ -432,7 +496,7 @@ def _run_event(spec: dict, fd: int) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 _RUNNERS = {"whyevents": _run_whyevents, "kernel": _run_kernel, "event": _run_event,
-            "gevent": _run_gevent, "asyncio": _run_asyncio}
+            "gevent": _run_gevent, "asyncio": _run_asyncio, "coro": _run_coro}
 
 
 def _summarize(raw: dict, spec: dict) -> dict:

@@ -19,7 +19,8 @@ Backends: ``whyevents`` (the green threads of ``whyevents.threads``) and ``kerne
 (``threading.Thread`` with ``threading.stack_size(kernel_stack_kib)``, 64 KiB by default, so that
 address space is not what stops them); peers ``gevent`` and ``asyncio`` in their own idiom
 (gevent parks on ``gevent.event.Event``, having no Condition; asyncio on ``asyncio.Condition``
-and ``loop.sock_recv``), up to ``peer_max_threads``.
+and ``loop.sock_recv``), up to ``peer_max_threads``; ``coro`` (compiler-transformed threads:
+``async def`` on ``threads.coro``, parked on its ``Condition``; ``park=condition`` only).
 
 Why it is shaped this way:
 
@@ -80,12 +81,13 @@ DESCRIPTION = (
 KEY_FIELDS = ("backend", "park", "threads", "rep")
 SUMMARY_FIELDS = ("spawn_us", "bytes_per_thread", "yields_per_s", "wake_all_s", "status")
 
-BACKENDS = ("whyevents", "kernel", "gevent", "asyncio")
+BACKENDS = ("whyevents", "kernel", "gevent", "asyncio", "coro")
 PEERS = ("gevent", "asyncio")
 PARKS = ("condition", "socket")
 
 #: Conservative RSS per parked thread, for the memory check only (measured ones are ~60-80%).
-_EST_BYTES = {"whyevents": 10_000, "kernel": 40_000, "gevent": 12_000, "asyncio": 3_000}
+_EST_BYTES = {"whyevents": 10_000, "kernel": 40_000, "gevent": 12_000, "asyncio": 3_000,
+              "coro": 2_000}
 _EST_SOCKET = 2_000
 _MEM_MARGIN = 1 << 30
 
@@ -106,7 +108,7 @@ PROFILES: dict[str, dict] = {
     },
     "full": {
         "threads": [1000, 10000, 30000, 100000, 1000000],
-        "backends": ["whyevents", "kernel"],
+        "backends": ["whyevents", "kernel", "coro"],
         "peers": ["gevent", "asyncio"],
         "peer_max_threads": 100000,
         "park": "condition",

@@ -11,8 +11,8 @@ Why a separate module and a separate process:
   how far it got.
 
 This module imports only the framework it measures (``whyevents.threads``, ``threading``,
-``gevent`` or ``asyncio``) and nothing else of the package, so a peer's numbers carry no
-whyevents baggage.
+``gevent``, ``asyncio`` or ``whyevents.threads.coro``) and nothing else of the package, so a
+peer's numbers carry no whyevents baggage.
 
 Phases, the same for every backend (each one's figures written when it ends):
 
@@ -589,6 +589,80 @@ def _asyncio_point(spec: dict, res: Result, target: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# Compiler-transformed threads (threads.coro): the same phases, async def on an O(1) loop
+# ---------------------------------------------------------------------------------------------
+
+def _coro_point(spec: dict, res: Result, target: int) -> dict:
+    from whyevents.threads import coro
+
+    if spec["park"] == "socket":
+        raise _Refused("coro has no poller: park=socket cannot be measured (park=condition)")
+    out: dict = {}
+
+    async def parker(cond, state, parked, done):
+        parked.append(1)
+        while not state[0]:
+            await cond.wait()
+        done.append(1)
+
+    async def yielder(counts, i, stop):
+        sleep = coro.sleep
+        while not stop[0]:
+            counts[i] += 1
+            await sleep(0)
+
+    async def wait_until(pred):
+        while not pred():
+            await coro.sleep(0)
+
+    async def cycle(n: int, phase: bool) -> None:
+        parked: list = []
+        done: list = []
+        cond, state = coro.Condition(), [False]
+        if phase:
+            gc.collect()
+            r0, t0 = rss_bytes(), perf_counter()
+        spawn = coro.spawn
+        for _ in range(n):
+            spawn(parker(cond, state, parked, done))
+        await wait_until(lambda: len(parked) >= n)
+        if phase:
+            t1, r1 = perf_counter(), rss_bytes()
+            out.update(started=n, parked=len(parked), spawn_s=t1 - t0, spawn_us=(t1 - t0) / n * 1e6,
+                       rss_before=r0, rss_bytes=r1, bytes_per_thread=(r1 - r0) / n)
+            res.update(phase="spawned", **out)
+            R = spec["runnable"]
+            counts, stop = [0] * R, [False]
+            for i in range(R):
+                spawn(yielder(counts, i, stop))
+            window = spec["yield_window_s"]
+            await coro.sleep(min(0.05, window / 5))
+            out["runtime_alive"] = n + R + 1
+            c0, w0 = sum(counts), perf_counter()
+            await coro.sleep(window)
+            c1, w1 = sum(counts), perf_counter()
+            stop[0] = True
+            await coro.sleep(0)
+            out.update(yields_per_s=(c1 - c0) / (w1 - w0), yields=c1 - c0)
+            res.update(phase="yielded", **out)
+            t2 = perf_counter()
+        state[0] = True
+        cond.notify_all()
+        await wait_until(lambda: len(done) >= n)
+        if phase:
+            out.update(wake_all_s=perf_counter() - t2, woken=len(done))
+            res.update(phase="woken", **out)
+
+    async def main():
+        res.update(phase="warm-up")
+        await cycle(WARMUP, False)
+        await cycle(target, True)
+
+    coro.run(main())
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # Entry point
 # ---------------------------------------------------------------------------------------------
 
@@ -611,6 +685,8 @@ def run_point(spec: dict, res: Result) -> None:
         return
     if backend == "asyncio":
         out = _asyncio_point(spec, res, target)
+    elif backend == "coro":
+        out = _coro_point(spec, res, target)
     else:
         if backend == "whyevents":
             b: _Sync = _Whyevents()

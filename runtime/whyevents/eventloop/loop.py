@@ -84,6 +84,7 @@ from itertools import count
 from time import monotonic
 
 from ..http import DEFAULT_LIMITS, Handler, HTTPError, Limits, PageCache, error_response
+from ..http.handler import NOT_FOUND_ERRNOS
 from ..serving import (
     ACCEPT_BACKOFF,
     ACCEPT_ERRNOS,
@@ -117,8 +118,6 @@ assert (select.POLLIN, select.POLLOUT, select.POLLERR, select.POLLHUP, select.PO
 _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
 _RWF_NOWAIT = getattr(os, "RWF_NOWAIT", 0)
 _NOWAIT_REFUSALS = frozenset({errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS})
-_NOT_FOUND_ERRNOS = frozenset((errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM,
-                               errno.ELOOP, errno.ENAMETOOLONG, errno.EISDIR))
 
 _SENT_ALL = ConnEvent.SENT_ALL
 _SEND_BLOCKED = ConnEvent.SEND_BLOCKED
@@ -529,7 +528,7 @@ class EventServer:
         except HTTPError as err:
             return handler.fail(miss, err.status)
         except OSError as err:
-            return handler.fail(miss, 404 if err.errno in _NOT_FOUND_ERRNOS else 500)
+            return handler.fail(miss, 404 if err.errno in NOT_FOUND_ERRNOS else 500)
         try:
             st = os.fstat(fd)
             size = st.st_size

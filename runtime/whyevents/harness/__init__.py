@@ -6,7 +6,7 @@ benchmarks and their worker subprocesses may all import it (and import it cheapl
 ``procs``        CPU pinning (``pick_cpu``, ``pick_cpus``, ``pin``), the child death signal
                  (``die_with_parent``, ``child_preexec``: ``PR_SET_PDEATHSIG``), ``rss_bytes``,
                  ``proc_cpu_times``, the descriptor limit (``fd_limit``, ``raise_fd_limit``,
-                 ``hard_fd_limit``), ``port_range``, ``NOT_FOUND_ERRNOS``.
+                 ``hard_fd_limit``), ``port_range``.
 ``stats``        medians with the inter-quartile range (``summary``, ``median_of``) and how the
                  benchmarks print numbers (``fmt``, ``cell_text``).
 ``progress``     the benchmarks' progress bar (tqdm, or numbered lines without it).

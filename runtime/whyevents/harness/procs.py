@@ -12,7 +12,6 @@ One copy of each, used by the servers, the load generator, the experiments and t
 * ``fd_limit`` / ``raise_fd_limit`` / ``hard_fd_limit``: ``RLIMIT_NOFILE``, which caps how many
   connections one process can hold (hard-capped on some machines).
 * ``port_range``: how many ephemeral ports a client has for connections to one address.
-* ``NOT_FOUND_ERRNOS``: the ``open()`` errors a server answers with 404 rather than 500.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
-import errno
 import os
 import resource
 import signal
@@ -30,13 +28,10 @@ from collections.abc import Callable
 __all__ = [
     "pick_cpu", "pick_cpus", "can_pin", "pin", "die_with_parent", "child_preexec", "rss_bytes",
     "proc_cpu_times", "fd_limit", "raise_fd_limit", "hard_fd_limit", "port_range",
-    "reap", "NOT_FOUND_ERRNOS", "PR_SET_PDEATHSIG",
+    "reap", "PR_SET_PDEATHSIG",
 ]
 
 PR_SET_PDEATHSIG = 1
-#: ``open()`` errors that mean "no such document" (404) rather than a server fault (500).
-NOT_FOUND_ERRNOS = frozenset((errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM,
-                              errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP))
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 

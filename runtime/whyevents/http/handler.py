@@ -44,10 +44,12 @@ from .parser import HTTPError, Request
 from .paths import normalize_target, real_root, resolve_path
 from .response import StaticResponse, error_response
 
-__all__ = ["Handler", "Miss"]
+__all__ = ["Handler", "Miss", "NOT_FOUND_ERRNOS"]
 
-_NOT_FOUND_ERRNOS = frozenset((errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM,
-                               errno.ELOOP, errno.ENAMETOOLONG, errno.EISDIR))
+#: ``open()`` errors that mean "no such document" (404) rather than a server fault (500); every
+#: server that opens files on a cache miss answers by this one set.
+NOT_FOUND_ERRNOS = frozenset((errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM,
+                              errno.ELOOP, errno.ENAMETOOLONG, errno.EISDIR))
 
 
 class Miss:
@@ -141,7 +143,7 @@ class Handler:
         except HTTPError as err:
             return self.fail(miss, err.status)
         except OSError as err:
-            return self.fail(miss, 404 if err.errno in _NOT_FOUND_ERRNOS else 500)
+            return self.fail(miss, 404 if err.errno in NOT_FOUND_ERRNOS else 500)
         return self.finish(miss, body, st)
 
     def serve(self, request: Request) -> bytes:

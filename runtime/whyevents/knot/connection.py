@@ -54,10 +54,10 @@ on kernel threads CPython's GIL does not switch between the load and the store o
 
 from __future__ import annotations
 
-import errno
 from socket import IPPROTO_TCP, SHUT_WR, TCP_NODELAY
 
 from ..http import HTTPError, Miss, RequestParser, error_response
+from ..http.handler import NOT_FOUND_ERRNOS
 
 __all__ = ["serve_connection", "load", "RECV_BYTES", "MEMO_ENTRIES", "MEMO_REQUEST_BYTES"]
 
@@ -74,8 +74,6 @@ MEMO_REQUEST_BYTES = 0
 
 _NO_MEMO: dict = {}       # the memo when it is off: always empty, never written
 
-_NOT_FOUND_ERRNOS = frozenset((errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM,
-                               errno.ELOOP, errno.ENAMETOOLONG, errno.EISDIR))
 _STATUS_3 = ord("3")      # byte 9 of "HTTP/1.1 NNN": above "3" is an error status worth counting
 
 
@@ -88,7 +86,7 @@ def load(knot, miss: Miss) -> bytes:
     except HTTPError as err:
         return handler.fail(miss, err.status)
     except OSError as err:
-        return handler.fail(miss, 404 if err.errno in _NOT_FOUND_ERRNOS else 500)
+        return handler.fail(miss, 404 if err.errno in NOT_FOUND_ERRNOS else 500)
     return handler.finish(miss, body, st)
 
 

@@ -109,6 +109,7 @@ from ..http import (
     http_date,
     read_file,
 )
+from ..http.handler import NOT_FOUND_ERRNOS
 from ..serving import (
     ACCEPT_BACKOFF,
     ACCEPT_ERRNOS,
@@ -149,8 +150,6 @@ assert (select.POLLIN, select.POLLOUT, select.POLLERR, select.POLLHUP) == (
     _IN, _OUT, select.EPOLLERR, select.EPOLLHUP)
 
 # As Handler.load: an OSError reading a resolved file that means "no such file" is a 404.
-_NOT_FOUND_ERRNOS = frozenset((errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM,
-                               errno.ELOOP, errno.ENAMETOOLONG, errno.EISDIR))
 
 
 # Kernel sockets and a kernel poll(), whatever monkey-patching did to the stdlib later or before.
@@ -698,7 +697,7 @@ class Haboob:
                         self.rejected += 1
                     answers.append((conn, seq, _busy_response(), True))
                     continue
-                status = 404 if err.errno in _NOT_FOUND_ERRNOS else 500
+                status = 404 if err.errno in NOT_FOUND_ERRNOS else 500
                 answers.append((conn, seq, handler.fail(miss, status), close))
             else:
                 filled.append((conn, seq, miss, body, st))

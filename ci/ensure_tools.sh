@@ -33,6 +33,7 @@ missing() {
 
 need=$(missing)
 if [ -z "$need" ]; then
+  echo "ensure_tools ($what): wrk, cc, taskset, ab, curl, nginx$([ "$what" = test ] && echo ", chromium") present"
   exit 0
 fi
 if [ "${WHYEVENTS_TOOLS:-}" = skip ]; then

@@ -14,6 +14,8 @@ import importlib.util
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -34,11 +36,47 @@ PARAMS = ["-p", "threads=100,1000", "-p", "reps=1", "-p", "backends=whyevents,ke
 KEYS = ("backend", "park", "threads", "rep")
 
 
-def _cluster(n: int = 2, **kw):
-    from distributed import LocalCluster
+#: The LocalCluster lives in a helper process of its own: its worker processes are started with
+#: multiprocessing's spawn, which leaves a resource-tracker process behind in whichever process
+#: made the cluster, for the rest of that process's life; here it ends with the helper, so the
+#: other tests' "no child process left" checks see nothing of it.
+_HOST = """
+import sys
+from distributed import LocalCluster
+with LocalCluster(n_workers=int(sys.argv[1]), threads_per_worker=1, processes=True,
+                  dashboard_address=":0", resources={"machine": 1}) as c:
+    print(c.scheduler_address, flush=True)
+    sys.stdin.read()
+"""
 
-    return LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                        dashboard_address=":0", resources={"machine": 1}, **kw)
+
+class _Cluster:
+    def __init__(self, n: int = 2):
+        self.proc = subprocess.Popen([sys.executable, "-c", _HOST, str(n)], text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.scheduler_address = self.proc.stdout.readline().strip()
+        assert self.scheduler_address.startswith("tcp://"), "the LocalCluster did not start"
+
+    def workers(self) -> set[str]:
+        from distributed import Client
+
+        with Client(self.scheduler_address) as client:
+            return set(client.scheduler_info()["workers"])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.stdin.close()                  # the helper closes its cluster and exits
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _cluster(n: int = 2) -> _Cluster:
+    return _Cluster(n)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +110,7 @@ def test_cluster_run_stores_the_same_rows_as_a_local_run(tmp_path, cluster, caps
     assert set(rows[0]) >= set(local_rows[0])          # the same columns, and the worker's
     workers = prov["cluster"]["workers"]
     assert prov["cluster"]["scheduler"] == cluster.scheduler_address
-    assert set(workers) == set(cluster.scheduler_info["workers"])
+    assert set(workers) == cluster.workers()
     for r in rows:
         assert r["worker"] in workers and r["worker_host"]
         assert "worker_host" not in local_rows[0]
@@ -161,6 +199,17 @@ def test_a_scheduler_without_machine_workers_is_refused_with_the_command(tmp_pat
         with pytest.raises(ValueError, match="--resources machine=1"):
             with dask_sweeps.connect(c.scheduler_address):
                 pass
+
+
+def test_no_process_is_left_behind(cluster):
+    """Last of the cluster tests in this module's order: the runner and the Client start no
+    process of their own in this one (the cluster's processes are the helper's)."""
+    import psutil
+
+    mine = [p for p in psutil.Process().children(recursive=True)
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE and p.pid != cluster.proc.pid
+            and cluster.proc.pid not in [a.pid for a in p.parents()]]
+    assert mine == [], mine
 
 
 def test_notebooks_that_measure_take_a_cluster_parameter():

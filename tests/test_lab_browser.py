@@ -212,8 +212,14 @@ def _run_notebook(page, base: str, token: str, name: str, shots: Path, timeout_s
     page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").first.click()
     page.keyboard.press("Control+s")
     stem = name.removesuffix(".ipynb")
-    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").first \
-        .scroll_into_view_if_needed()
+    first = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").first
+    first.scroll_into_view_if_needed()
+    # JupyterLab renders only the cells in view: wait for the first one's content to be drawn
+    first.locator(".jp-RenderedMarkdown, .jp-InputArea").first.wait_for(state="visible")
+    page.wait_for_function(
+        "() => { const c = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) "
+        ".jp-Cell'); const r = c && c.getBoundingClientRect(); return r && r.height > 20 && "
+        "c.innerText.trim().length > 0; }", timeout=30_000)
     page.screenshot(path=str(shots / f"{stem}-top.png"))
 
 

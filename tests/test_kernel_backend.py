@@ -186,3 +186,17 @@ def test_kernel_backend_refuses_after_patch_all():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("refused:") and "patch_all" in proc.stdout
     assert issubclass(HubError, RuntimeError)
+
+
+def test_atomic_sections_refuse_on_kernel_threads():
+    with pytest.raises(NotImplementedError, match="preempted"):
+        with kernel.atomic():
+            pass
+
+    @kernel.atomic
+    def section():
+        return 1
+
+    with pytest.raises(NotImplementedError, match="Lock"):
+        section()
+    assert kernel.in_atomic() is False and kernel.AtomicViolation is green.AtomicViolation

@@ -27,6 +27,11 @@ What cannot be the same:
   of running both.
 * Threads still running when ``main`` returns are not abandoned: non-daemon kernel threads keep
   the process alive, as with ``threading``.
+* ``atomic()`` sections refuse with ``NotImplementedError`` when entered (or, as a decorator,
+  when the function is called): a kernel thread can be preempted between any two bytecodes, so
+  "nothing in here switches" cannot be promised; protect the shared state with a ``Lock``.
+  ``in_atomic()`` is always false; ``AtomicViolation`` is the green class, so ``except`` clauses
+  still compile.
 * ``Hub``, ``get_hub``, ``Watchdog`` and ``monkey`` have no kernel meaning and are absent.
 
 Kernel threads and monkey-patching exclude each other: once ``patch_all()`` has made
@@ -36,6 +41,7 @@ here refuse with ``HubError``.
 
 from __future__ import annotations
 
+import functools
 import os
 import queue as _queue
 import resource
@@ -44,6 +50,7 @@ import threading as _threading
 import time as _time
 import traceback
 
+from .atomic import AtomicViolation
 from .errors import Deadlock, HubError, InternalError, ResourceBusy, ThreadKilled
 
 __all__ = [
@@ -52,8 +59,37 @@ __all__ = [
     "BrokenBarrierError", "Queue", "LifoQueue", "PriorityQueue", "SimpleQueue", "Empty", "Full",
     "local", "stats", "dump", "format_dump",
     "Deadlock", "HubError", "InternalError", "ResourceBusy", "ThreadKilled",
-    "backend", "BACKENDS",
+    "backend", "BACKENDS", "atomic", "AtomicViolation", "in_atomic",
 ]
+
+_NO_ATOMIC = ("atomic sections need cooperative scheduling: a kernel thread can be preempted "
+              "anywhere, so protect the shared state with a Lock")
+
+
+class _RefusedSection:
+    def __enter__(self):
+        raise NotImplementedError(_NO_ATOMIC)
+
+    def __exit__(self, *exc) -> None:      # pragma: no cover - never entered
+        return None
+
+
+def atomic(fn=None):
+    """Not possible on kernel threads: entering the section raises ``NotImplementedError``."""
+    if fn is None:
+        return _RefusedSection()
+    if not callable(fn):
+        raise TypeError(f"atomic() takes a function to decorate or nothing, not {fn!r}")
+
+    @functools.wraps(fn)
+    def refused(*args, **kwargs):
+        raise NotImplementedError(_NO_ATOMIC)
+    return refused
+
+
+def in_atomic() -> bool:
+    """Always false: kernel threads have no atomic sections."""
+    return False
 
 #: The names ``backend()`` accepts.
 BACKENDS = ("green", "kernel")

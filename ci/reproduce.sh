@@ -35,7 +35,7 @@ echo "== claims ($profile), from the runs just stored"
 echo
 echo "reproduce ($profile) finished in $(( $(date +%s) - start )) s"
 echo "  executed notebooks: $out/notebooks/"
-echo "  experiment runs:    data/results/{pipeline,scaling,web}/ (newest of each)"
+echo "  experiment runs:    data/results/{pipeline,scaling,web,compiler}/ (newest of each)"
 echo "  report and figures: paper/REPORT.md, paper/figures/"
 if [ ${#failed[@]} -gt 0 ]; then
   echo "  notebooks that failed: ${failed[*]}"

@@ -150,7 +150,7 @@ def test_claims_yaml_loads_and_covers_the_issue():
     cs = claims.load_claims()
     ids = [c.id for c in cs]
     assert len(ids) == len(set(ids)) >= 12
-    assert {c.experiment for c in cs} == {"pipeline", "scaling", "web"}
+    assert {c.experiment for c in cs} == {"pipeline", "scaling", "web", "compiler"}
     for c in cs:
         assert "full" in c.profiles and set(c.profiles) <= {"quick", "full"}, c.id
         cols = set(claims.COLUMNS[c.experiment])
@@ -182,12 +182,47 @@ def _by_id():
     return {c.id: c for c in claims.load_claims()}
 
 
+def compiler(missed=0, wrong=0, knot_bytes=5000.0, coro=(0.9, 0.9, 0.9),
+             coro_bytes=(400.0, 410.0, 420.0)):
+    """Rows of the compiler experiment: 3 servers' graphs, 5 atomic cases, live state at one
+    connection count, coro vs event at 1k/10k/100k tasks, coro bytes at 1k/10k/100k threads."""
+    rows = []
+    for i in range(1, 4):
+        rows += [{"kind": "graph", "series": "recorded", "n": i, "count": 8},
+                 {"kind": "graph", "series": "predicted", "n": i,
+                  "count": 8 - (missed if i == 1 else 0)}]
+    for i in range(1, 6):
+        rows += [{"kind": "atomic", "series": "right", "n": i,
+                  "count": 0 if i <= wrong else 1},
+                 {"kind": "atomic", "series": "cases", "n": i, "count": 1}]
+    rows += [{"kind": "live_state", "subject": "knot-c", "n": 100, "bytes_per_conn": knot_bytes},
+             {"kind": "live_state", "subject": "eventloop", "n": 100, "bytes_per_conn": 1800.0}]
+    for n, r, b in zip((1000, 10000, 100000), coro, coro_bytes, strict=True):
+        rows += [{"kind": "pipeline", "backend": "event", "tasks": n, "throughput_rps": 1e5},
+                 {"kind": "pipeline", "backend": "coro", "tasks": n, "throughput_rps": r * 1e5},
+                 {"kind": "scaling", "backend": "coro", "threads": n, "bytes_per_thread": b}]
+    return rows
+
+
+@pytest.mark.parametrize(("cid", "rows"), [
+    ("C4.1", compiler(missed=1)),
+    ("C4.2", compiler(wrong=1)),
+    ("C4.3", compiler(knot_bytes=9000.0)),
+    ("C4.4", compiler(coro=(0.9, 0.6, 0.9))),
+    ("C4.5", compiler(coro_bytes=(400.0, 800.0, 400.0))),
+])
+def test_compiler_claims_fail_on_contrary_rows(cid, rows):
+    for profile in ("quick", "full"):
+        v = claims.evaluate(_by_id()[cid], rows, profile)
+        assert not v.passed and v.status == "FAIL", (profile, v.value)
+
+
 @pytest.mark.parametrize("profile", ["quick", "full"])
 def test_all_claims_pass_on_paper_like_rows(profile):
     cs = _by_id()
     scaling = series([1000, 10000, 100000], [5e5, 4e5, 3e5], x="threads", y="yields_per_s",
                      backend="whyevents")
-    rows = {"pipeline": pipeline(), "web": web(), "scaling": scaling}
+    rows = {"pipeline": pipeline(), "web": web(), "scaling": scaling, "compiler": compiler()}
     for cid, c in cs.items():
         if not c.applies(profile):
             continue

@@ -13,7 +13,7 @@ import types
 
 import pytest
 
-from test_claims import pipeline, web  # rootdir-relative: tests/ is on sys.path
+from test_claims import compiler, pipeline, web  # rootdir-relative: tests/ is on sys.path
 from whyevents.repro import claims, cli, runner, store
 from whyevents.repro.report import write_report
 
@@ -182,6 +182,7 @@ def test_claims_command_exit_status(tmp_path, capsys):
     _store(tmp_path, "pipeline", pipeline())
     _store(tmp_path, "scaling", _scaling_rows())
     _store(tmp_path, "web", web())
+    _store(tmp_path, "compiler", compiler())
     assert cli.main(["claims", "--root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     n = sum(c.applies("quick") for c in claims.load_claims())
@@ -194,6 +195,7 @@ def test_claims_command_exit_status(tmp_path, capsys):
 def test_report_lists_every_claim_and_the_runs(tmp_path):
     _store(tmp_path, "pipeline", pipeline())
     _store(tmp_path, "web", web())
+    _store(tmp_path, "compiler", compiler())
     out = tmp_path / "paper" / "REPORT.md"
     path, verdicts = write_report("quick", out=out, root=tmp_path)
     text = path.read_text()

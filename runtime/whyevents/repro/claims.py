@@ -24,6 +24,10 @@ metrics, and as zero throughput where a claim says "degrades *or fails*"):
     ``cpu_us_per_request``, ``errors``, ``status``. Must include 64, 1024 and 4096 (quick) and
     16384 (full).
 
+``compiler`` (section 4: ``experiments/compiler.py``; a ``kind`` per sort of evidence)
+    ``kind``, ``subject``, ``series``, ``n``, ``count``, ``bytes_per_conn``, ``backend``,
+    ``tasks``, ``throughput_rps``, ``threads``, ``bytes_per_thread``, ``status``.
+
 The same lists, machine-readable, are ``COLUMNS`` below.
 
 Repeated points (same filter and x) are reduced to their median before a metric sees them.
@@ -96,6 +100,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "scaling": ("backend", "threads", "spawn_us", "bytes_per_thread", "yields_per_s", "status"),
     "web": ("server", "poller", "clients", "mbit_s", "ctx_switches_per_request",
             "cpu_us_per_request", "errors", "status"),
+    "compiler": ("kind", "subject", "series", "n", "count", "bytes_per_conn", "backend", "tasks",
+                 "throughput_rps", "threads", "bytes_per_thread", "status"),
 }
 
 

@@ -55,6 +55,7 @@ EXPERIMENTS: dict[str, str] = {
     "pipeline": "whyevents.experiments.pipeline",
     "scaling": "whyevents.experiments.scaling",
     "web": "whyevents.experiments.web",
+    "compiler": "whyevents.experiments.compiler",
 }
 PROFILE_NAMES = ("quick", "full")
 _REQUIRED = ("EXPERIMENT", "DESCRIPTION", "KEY_FIELDS", "SUMMARY_FIELDS", "PROFILES",

@@ -185,11 +185,16 @@ class Event:
     def clear(self) -> None:
         self._flag = False
 
-    @types.coroutine
     def wait(self):
-        if not self._flag:
-            yield self._waiters
-        return True
+        """``await ev.wait()``: returns at once if set, else waits for ``set()``."""
+        return self
+
+    def __await__(self):
+        # a tuple iterator, not a generator: yields the waiters list once (no frame to make)
+        return iter(_NOTHING if self._flag else (self._waiters,))
+
+
+_NOTHING = ()
 
 
 class Queue:

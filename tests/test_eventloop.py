@@ -1,23 +1,20 @@
-"""The event server (Knot's dual): state table, HTTP behaviour on both pollers, timeouts, partial
-writes, the disk pool, EMFILE back-off, load tools, scale, and the blocking graph against Knot."""
+"""The event server (Knot's dual): what only it has. The state table, partial writes, the disk
+pool, and the blocking graph against Knot. The HTTP behaviour every server shares (answers,
+keep-alive, pipelining, bad requests, time-outs, stop, argument checks, load tools, 2,000
+connections, EMFILE back-off, lingering close) is tested once for all of them, the event twin on
+both pollers included, in ``test_servers_shared.py``."""
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import shutil
 import socket
-import struct
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from _http import fetch
 from whyevents import eventloop
 from whyevents.eventloop import blocking_graph, duality
 from whyevents.eventloop.state import (
@@ -89,15 +86,6 @@ class Client:
         self.sock.close()
 
 
-def fetch(address, target: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
-    c = Client(address)
-    try:
-        c.get(target, method, "Connection: close\r\n")
-        return c.response(head=method == "HEAD")
-    finally:
-        c.close()
-
-
 def wait_for(predicate, timeout: float = TIMEOUT, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -121,14 +109,6 @@ def make_root(tmp_path: Path) -> Path:
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     return make_root(tmp_path)
-
-
-@pytest.fixture(params=POLLERS)
-def server(request, root: Path):
-    handle = eventloop.start(root, poller=request.param)
-    yield handle
-    if handle._stopper is not None:
-        handle.stop()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,177 +204,17 @@ def _request(target: bytes):
 
 
 # ---------------------------------------------------------------------------------------------
-# start() arguments
+# start() arguments only the event twin has (the others: test_servers_shared.py)
 # ---------------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("kwargs, name", [
-    ({"threads": 4}, "threads"), ({"threads": 0}, "threads"), ({"threads": True}, "threads"),
-    ({"poller": "select"}, "poller"), ({"scheduler": "fifo"}, "scheduler"),
-    ({"backend": "green"}, "backend"), ({"cache_bytes": 0}, "cache_bytes"),
-    ({"backlog": -1}, "backlog"), ({"request_timeout": 0}, "request_timeout"),
-    ({"request_timeout": "30"}, "request_timeout"), ({"port": 70000}, "port"),
-    ({"host": ""}, "host"), ({"disk_threads": 0}, "disk_threads"), ({"nowait": 1}, "nowait"),
-])
-def test_start_rejects_bad_arguments_by_name(root: Path, kwargs, name) -> None:
-    with pytest.raises(ValueError, match=rf"^{name}="):
-        eventloop.start(root, **kwargs)
-
-
-def test_start_rejects_a_missing_root(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="^root="):
-        eventloop.start(tmp_path / "nope")
-
 
 def test_threads_one_is_accepted(root: Path) -> None:
     with eventloop.start(root, threads=1) as handle:
-        assert fetch(handle.address, "/small.txt")[0] == 200
+        assert fetch(handle, "/small.txt").status == 200
 
 
 # ---------------------------------------------------------------------------------------------
-# HTTP behaviour, both pollers
+# Partial writes and the disk pool
 # ---------------------------------------------------------------------------------------------
-
-def test_get_body_and_headers(server) -> None:
-    status, headers, body = fetch(server.address, "/f8k.bin")
-    assert status == 200 and body == BODY
-    assert headers["content-length"] == "8192"
-    assert headers["content-type"] == "application/octet-stream"
-    assert headers["server"] == "whyevents" and headers["date"].endswith("GMT")
-    assert headers["connection"] == "close" and "etag" in headers
-    status, headers, body = fetch(server.address, "/docs/")
-    assert status == 200 and body == b"<h1>docs</h1>"
-    assert headers["content-type"].startswith("text/html")
-
-
-def test_head_sends_headers_only(server) -> None:
-    c = Client(server.address)
-    c.get("/f8k.bin", "HEAD")
-    status, headers, body = c.response(head=True)
-    assert status == 200 and headers["content-length"] == "8192" and body == b""
-    c.get("/small.txt")                  # the stream is still in sync: no body followed HEAD
-    status, headers, body = c.response()
-    assert (status, body) == (200, b"hello\n") and headers["content-length"] == "6"
-    c.close()
-
-
-def test_404(server) -> None:
-    status, headers, body = fetch(server.address, "/no/such/file")
-    assert status == 404 and body.startswith(b"404 Not Found")
-    wait_for(lambda: server.stats()["errors"].get("404") == 1, what="404 counted")
-
-
-def test_keep_alive_serves_many_requests_on_one_connection(server) -> None:
-    c = Client(server.address)
-    for _ in range(5):
-        c.get("/f8k.bin")
-        status, headers, body = c.response()
-        assert status == 200 and body == BODY and headers["connection"] == "keep-alive"
-    c.close()
-    stats = server.stats()
-    assert stats["connections_total"] == 1 and stats["requests"] == 5
-
-
-def test_pipelined_requests_in_one_send_are_answered_in_order(server) -> None:
-    c = Client(server.address)
-    c.send(b"GET /f8k.bin HTTP/1.1\r\nHost: t\r\n\r\n"
-           b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n"
-           b"GET /missing HTTP/1.1\r\nHost: t\r\n\r\n"
-           b"HEAD /small.txt HTTP/1.1\r\nHost: t\r\n\r\n"
-           b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n")
-    answers = [c.response(), c.response(), c.response(), c.response(head=True), c.response()]
-    assert [a[0] for a in answers] == [200, 200, 404, 200, 200]
-    assert answers[0][2] == BODY and answers[1][2] == b"hello\n" and answers[4][2] == b"hello\n"
-    assert answers[3][1]["content-length"] == "6"
-    c.close()
-
-
-def test_a_long_pipelined_burst_is_read_and_answered_whole(server) -> None:
-    # 300 requests (~11 KB) span several recv() calls, and more responses than one sendmsg.
-    c = Client(server.address)
-    c.send(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n" * 299
-           + b"GET /f8k.bin HTTP/1.1\r\nHost: t\r\n\r\n")
-    bodies = [c.response()[2] for _ in range(300)]
-    assert bodies == [b"hello\n"] * 299 + [BODY]
-    c.get("/small.txt")
-    assert c.response()[2] == b"hello\n"
-    c.close()
-
-
-def test_garbage_gets_400_and_the_server_keeps_serving(server) -> None:
-    c = Client(server.address)
-    c.send(b"\x16\x03\x01 this is not HTTP\r\n\r\n")
-    status, headers, _ = c.response()
-    assert status == 400 and headers["connection"] == "close"
-    assert c.at_eof()
-    c.close()
-    assert fetch(server.address, "/f8k.bin")[2] == BODY
-    assert server.stats()["errors"].get("400") == 1
-
-
-def test_connection_close_is_honoured(server) -> None:
-    c = Client(server.address)
-    c.get("/small.txt", headers="Connection: close\r\n")
-    status, headers, body = c.response()
-    assert (status, headers["connection"], body) == (200, "close", b"hello\n")
-    assert c.at_eof()
-    c.close()
-    c = Client(server.address)                       # HTTP/1.0 without keep-alive: same
-    c.send(b"GET /small.txt HTTP/1.0\r\n\r\n")
-    assert c.response()[2] == b"hello\n" and c.at_eof()
-    c.close()
-
-
-@pytest.mark.parametrize("target", [
-    "/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt", "/docs/../../secret.txt",
-    "/leak", "/%2e%2e%2f%2e%2e%2fetc/passwd", "/..\\secret.txt", "/./../../../etc/passwd",
-])
-def test_path_traversal_never_leaks(server, target) -> None:
-    status, _, body = fetch(server.address, target)
-    assert status in (400, 404)
-    assert b"TOP-SECRET" not in body and b"root:" not in body
-
-
-def test_a_vanishing_client_does_not_disturb_others(server, root: Path) -> None:
-    (root / "big.bin").write_bytes(os.urandom(4 << 20))
-    steady = Client(server.address)
-    steady.get("/f8k.bin")
-    assert steady.response()[2] == BODY
-    linger_rst = struct.pack("ii", 1, 0)
-    # 1: resets mid-request; 2: resets mid-response (a 4 MiB body it never reads)
-    for data in (b"GET /f8k.bin HTTP/1.1\r\nHo", b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"):
-        c = Client(server.address)
-        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        c.send(data)
-        time.sleep(0.05)
-        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger_rst)
-        c.close()
-    wait_for(lambda: server.stats()["connections_open"] == 1, what="both vanished")
-    for _ in range(3):
-        steady.get("/f8k.bin")
-        assert steady.response()[2] == BODY
-    steady.close()
-    stats = server.stats()
-    assert stats["client_aborts"] >= 1 and stats["internal_errors"] == 0
-
-
-@pytest.mark.parametrize("poller", POLLERS)
-def test_partial_request_times_out_with_408_and_idle_connections_close(root, poller) -> None:
-    with eventloop.start(root, poller=poller, request_timeout=0.3) as handle:
-        partial = Client(handle.address)
-        partial.send(b"GET /small.txt HTTP/1.1\r\nHost: t\r\n")   # no blank line: incomplete
-        idle = Client(handle.address)
-        idle.get("/small.txt")
-        assert idle.response()[2] == b"hello\n"                  # then stays silent
-        status, headers, _ = partial.response()
-        assert status == 408 and headers["connection"] == "close"
-        assert partial.at_eof()
-        assert idle.at_eof()                                       # closed without a word
-        stats = handle.stats()
-        assert stats["timeouts_408"] == 1 and stats["idle_closes"] == 1
-        assert stats["errors"] == {"408": 1}
-        partial.close()
-        idle.close()
-
 
 @pytest.mark.parametrize("poller", POLLERS)
 def test_large_file_to_a_slow_reader_arrives_intact(root, poller) -> None:
@@ -423,134 +243,24 @@ def test_cache_misses_go_through_the_disk_pool(root) -> None:
     (root / "two.txt").write_text("two\n")
     with eventloop.start(root, nowait=False) as handle:
         main_thread = threading.get_ident()
-        assert fetch(handle.address, "/f8k.bin")[2] == BODY
-        assert fetch(handle.address, "/two.txt")[2] == b"two\n"
-        assert fetch(handle.address, "/nothing")[0] == 404        # 404 found by the pool
+        assert fetch(handle, "/f8k.bin").body == BODY
+        assert fetch(handle, "/two.txt").body == b"two\n"
+        assert fetch(handle, "/nothing").status == 404        # 404 found by the pool
         stats = handle.stats()
         assert stats["disk_jobs"] == 3 and stats["disk_completed"] == 3
         assert 1 <= stats["disk_threads"] <= 4 and stats["nowait_hits"] == 0
-        assert fetch(handle.address, "/f8k.bin")[2] == BODY         # now a page-cache hit
+        assert fetch(handle, "/f8k.bin").body == BODY         # now a page-cache hit
         assert handle.stats()["disk_jobs"] == 3
         assert threading.get_ident() == main_thread
 
 
 def test_cache_misses_try_the_os_page_cache_first(root) -> None:
     with eventloop.start(root) as handle:
-        assert fetch(handle.address, "/f8k.bin")[2] == BODY
-        assert fetch(handle.address, "/small.txt")[2] == b"hello\n"
+        assert fetch(handle, "/f8k.bin").body == BODY
+        assert fetch(handle, "/small.txt").body == b"hello\n"
         stats = handle.stats()
         # Each miss is served by exactly one of the two paths.
         assert stats["nowait_hits"] + stats["disk_jobs"] == 2 == stats["cache_misses"]
-
-
-def test_stop_returns_stats_and_closes_everything(root) -> None:
-    handle = eventloop.start(root)
-    lingering = Client(handle.address)
-    lingering.get("/small.txt")
-    assert lingering.response()[2] == b"hello\n"
-    address = handle.address
-    stats = handle.stop()
-    assert stats["requests"] == 1 and stats["connections_total"] == 1
-    assert stats["connections_open"] == 0 and stats["server"] == "eventloop"
-    assert stats["cpu_user_s"] >= 0 and stats["poller"] == "epoll"
-    assert lingering.at_eof()
-    lingering.close()
-    with pytest.raises(OSError):
-        socket.create_connection(address[:2], timeout=2).close()
-    json.dumps(stats)                                                  # JSON-ready
-
-
-# ---------------------------------------------------------------------------------------------
-# Scale and load tools
-# ---------------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("poller", POLLERS)
-def test_2000_concurrent_keep_alive_connections_all_answered(root, poller) -> None:
-    n = 2000
-    with eventloop.start(root, poller=poller) as handle:
-        clients = [Client(handle.address) for _ in range(n)]
-        for round_ in range(2):
-            for c in clients:
-                c.get("/f8k.bin")
-            for c in clients:
-                status, headers, body = c.response()
-                assert status == 200 and body == BODY
-            if round_ == 0:
-                wait_for(lambda: handle.stats()["connections_open"] == n, what="all open")
-        stats = handle.stats()
-        assert stats["connections_total"] == n and stats["requests"] == 2 * n
-        for c in clients:
-            c.close()
-        wait_for(lambda: handle.stats()["connections_open"] == 0, what="all closed")
-
-
-@pytest.mark.skipif(shutil.which("ab") is None, reason="ab (apache2-utils) not installed")
-@pytest.mark.parametrize("poller", POLLERS)
-def test_ab_keep_alive_2000_requests_no_failures(root, poller) -> None:
-    with eventloop.start(root, poller=poller) as handle:
-        host, port = handle.address[:2]
-        out = subprocess.run(["ab", "-k", "-n", "2000", "-c", "20", "-q",
-                              f"http://{host}:{port}/f8k.bin"],
-                             capture_output=True, text=True, timeout=50)
-        assert out.returncode == 0, out.stderr
-        assert re.search(r"Complete requests:\s+2000\b", out.stdout), out.stdout
-        assert re.search(r"Failed requests:\s+0\b", out.stdout), out.stdout
-        assert "Non-2xx" not in out.stdout
-        assert re.search(r"Keep-Alive requests:\s+2000\b", out.stdout), out.stdout
-        assert handle.stats()["requests"] == 2000
-
-
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed")
-@pytest.mark.parametrize("poller", POLLERS)
-def test_wrk_50_connections_no_socket_errors(root, poller) -> None:
-    with eventloop.start(root, poller=poller) as handle:
-        host, port = handle.address[:2]
-        out = subprocess.run(["wrk", "-t1", "-c50", "-d2s", f"http://{host}:{port}/f8k.bin"],
-                             capture_output=True, text=True, timeout=30)
-        assert out.returncode == 0, out.stderr
-        assert "Socket errors" not in out.stdout, out.stdout
-        assert "Non-2xx" not in out.stdout, out.stdout
-        done = int(re.search(r"(\d+) requests in", out.stdout).group(1))
-        assert done > 0 and handle.stats()["errors"] == {}
-
-
-def test_emfile_backs_off_and_keeps_serving(root) -> None:
-    """In a child limited to 64 descriptors: accept hits EMFILE, backs off, and recovers."""
-    script = textwrap.dedent(f"""
-        import json, resource, sys
-        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-        from whyevents import eventloop
-        h = eventloop.start({str(root)!r})
-        print(h.address[1], flush=True)
-        sys.stdin.readline()
-        print(json.dumps(h.stop()), flush=True)
-    """)
-    child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
-    try:
-        port = int(child.stdout.readline())
-        address = ("127.0.0.1", port)
-        # Warm the page cache first: a miss needs a descriptor too (open() would hit EMFILE).
-        assert fetch(address, "/small.txt")[2] == b"hello\n"
-        clients = [Client(address) for _ in range(80)]          # more than the child can hold
-        first = clients[:40]
-        for c in first:
-            c.get("/small.txt")
-            assert c.response()[2] == b"hello\n"
-        for c in first:
-            c.close()                                              # frees descriptors
-        for c in clients[40:]:
-            c.get("/small.txt")
-            assert c.response()[2] == b"hello\n"                   # accepted after back-off
-            c.close()
-        child.stdin.write("\n")
-        child.stdin.flush()
-        stats = json.loads(child.stdout.readline())
-    finally:
-        child.kill()
-        child.wait()
-    assert stats["accept_backoffs"] >= 1 and stats["connections_total"] == 81
-    assert stats["requests"] == 81
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,8 +28,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
-from whyevents.repro.claims import COLUMNS as _CLAIM_COLUMNS
-
 from . import compiler_worker as _w
 from . import pipeline as _pipeline
 from . import scaling as _scaling
@@ -49,8 +47,9 @@ DESCRIPTION = (
 KEY_FIELDS = ("kind", "subject", "n", "rep")
 SUMMARY_FIELDS = ("count", "bytes_per_conn", "throughput_rps", "bytes_per_thread")
 KINDS = ("graph", "atomic", "live_state", "stack", "pipeline", "scaling")
-#: the claims' columns
-COLUMNS = _CLAIM_COLUMNS["compiler"]
+#: the columns every row carries, which the claims read (``repro.claims.COLUMNS`` collects them)
+COLUMNS = ("kind", "subject", "series", "n", "count", "bytes_per_conn", "backend", "tasks",
+           "throughput_rps", "threads", "bytes_per_thread", "status")
 
 PROFILES: dict[str, dict] = {
     "quick": {"kinds": list(KINDS), "connections": [100], "tasks": [1000, 10000],

@@ -55,13 +55,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from whyevents.harness.procs import pick_cpu
-from whyevents.repro.claims import COLUMNS
 
 __all__ = [
     "EXPERIMENT", "DESCRIPTION", "KEY_FIELDS", "SUMMARY_FIELDS", "PROFILES", "PARAM_HELP",
     "BACKENDS", "PEERS", "check_params", "points", "prepare", "measure", "limits", "pick_cpu",
-    "cached_file",
+    "cached_file", "COLUMNS",
 ]
+
+#: the columns every row carries, which the claims read (``repro.claims.COLUMNS`` collects each
+#: experiment's; the experiment owns its schema, the claims layer above only reads it)
+COLUMNS = ("backend", "scheduler", "tasks", "throughput_rps", "latency_p50_ms", "status")
 
 EXPERIMENT = "pipeline"
 
@@ -321,7 +324,7 @@ def prepare(params: dict):
 # ---------------------------------------------------------------------------------------------
 
 def _row(point: dict, status: str, error: str | None = None, **extra) -> dict:
-    row = {c: None for c in COLUMNS[EXPERIMENT]}
+    row = {c: None for c in COLUMNS}
     row.update({k: point[k] for k in KEY_FIELDS})
     row["status"] = status
     row["error"] = error

@@ -62,7 +62,7 @@ from . import scaling_worker as _w
 
 __all__ = [
     "EXPERIMENT", "DESCRIPTION", "KEY_FIELDS", "SUMMARY_FIELDS", "PROFILES", "PARAM_HELP",
-    "BACKENDS", "PEERS", "check_params", "points", "measure", "limits", "pick_cpu",
+    "BACKENDS", "PEERS", "check_params", "points", "measure", "limits", "pick_cpu", "COLUMNS",
 ]
 
 EXPERIMENT = "scaling"
@@ -142,6 +142,9 @@ PARAM_HELP: dict[str, str] = {
                         "a memory refusal is reported; never raises a limit",
 }
 
+#: the columns the claims read (``repro.claims.COLUMNS`` collects each experiment's)
+COLUMNS = ("backend", "threads", "spawn_us", "bytes_per_thread", "yields_per_s", "status")
+#: every column a row carries
 _COLUMNS = ("backend", "park", "threads", "rep", "spawn_us", "bytes_per_thread", "yields_per_s",
             "wake_all_s", "rss_bytes", "status", "error", "started", "parked", "woken",
             "runtime_alive", "cap", "spawn_s", "worker_s", "cpu")

@@ -95,8 +95,7 @@ DESCRIPTION = (
     "context switches per request over exactly the measured window (the paper's explanation of "
     "Haboob's lower peak), response-time percentiles, fairness and whether the client saturated.")
 
-#: the claims' columns for this experiment (``whyevents.repro.claims.COLUMNS["web"]``; repeated
-#: here so that running the sweep does not import ``repro``; a test checks they agree)
+#: the columns the claims read (``repro.claims.COLUMNS`` collects each experiment's)
 COLUMNS = ("server", "poller", "clients", "mbit_s", "ctx_switches_per_request",
            "cpu_us_per_request", "errors", "status")
 KEY_FIELDS = ("server", "poller", "clients", "rep")

@@ -28,7 +28,8 @@ metrics, and as zero throughput where a claim says "degrades *or fails*"):
     ``kind``, ``subject``, ``series``, ``n``, ``count``, ``bytes_per_conn``, ``backend``,
     ``tasks``, ``throughput_rps``, ``threads``, ``bytes_per_thread``, ``status``.
 
-The same lists, machine-readable, are ``COLUMNS`` below.
+The same lists, machine-readable, are each experiment module's ``COLUMNS`` (the experiment owns
+its schema), collected here as ``COLUMNS``.
 
 Repeated points (same filter and x) are reduced to their median before a metric sees them.
 
@@ -78,6 +79,7 @@ notebooks' claims cells, the reports and the README use):
 
 from __future__ import annotations
 
+import importlib
 import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
@@ -94,15 +96,29 @@ __all__ = [
 ]
 
 
-#: experiment -> the columns its rows carry (``status`` optional: absent or "ok" means success)
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "pipeline": ("backend", "scheduler", "tasks", "throughput_rps", "latency_p50_ms", "status"),
-    "scaling": ("backend", "threads", "spawn_us", "bytes_per_thread", "yields_per_s", "status"),
-    "web": ("server", "poller", "clients", "mbit_s", "ctx_switches_per_request",
-            "cpu_us_per_request", "errors", "status"),
-    "compiler": ("kind", "subject", "series", "n", "count", "bytes_per_conn", "backend", "tasks",
-                 "throughput_rps", "threads", "bytes_per_thread", "status"),
-}
+class _ExperimentColumns(Mapping):
+    """experiment -> the columns its rows carry, read from the experiment module's ``COLUMNS``
+    (``status`` optional: absent or "ok" means success). The experiments live a layer below
+    ``repro`` and must not import it, so the schema is theirs and this only looks it up."""
+
+    def _modules(self) -> Mapping[str, str]:
+        from whyevents.repro.runner import EXPERIMENTS
+
+        return EXPERIMENTS
+
+    def __getitem__(self, experiment: str) -> tuple[str, ...]:
+        module = self._modules()[experiment]
+        return tuple(importlib.import_module(module).COLUMNS)
+
+    def __iter__(self):
+        return iter(self._modules())
+
+    def __len__(self) -> int:
+        return len(self._modules())
+
+
+#: experiment -> the columns its rows carry
+COLUMNS: Mapping[str, tuple[str, ...]] = _ExperimentColumns()
 
 
 class MissingData(LookupError):

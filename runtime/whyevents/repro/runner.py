@@ -273,11 +273,7 @@ def run_experiment(name: str, profile: str = "quick", params: Mapping[str, Any] 
                 rows = mod.measure(point, resolved, ctx=ctx, progress=live)
                 if isinstance(rows, Mapping):
                     rows = [rows]
-                for row in rows:
-                    row = _finish_row(mod, point, row, time.monotonic() - t0)
-                    run.append(row)
-                    if on_row is not None:
-                        on_row(row)
+                _append_rows(mod, run, point, rows, time.monotonic() - t0, on_row)
                 if bar is not None:
                     bar.update(1)
                     last = rows[-1] if rows else {}
@@ -289,6 +285,16 @@ def run_experiment(name: str, profile: str = "quick", params: Mapping[str, Any] 
             bar.close()
         run.close(status)
     return run
+
+
+def _append_rows(mod: ModuleType, run: store.Run, point: Mapping[str, Any], rows: Iterable,
+                 wall_s: float, on_row: Callable[[dict], None] | None) -> None:
+    """A measured point's rows, completed with its key fields, on disk (then ``on_row``)."""
+    for row in rows:
+        row = _finish_row(mod, point, row, wall_s)
+        run.append(row)
+        if on_row is not None:
+            on_row(row)
 
 
 def _finish_row(mod: ModuleType, point: Mapping[str, Any], row: Mapping[str, Any],
@@ -311,11 +317,7 @@ def _run_on_cluster(mod: ModuleType, resolved: dict, remaining: list[dict], run:
     keyf = lambda p: _key(p, mod.KEY_FIELDS)  # noqa: E731
 
     def store_rows(point: dict, rows: list[dict]) -> None:
-        for row in rows:
-            row = _finish_row(mod, point, row, 0.0)
-            run.append(row)
-            if on_row is not None:
-                on_row(row)
+        _append_rows(mod, run, point, rows, 0.0, on_row)
         if bar is not None:
             bar.update(1)
             last = rows[-1] if rows else {}

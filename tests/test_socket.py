@@ -160,25 +160,28 @@ def test_makefile_readline_and_write(run):
 # ---------------------------------------------------------------------------------------------
 
 def test_recv_timeout_raises_then_socket_still_works(run):
+    """The second recv waits with GUARD, not the 0.05 s of the first: on a loaded machine a
+    0.01 s sleep and a 0.05 s timeout can both pass before the process runs again, and then
+    expire in one pass (the sleeper first, the recv timed out before the data is sent)."""
     def main():
         a, b = socket.socketpair()
-        a.settimeout(0.05)
-        t0 = time.monotonic()
-        with pytest.raises(TimeoutError, match="timed out"):
-            a.recv(10)
-        waited = time.monotonic() - t0
+        with a, b:                          # closed even when an assertion fails
+            a.settimeout(0.05)
+            t0 = time.monotonic()
+            with pytest.raises(TimeoutError, match="timed out"):
+                a.recv(10)
+            waited = time.monotonic() - t0
 
-        def later():
-            threads.sleep(0.01)
-            b.sendall(b"after")
+            def later():
+                threads.sleep(0.01)
+                b.sendall(b"after")
 
-        threads.spawn(later)
-        got = a.recv(10)
-        a.setblocking(False)
-        with pytest.raises(BlockingIOError):
-            a.recv(10)                      # non-blocking: never parks
-        a.close()
-        b.close()
+            threads.spawn(later)
+            a.settimeout(GUARD)
+            got = a.recv(10)
+            a.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                a.recv(10)                  # non-blocking: never parks
         return waited, got
 
     waited, got = run(main)

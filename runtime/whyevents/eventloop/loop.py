@@ -37,6 +37,10 @@ Facts and decisions
   without the extra ``recv`` that would only say EAGAIN, as nginx does when it uses
   EPOLLRDHUP. A full read may leave more: read again. The same holds for ``send``: a short
   send means the send buffer is full, and EPOLLOUT will come when a third of it is free.
+  Except after a hang-up: a FIN (or an error) that arrives before the loop has taken the
+  edge of the last data is reported in that same edge (IN|RDHUP), and no edge follows, so
+  once an event said RDHUP/HUP/ERR (``conn.hup``) a short read no longer drains: the next
+  ``recv`` reads the EOF (or the error). The threaded socket layer keeps the same flag.
 * **Only READING reads.** A connection that owes responses does not parse more (back-pressure,
   and what Knot's thread does by being busy in ``sendall``); responses leave in request order
   (pipelining), several at a time with ``sendmsg`` (one ``writev``), as Knot joins them into one
@@ -109,6 +113,7 @@ MAX_EVENTS = 4096
 
 _IN = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _OUT = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
+_HUP = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _CONN_MASK = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
 _POLL_READ = select.POLLIN | select.POLLRDHUP
 # The poll variant hands its results to the same dispatch: the bits must mean the same.
@@ -143,13 +148,14 @@ class _Ctx:
 class _Conn(Connection):
     """A connection plus its I/O side, which ``state.Connection`` must not know about."""
 
-    __slots__ = ("sock", "fd", "readable", "active")
+    __slots__ = ("sock", "fd", "readable", "hup", "active")
 
     def __init__(self, ctx: _Ctx, sock, fd: int, now: float) -> None:
         super().__init__(ctx)
         self.sock = sock
         self.fd = fd
         self.readable = False   # an IN edge not yet acted on
+        self.hup = False        # an event said RDHUP/HUP/ERR: a short read no longer drains
         self.active = now       # last progress (loop clock), for request_timeout
 
 
@@ -270,6 +276,8 @@ class EventServer:
                         continue
                     if ev & _IN:
                         conn.readable = True
+                        if ev & _HUP:
+                            conn.hup = True     # EOF/error left to read: see "A short read"
                         if conn.state is READING:
                             self._on_readable(conn)
                     if ev & _OUT and conn.state is WRITING:
@@ -436,7 +444,7 @@ class EventServer:
                 self._flush(conn)
                 if conn.state is not READING:
                     return              # WRITING / DISK keep `readable` for later; or CLOSED
-            if len(data) < RECV_BYTES:
+            if len(data) < RECV_BYTES and not conn.hup:
                 conn.readable = False   # a short read drained the socket (module docstring)
                 return
 

@@ -196,16 +196,24 @@ class FifoHub(Hub):
     # -- lazy timers (see park) -----------------------------------------------------------------
 
     def _expire(self, now: float) -> None:
-        """Time out the parked threads whose deadline has passed; re-arm or drop the entries
-        that fired early (their thread was woken, or parked again with a later deadline)."""
+        """Time out the parked threads whose deadline has passed, in deadline order; re-arm or
+        drop the entries that fired early (their thread was woken, or parked again with a
+        later deadline).
+
+        An early entry is re-armed at the thread's real deadline even when that deadline has
+        passed too: ``pop_due`` then yields it again in this same pass, after the entries due
+        before it. Timing it out at once would order it by the stale entry's deadline, ahead
+        of threads whose own deadlines came first."""
         timers = self.timers
         ready = self.ready
         for t in timers.pop_due(now):
+            entry = t._timer        # the entry just popped: a thread has at most one
             t._timer = None
-            if t._state is not PARKED or t._deadline is None:
+            deadline = t._deadline
+            if deadline is None or t._state is not PARKED:
                 continue            # woken (by I/O in this same pass: the wake wins), no timeout
-            if t._deadline > now:
-                t._timer = timers.add(t._deadline, t)     # fired early: the wait was renewed
+            if entry is not None and entry[0] < deadline:
+                t._timer = timers.add(deadline, t)        # fired early: the wait was renewed
                 continue
             self._unpark(t)
             ready.append(t)

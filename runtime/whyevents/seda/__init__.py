@@ -2,11 +2,13 @@
 
 ``stage.Stage`` is SEDA's unit (Welsh, Culler and Brewer, SOSP 2001): an event handler behind a
 bounded, observable queue, run by its own small pool of kernel threads taking events in batches.
-``haboob.start(root, ...)`` runs the paper's comparison point for Knot: aSocket (an epoll/poll
-thread) -> HttpParse -> PageCache -> CacheMiss (file I/O pool) -> HttpSend, every arrow a queue.
+``start(root, ...)`` (``server.py``) runs the paper's comparison point for Knot (``haboob.py``):
+aSocket (an epoll/poll thread) -> HttpParse -> PageCache -> CacheMiss (file I/O pool) -> HttpSend,
+every arrow a queue.
 """
 
-from .haboob import DEFAULT_FILE_THREADS, DEFAULT_QUEUE_CAPACITY, DEFAULT_THREADS, STAGES, start
+from .haboob import DEFAULT_FILE_THREADS, DEFAULT_QUEUE_CAPACITY, DEFAULT_THREADS, STAGES
+from .server import start
 from .stage import DEFAULT_BATCH, DEFAULT_CAPACITY, QueueFull, Stage, StageStopped
 
 __all__ = [

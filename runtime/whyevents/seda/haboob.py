@@ -78,7 +78,11 @@ threads per stage a queue seldom runs dry at all. Switches per request therefore
 rises, which is SEDA's argument for batching; what they cost against Knot is for the
 benchmarks to compare.
 
-Starting it::
+Why one module of this size: the five stage handlers and aSocket's loop are methods of one
+``Haboob`` object because they share one connection table and its locking rules (who may write,
+who may close, in what order); split over modules, the rules would be in none of them.
+
+Starting it (``server.py``: argument checks, ``start`` and the command line)::
 
     handle = start("/srv/www", port=8080, threads=2)    # a ServerHandle
     handle.stats()["stages"]["PageCache"]["queue_length"]
@@ -89,7 +93,6 @@ or ``python -m whyevents.seda --root DIR --port N``.
 
 from __future__ import annotations
 
-import argparse
 import errno
 import os
 import select
@@ -115,17 +118,14 @@ from ..serving import (
     ACCEPT_ERRNOS,
     ACCEPT_SKIP_ERRNOS,
     ServerCounters,
-    ServerHandle,
-    check_common_args,
     listen,
     raise_fd_limit,
-    serve_cli,
 )
 from ..threads.originals import original
-from .stage import DEFAULT_BATCH, Stage, _allocate_lock, _get_ident
+from .stage import Stage, _allocate_lock, _get_ident
 
-__all__ = ["start", "Haboob", "DEFAULT_THREADS", "DEFAULT_FILE_THREADS",
-           "DEFAULT_QUEUE_CAPACITY", "POLLERS", "STAGES", "main"]
+__all__ = ["Haboob", "DEFAULT_THREADS", "DEFAULT_FILE_THREADS",
+           "DEFAULT_QUEUE_CAPACITY", "POLLERS", "STAGES"]
 
 #: Threads per stage pool (HttpParse, PageCache, HttpSend). Sandstorm started every pool at one
 #: thread and let a controller add more under load; one per stage is the fixed equivalent.
@@ -148,9 +148,6 @@ _OUT = select.EPOLLOUT
 _ERRHUP = select.EPOLLERR | select.EPOLLHUP
 assert (select.POLLIN, select.POLLOUT, select.POLLERR, select.POLLHUP) == (
     _IN, _OUT, select.EPOLLERR, select.EPOLLHUP)
-
-# As Handler.load: an OSError reading a resolved file that means "no such file" is a 404.
-
 
 # Kernel sockets and a kernel poll(), whatever monkey-patching did to the stdlib later or before.
 _Socket = original("socket", "socket")
@@ -860,75 +857,3 @@ class Haboob:
                 "partial_writes": self.partial_writes,
             }
         return extra
-
-
-# ---------------------------------------------------------------------------------------------
-# start()
-# ---------------------------------------------------------------------------------------------
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r}: must be an integer >= 1")
-    return value
-
-
-def start(root, *, host: str = "127.0.0.1", port: int = 0, threads: int | None = None,
-          poller: str = "epoll", scheduler: str | None = None, backend: str = "kernel",
-          cache_bytes: int = 64 << 20, backlog: int | None = None,
-          request_timeout: float | None = 30.0, queue_capacity: int = DEFAULT_QUEUE_CAPACITY,
-          file_threads: int | None = None, batch_size: int = DEFAULT_BATCH) -> ServerHandle:
-    """Start the staged server on ``host:port`` serving ``root``; returns its ``ServerHandle``.
-
-    ``threads``: kernel threads per stage pool (HttpParse, PageCache, HttpSend; default
-    ``DEFAULT_THREADS``); ``file_threads``: the CacheMiss pool (default
-    ``DEFAULT_FILE_THREADS``); ``poller``: "epoll" or "poll" for aSocket; ``scheduler`` must be
-    None (the OS schedules kernel threads) and ``backend`` "kernel" (SEDA has no green version);
-    ``queue_capacity``: events per stage queue before requests are refused with 503;
-    ``request_timeout``: seconds a connection may sit idle (408 if a request is half-received),
-    None to never time out; ``batch_size``: events per dequeue (SEDA's batching factor).
-    """
-    if backend != "kernel":
-        raise ValueError(f"backend={backend!r}: the staged server runs only on kernel threads "
-                         f"(backend='kernel'), as SEDA ran on Java threads")
-    if scheduler is not None:
-        raise ValueError(f"scheduler={scheduler!r}: the staged server's threads are kernel "
-                         f"threads scheduled by the OS; pass scheduler=None")
-    if poller not in POLLERS:
-        raise ValueError(f"poller={poller!r}: must be one of {', '.join(POLLERS)}")
-    check_common_args(root, host, port, cache_bytes, backlog, request_timeout)
-    threads = DEFAULT_THREADS if threads is None else _positive_int("threads", threads)
-    file_threads = (DEFAULT_FILE_THREADS if file_threads is None
-                    else _positive_int("file_threads", file_threads))
-    _positive_int("queue_capacity", queue_capacity)
-    _positive_int("batch_size", batch_size)
-    if request_timeout is not None:
-        request_timeout = float(request_timeout)
-    server = Haboob(root, host=host, port=port, threads=threads, file_threads=file_threads,
-                    poller=poller, cache_bytes=cache_bytes, backlog=backlog,
-                    request_timeout=request_timeout, queue_capacity=queue_capacity,
-                    batch_size=batch_size)
-    handle = ServerHandle("haboob", server.counters, server.body)
-    handle.server = server
-    return handle
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m whyevents.seda --root DIR [--port N] ...``: serve until SIGINT/SIGTERM."""
-    ap = argparse.ArgumentParser(prog="python -m whyevents.seda",
-                                 description=__doc__.split("\n", 1)[0])
-    ap.add_argument("--root", required=True)
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=8080)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--file-threads", type=int, default=None)
-    ap.add_argument("--poller", choices=POLLERS, default="epoll")
-    ap.add_argument("--cache-bytes", type=int, default=64 << 20)
-    ap.add_argument("--queue-capacity", type=int, default=DEFAULT_QUEUE_CAPACITY)
-    ap.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
-    ap.add_argument("--request-timeout", type=float, default=30.0, help="0: never")
-    args = ap.parse_args(argv)
-    return serve_cli(start, "haboob", root=args.root, host=args.host, port=args.port,
-                     threads=args.threads, file_threads=args.file_threads, poller=args.poller,
-                     cache_bytes=args.cache_bytes, queue_capacity=args.queue_capacity,
-                     batch_size=args.batch_size, request_timeout=args.request_timeout or None)

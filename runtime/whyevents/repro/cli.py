@@ -7,13 +7,14 @@ standard library at module level (the frameworks it measures are imported in its
 subprocesses), so building the whole parser stays fast. A target whose module fails to import is
 still listed; running it reports the import error instead of breaking the other commands.
 
-    whyevents bench runtime [--quick|--full] [--only OP,...] [--peers P,...] [--repeat K] ...
+    whyevents bench {runtime,servers} [--quick|--full] ...
     whyevents serve {knot-c,knot-a,seda,eventloop} --root DIR [--port N] [--threads N] ...
     whyevents fileset --root DIR --clients N [--seed S] [--scale X]
-    whyevents run {pipeline,scaling,web} [--profile quick|full] [-p KEY=VALUE ...] [--resume [ID]]
-                  [--cluster ADDRESS]
+    whyevents run {pipeline,scaling,web,compiler} [--profile quick|full] [-p KEY=VALUE ...]
+                  [--resume [ID]] [--cluster ADDRESS]
     whyevents claims [--profile quick|full] [--run latest|ID] [--strict]
     whyevents report [--profile quick|full] [--out paper/REPORT.md]
+    whyevents check PATH... [--live-state] [--stack] [--graph]
 """
 
 from __future__ import annotations
@@ -47,9 +48,11 @@ commands:
   bench TARGET    run a benchmark; targets: {targets}
   serve SERVER    run a web server until Ctrl-C/SIGTERM; servers: {servers}
   fileset         build the SPECweb99-like file set and request mix
-  run EXPERIMENT  run an experiment sweep into data/results/ (pipeline, scaling, web)
-  claims          check the paper's claims against stored results (PASS/FAIL, values)
+  run EXPERIMENT  run an experiment sweep into data/results/ (pipeline, scaling, web, compiler)
+  claims          check the paper's claims against stored results (verdicts and values)
   report          write paper/REPORT.md and paper/figures/ from stored results
+  check PATH...   section 4's static checks: atomic sections never block (exit 1 if one may),
+                  live state at blocking points, stack bounds, the blocking graph
 
 examples:
   whyevents bench runtime                  runtime vs peers, quick profile (< 2 minutes)
@@ -59,7 +62,9 @@ examples:
   whyevents serve knot-c --root /tmp/www --port 8080 --threads 256
   whyevents run pipeline                   Figure 2, quick profile (about 2 minutes)
   whyevents run web --profile full -p clients=1024,4096 --resume
+  whyevents run scaling --cluster local:2  the points on a Dask cluster (here: two workers)
   whyevents claims                         verdicts of the latest quick runs
+  whyevents check runtime/whyevents/knot   may-block analysis and atomic sections of Knot
 """
 
 

@@ -20,6 +20,7 @@ from whyevents.eventloop import blocking_graph, duality
 from whyevents.eventloop.state import (
     CLOSED,
     DISK,
+    LINGERING,
     READING,
     TRANSITIONS,
     WRITING,
@@ -129,9 +130,12 @@ def test_transition_table_is_what_the_docstring_says() -> None:
     assert (WRITING, "sent_all", READING) in table
     assert (DISK, "send_blocked", WRITING) in table
     assert (READING, "miss", DISK) in table
-    # a connection waiting for the disk cannot time out, and only READING sees EOF
+    # a connection waiting for the disk cannot time out, and only READING (and LINGERING,
+    # which reads to discard) sees EOF
     assert not any(s == DISK and e == "timed_out" for s, e, _ in table)
-    assert {s for s, e, _ in table if e == "peer_closed"} == {READING}
+    assert {s for s, e, _ in table if e == "peer_closed"} == {READING, LINGERING}
+    assert {(s, a) for s, e, a in table if e == "linger"} == {
+        (s, LINGERING) for s in (READING, WRITING, DISK)}
     # CLOSED is final: no transition leaves it
     assert not any(s == CLOSED for s, _, _ in table)
     assert set(TRANSITIONS) == {v for k, v in vars(ConnEvent).items() if not k.startswith("_")}

@@ -44,7 +44,7 @@ from _http import (
     reset,
     wait_for,
 )
-from whyevents import servers
+from whyevents import servers, serving
 from whyevents.serving import raise_fd_limit
 
 pytestmark = pytest.mark.timeout(60)
@@ -290,11 +290,6 @@ def test_a_long_pipelined_burst_is_read_and_answered_whole(server):
 # Bad requests and closing
 # ---------------------------------------------------------------------------------------------
 
-VANISH_FAILS = {("eventloop", "epoll")}
-VANISH_REASON = ("event twin on epoll misses the FIN or reset that arrives with a connection's "
-                 "first bytes: the connection stays open until its time-out")
-
-
 def test_garbage_gets_400_and_close_and_others_are_served(server):
     before = server.stats()
     with connect(server) as bad, bad.makefile("rb") as f:
@@ -318,22 +313,14 @@ def test_request_after_bad_bytes_is_not_served(server):
 #: A 100 KB request line, and 10,000 header lines (~190 KB): far over the parser's limits.
 LONG_URL = req("/" + "a" * 100_000)
 MANY_HEADERS = req("/file8k", extra="".join(f"X-Header-{i}: {i}\r\n" for i in range(10_000)))
-LINGER_FAILS = {"eventloop": pytest.mark.xfail(
-    strict=True, reason="issue 13: event twin closes with unread input (RST)"),
-    # SEDA closes without shutting down writing first: when input is still unread the reset
-    # can overtake the reply. Not every run (~1 in 6 here), hence not strict.
-    "seda": pytest.mark.xfail(
-        strict=False, reason="issue 13: SEDA closes with unread input (RST), intermittently")}
 
 
 @pytest.mark.parametrize("raw, status", [(LONG_URL, 414), (MANY_HEADERS, 431)],
                          ids=["url-100KB-414", "headers-10000-431"])
-def test_error_reply_is_read_whole_with_no_reset(server, raw, status, request):
+def test_error_reply_is_read_whole_with_no_reset(server, raw, status):
     """Lingering close, as nginx does it: after an error reply the server shuts down writing
     and drains what the client still sends, so the client reads the whole reply, then a FIN;
     closing with unread input would send a reset, which can destroy the reply in flight."""
-    if server.config.server in LINGER_FAILS:
-        request.node.add_marker(LINGER_FAILS[server.config.server])
     before = server.stats()
     with connect(server) as s:
         s.sendall(raw)                # ConnectionResetError/BrokenPipeError here: a reset too
@@ -344,6 +331,69 @@ def test_error_reply_is_read_whole_with_no_reset(server, raw, status, request):
     assert f.read() == b""            # one reply, whole, and nothing after it
     assert wait_for(lambda: new_errors(before, server.stats()) == {str(status): 1})
     assert fetch(server).body == BODY
+
+
+def test_client_that_keeps_sending_after_the_error_reply_reads_it_whole(server):
+    """The harder case: the reply starts while the client is still sending its request; it
+    sends the rest (which the server must drain, not answer with a reset), then reads."""
+    before = server.stats()
+    head, rest = LONG_URL[:16_384], LONG_URL[16_384:]
+    with connect(server) as s:
+        s.sendall(head)                           # already over the 8 KiB request-line limit
+        first = s.recv(12)                        # the reply has started: "HTTP/1.1 414"
+        s.sendall(rest)                           # BrokenPipe/ConnectionReset: no lingering
+        data = first + read_to_eof(s)
+    r = read_response(io.BytesIO(data))
+    assert r.status == 414 and r.headers["connection"] == "close"
+    assert wait_for(lambda: server.stats()["connections_open"] == 0)     # lingering over
+    after = server.stats()
+    assert after["lingering_closes"] == before["lingering_closes"] + 1
+    # (the rest is drained lingering, or read before the close: SEDA's aSocket keeps reading)
+    assert after["lingering_cut"] == before["lingering_cut"]           # ended by our FIN
+    assert fetch(server).body == BODY
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+def test_lingering_is_bounded_in_time_and_bytes(docroot, config, monkeypatch):
+    """A client that neither closes nor stops sending after an error reply is cut off by the
+    bounds (here 1 s in all, 0.5 s of silence, 64 KiB), counted in ``lingering_cut``; while it
+    lingers, another client is served, even by a Knot-C with a single pool thread (the
+    lingering holds that thread, but only until a bound runs out)."""
+    monkeypatch.setattr(serving, "LINGER_TIME", 1.0)
+    monkeypatch.setattr(serving, "LINGER_TIMEOUT", 0.5)
+    monkeypatch.setattr(serving, "LINGER_BYTES", 64 << 10)
+    extra = {"threads": 1} if config.server == "knot-c" else {}
+    with config.start(docroot, **extra) as srv:
+        silent, chatty, flood = connect(srv), connect(srv), connect(srv)
+        try:
+            for s in (silent, chatty, flood):
+                s.sendall(b"BROKEN\r\n\r\n")
+                assert read_response(s.makefile("rb")).status == 400
+            chatty.settimeout(0.1)                # 1 byte every 0.1 s, never closing: the 1 s
+            flood.setblocking(False)
+            gone = set()
+            while len(gone) < 3 and srv.stats()["lingering_cut"] < 3:
+                for name, s in (("chatty", chatty), ("flood", flood)):
+                    if name in gone:
+                        continue
+                    try:
+                        s.send(b"x" if name == "chatty" else b"y" * 65536)
+                    except BlockingIOError:
+                        pass
+                    except OSError:               # cut: the server closed with a reset
+                        gone.add(name)
+                time.sleep(0.1)
+                if at_eof(silent, timeout=0.01):
+                    gone.add("silent")
+                assert srv.stats()["uptime_s"] < 60
+            assert wait_for(lambda: srv.stats()["lingering_cut"] == 3)
+            assert fetch(srv).body == BODY        # served once the bound ran out
+            stats = srv.stats()
+            assert stats["lingering_closes"] == 3 and stats["errors"] == {"400": 3}
+            assert wait_for(lambda: srv.stats()["connections_open"] == 0)
+        finally:
+            for s in (silent, chatty, flood):
+                s.close()
 
 
 def test_connection_close_is_honoured(server):
@@ -361,10 +411,8 @@ def test_connection_close_is_honoured(server):
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=IDS)
-def test_half_closed_client_still_gets_its_answers(docroot, config, request):
+def test_half_closed_client_still_gets_its_answers(docroot, config):
     # A fresh server: where this fails, the connection stays open for the shared server's tests.
-    if (config.server, config.kwargs.get("poller")) in VANISH_FAILS:     # the same cause
-        request.node.add_marker(pytest.mark.xfail(strict=False, reason=VANISH_REASON))
     with config.start(docroot) as server, connect(server, timeout=3) as s, \
             s.makefile("rb") as f:
         s.sendall(req("/file8k") + req("/sub/small.txt"))
@@ -418,10 +466,8 @@ def test_a_client_that_vanishes_does_not_disturb_others(server, capsys):
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=IDS)
-def test_clients_that_leave_at_once_are_closed_and_counted(docroot, config, request):
+def test_clients_that_leave_at_once_are_closed_and_counted(docroot, config):
     # A fresh server: where this fails, connections stay open for the shared server's tests.
-    if (config.server, config.kwargs.get("poller")) in VANISH_FAILS:
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason=VANISH_REASON))
     with config.start(docroot) as server:
         _leave_at_once(config, server)
 

@@ -15,6 +15,25 @@ the same way, count the same things and stop the same way, through this module.
   ``stop`` asks it to close its listener and connections and waits for the thread.
 * ``serve_cli(start, args)``: the body of ``whyevents serve NAME``: start, print the address,
   serve until SIGINT/SIGTERM, stop cleanly, print the counters.
+* ``Linger``: the lingering close every server does after an error reply (below).
+
+Lingering close, as nginx does it. After an error reply that ends the connection (a parse error:
+400, 405, 413, 414, 431, 505; a 408; SEDA's 503) the client may still be sending the rest of its
+request. Closing a socket with unread input makes the kernel send a reset, and a reset that
+reaches the client before it has read the reply destroys the reply in its receive queue. So the
+server shuts down writing (the reply and a FIN are on their way), then reads and discards what
+the client still sends until the client closes or a bound is hit, then closes:
+
+* ``LINGER_TIME``: at most this many seconds in all (nginx ``lingering_time``: 30 s);
+* ``LINGER_TIMEOUT``: at most this many seconds of silence between two reads (nginx
+  ``lingering_timeout``: 5 s);
+* ``LINGER_BYTES``: at most this many bytes discarded (nginx has no byte bound).
+
+Smaller than nginx's, because Knot-C's fixed pool spends a thread on each lingering connection:
+a flood of bad requests holds a pool thread at most ``LINGER_TIME`` each (the twin and SEDA's
+aSocket linger without blocking: a lingering connection is a state there, not a thread). Counted
+in every server's stats: ``lingering_closes`` (begun), ``lingering_bytes`` (discarded),
+``lingering_cut`` (ended by a bound rather than the client's FIN).
 
 The descriptor limit: this machine caps ``RLIMIT_NOFILE`` at 20,000 per process (hard). A server
 raises its soft limit to the hard one (``raise_fd_limit``) and an accept that hits EMFILE/ENFILE
@@ -42,8 +61,9 @@ from .threads.originals import original
 
 __all__ = [
     "listen", "raise_fd_limit", "fd_limit", "ServerCounters", "ServerHandle", "serve_cli",
-    "check_common_args",
-    "ACCEPT_BACKOFF", "ACCEPT_ERRNOS", "DEFAULT_HOST",
+    "check_common_args", "Linger",
+    "ACCEPT_BACKOFF", "ACCEPT_ERRNOS", "DEFAULT_HOST", "LINGER_TIME", "LINGER_TIMEOUT",
+    "LINGER_BYTES",
 ]
 
 DEFAULT_HOST = "127.0.0.1"
@@ -53,6 +73,12 @@ ACCEPT_BACKOFF = 0.05
 ACCEPT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 #: accept() errors that concern only the connection being accepted: skip it.
 ACCEPT_SKIP_ERRNOS = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM})
+#: Lingering close (module docstring): seconds in all, seconds of silence, bytes discarded.
+#: Read when a lingering close begins, so a test may change them.
+LINGER_TIME = 2.0
+LINGER_TIMEOUT = 1.0
+LINGER_BYTES = 1 << 20
+_LINGER_READ = 65536
 
 # Kernel-thread originals: monkey-patching may later replace the module attributes, or already
 # have (then ``monkey.get_original`` has them), and a server body must run on a real OS thread.
@@ -130,6 +156,9 @@ class ServerCounters:
     connections_total: int = 0
     connections_open: int = 0
     accept_backoffs: int = 0
+    lingering_closes: int = 0                           # see Linger
+    lingering_bytes: int = 0
+    lingering_cut: int = 0
     errors: Counter = field(default_factory=Counter)   # status code -> count
     started: float = field(default_factory=time.monotonic)
     hub: object = None                                  # a whyevents.threads Hub, if green
@@ -147,6 +176,9 @@ class ServerCounters:
             "connections_total": self.connections_total,
             "connections_open": self.connections_open,
             "accept_backoffs": self.accept_backoffs,
+            "lingering_closes": self.lingering_closes,
+            "lingering_bytes": self.lingering_bytes,
+            "lingering_cut": self.lingering_cut,
             "errors": {str(k): v for k, v in sorted(self.errors.items())},
             "uptime_s": round(time.monotonic() - self.started, 6),
         }
@@ -158,6 +190,85 @@ class ServerCounters:
         if self.extra is not None:
             out.update(self.extra())
         return out
+
+
+class Linger:
+    """One lingering close (module docstring): the socket's write side is shut down at once;
+    the caller then drains it, blocking (``run``: Knot's threads) or on readiness (``drain``
+    whenever the socket is readable and ``expired`` on a timer: the twin, SEDA's aSocket), and
+    closes it once either says done. Counts into ``counters`` (``ServerCounters``)."""
+
+    __slots__ = ("sock", "counters", "until", "idle_until", "left")
+
+    def __init__(self, sock, counters: ServerCounters, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        self.sock = sock
+        self.counters = counters
+        self.until = now + LINGER_TIME
+        self.idle_until = now + LINGER_TIMEOUT
+        self.left = LINGER_BYTES
+        counters.lingering_closes += 1
+        try:
+            sock.shutdown(_stdsocket.SHUT_WR)
+        except OSError:
+            pass                    # already reset: drain() will say so
+
+    @property
+    def deadline(self) -> float:
+        """When the lingering ends if the client neither closes nor sends."""
+        return min(self.until, self.idle_until)
+
+    def expired(self, now: float) -> bool:
+        """A bound ran out (counted as cut); the caller closes."""
+        if now >= self.deadline:
+            self.counters.lingering_cut += 1
+            return True
+        return False
+
+    def drain(self, now: float) -> bool:
+        """Read and discard what a non-blocking socket holds; True: done, close it now (the
+        client's FIN or reset, or the byte bound), False: wait for more."""
+        recv = self.sock.recv
+        counters = self.counters
+        while True:
+            try:
+                data = recv(_LINGER_READ)
+            except (BlockingIOError, InterruptedError):
+                return False
+            except OSError:
+                return True         # reset: nothing left to protect
+            if not data:
+                return True         # the client's FIN: a clean close
+            self.idle_until = now + LINGER_TIMEOUT
+            counters.lingering_bytes += len(data)
+            self.left -= len(data)
+            if self.left <= 0:
+                counters.lingering_cut += 1
+                return True
+
+    def run(self) -> None:
+        """Drain a blocking socket (stdlib or green) until done; the caller closes it."""
+        sock = self.sock
+        counters = self.counters
+        try:
+            while True:
+                wait = min(self.until - time.monotonic(), LINGER_TIMEOUT)
+                if wait <= 0:
+                    counters.lingering_cut += 1
+                    return
+                sock.settimeout(wait)
+                data = sock.recv(_LINGER_READ)
+                if not data:
+                    return
+                counters.lingering_bytes += len(data)
+                self.left -= len(data)
+                if self.left <= 0:
+                    counters.lingering_cut += 1
+                    return
+        except TimeoutError:
+            counters.lingering_cut += 1
+        except OSError:
+            pass
 
 
 def _kernel_threads() -> int:

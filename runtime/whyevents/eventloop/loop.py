@@ -65,6 +65,10 @@ Facts and decisions
 * **EMFILE on accept** stops accepting for ``ACCEPT_BACKOFF`` (a timer), while every open
   connection keeps being served; with edge triggering the backlog would otherwise stay undrained
   until the next client arrived.
+* **Lingering close** after an error reply (a parse error, a 408): the connection moves to
+  LINGERING, writing is shut down and what the client still sends is read and discarded on
+  each IN edge until its FIN or a bound (``serving.Linger``: its own timer), so the client
+  reads the reply whole instead of a reset. It costs the loop a state, never a wait.
 * **Clients vanishing** (ECONNRESET, EPIPE, any error from ``recv``/``send``) close that
   connection and count ``client_aborts``; nothing is printed. A bug (an exception out of a
   handler) is printed with its traceback, counted in ``internal_errors``, and closes only the
@@ -93,6 +97,7 @@ from ..serving import (
     ACCEPT_BACKOFF,
     ACCEPT_ERRNOS,
     ACCEPT_SKIP_ERRNOS,
+    Linger,
     ServerCounters,
     ServerHandle,
     check_common_args,
@@ -100,7 +105,16 @@ from ..serving import (
     raise_fd_limit,
 )
 from .pool import DEFAULT_DISK_THREADS, DiskPool
-from .state import CLOSED, DISK, READING, WRITING, Connection, ConnEvent, PendingDisk
+from .state import (
+    CLOSED,
+    DISK,
+    LINGERING,
+    READING,
+    WRITING,
+    Connection,
+    ConnEvent,
+    PendingDisk,
+)
 
 __all__ = ["start", "EventServer", "RECV_BYTES", "POLLERS", "NAME"]
 
@@ -128,6 +142,7 @@ _SENT_ALL = ConnEvent.SENT_ALL
 _SEND_BLOCKED = ConnEvent.SEND_BLOCKED
 _MISS = ConnEvent.MISS
 _FINISHED = ConnEvent.FINISHED
+_LINGER = ConnEvent.LINGER
 _PEER_CLOSED = ConnEvent.PEER_CLOSED
 _PEER_VANISHED = ConnEvent.PEER_VANISHED
 _TIMED_OUT = ConnEvent.TIMED_OUT
@@ -148,7 +163,7 @@ class _Ctx:
 class _Conn(Connection):
     """A connection plus its I/O side, which ``state.Connection`` must not know about."""
 
-    __slots__ = ("sock", "fd", "readable", "hup", "active")
+    __slots__ = ("sock", "fd", "readable", "hup", "active", "linger")
 
     def __init__(self, ctx: _Ctx, sock, fd: int, now: float) -> None:
         super().__init__(ctx)
@@ -157,6 +172,7 @@ class _Conn(Connection):
         self.readable = False   # an IN edge not yet acted on
         self.hup = False        # an event said RDHUP/HUP/ERR: a short read no longer drains
         self.active = now       # last progress (loop clock), for request_timeout
+        self.linger = None      # a serving.Linger once LINGERING
 
 
 class EventServer:
@@ -280,6 +296,8 @@ class EventServer:
                             conn.hup = True     # EOF/error left to read: see "A short read"
                         if conn.state is READING:
                             self._on_readable(conn)
+                        elif conn.state is LINGERING:
+                            self._on_lingering(conn)
                     if ev & _OUT and conn.state is WRITING:
                         self._on_writable(conn)
                 except Exception as exc:  # noqa: BLE001 - a bug: report it, keep serving
@@ -300,7 +318,7 @@ class EventServer:
         register(self._efd, select.POLLIN)
         for fd, conn in self.conns.items():
             state = conn.state
-            if state is READING:
+            if state is READING or state is LINGERING:
                 register(fd, _POLL_READ)
             elif state is WRITING:
                 register(fd, select.POLLOUT)
@@ -332,8 +350,8 @@ class EventServer:
     def _conn_timer(self, conn: _Conn, now: float) -> None:
         """A connection's timer popped: re-arm if it made progress since, else time it out."""
         state = conn.state
-        if state is CLOSED:
-            return
+        if state is CLOSED or state is LINGERING:
+            return              # (a lingering connection has its own timer)
         timeout = self.request_timeout
         if state is DISK:
             self._push(now + timeout, self._conn_timer, conn)
@@ -346,23 +364,49 @@ class EventServer:
             self.send_timeouts += 1
         elif conn.parser.in_progress:
             self.timeouts_408 += 1
-            self._send_final_error(conn, 408)
+            if self._send_final_error(conn, 408):
+                self._linger(conn)
+                return
         else:
             self.idle_closes += 1
         conn.fire(_TIMED_OUT)
         self._close(conn)
 
-    def _send_final_error(self, conn: _Conn, status: int) -> None:
-        """Best effort: one non-blocking send of an error page that closes, then half-close."""
+    def _send_final_error(self, conn: _Conn, status: int) -> bool:
+        """Best effort: one non-blocking send of an error page that closes; False: gone."""
         response = error_response(status)
         self.counters.error(status)
         try:
             n = conn.sock.send(response)
-            conn.sock.shutdown(_socket.SHUT_WR)
         except OSError:
             self.client_aborts += 1
-            return
+            return False
         self.counters.bytes_sent += n
+        return True
+
+    # -- lingering close ------------------------------------------------------------------------
+
+    def _linger(self, conn: _Conn) -> None:
+        """The error reply is sent: shut down writing, discard input until FIN or a bound."""
+        conn.fire(_LINGER)
+        conn.out.clear()
+        linger = conn.linger = Linger(conn.sock, self.counters, self.now)
+        self._push(linger.deadline, self._linger_timer, conn)
+        self._on_lingering(conn)    # input may have arrived while the reply was going out
+
+    def _on_lingering(self, conn: _Conn) -> None:
+        if conn.linger.drain(self.now):
+            conn.fire(_PEER_CLOSED)
+            self._close(conn)
+
+    def _linger_timer(self, conn: _Conn, now: float) -> None:
+        if conn.state is not LINGERING:
+            return
+        if conn.linger.expired(now):
+            conn.fire(_TIMED_OUT)
+            self._close(conn)
+        else:
+            self._push(conn.linger.deadline, self._linger_timer, conn)
 
     # -- accepting ------------------------------------------------------------------------------
 
@@ -500,11 +544,13 @@ class EventServer:
             self.partial_writes += 1
             conn.fire(_SEND_BLOCKED)
             return
-        if conn.closing:
+        if not conn.closing:
+            conn.fire(_SENT_ALL)
+        elif conn.parser.error is not None:
+            self._linger(conn)          # the last reply was the parser's error page
+        else:
             conn.fire(_FINISHED)
             self._close(conn)
-        else:
-            conn.fire(_SENT_ALL)
 
     def _on_writable(self, conn: _Conn) -> None:
         self._flush(conn)
@@ -601,6 +647,7 @@ class EventServer:
         self.counters.connections_open -= 1
         conn.out.clear()
         conn.parser = None      # stale timer entries keep only the small shell alive
+        conn.linger = None
 
     # -- observability --------------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ DISK.
     READING  waiting for request bytes (nothing owed to the client)
     WRITING  a response is partly sent; the rest waits for the socket to become writable
     DISK     the next response owed is a page-cache miss being read by the disk pool
+    LINGERING an error reply was sent and writing shut down; what the client still sends is
+             read and discarded until it closes or a bound runs out (``serving.Linger``)
     CLOSED   final
 
 Events (what the loop observed), and where they lead::
@@ -24,10 +26,13 @@ Events (what the loop observed), and where they lead::
     send_blocked  the kernel took only part of a response (EAGAIN)     -> WRITING
     miss          the next owed response must first be read from disk  -> DISK
     finished      the last response was sent and the connection ends   -> CLOSED
-                  (the request said "Connection: close", or the parser failed)
-    peer_closed   end of file from the client                          -> CLOSED
+                  (the request said "Connection: close")
+    linger        the last response was an error reply (a parse error, -> LINGERING
+                  or a 408): lingering close rather than a reset
+    peer_closed   end of file from the client (READING, LINGERING)     -> CLOSED
     peer_vanished ECONNRESET / EPIPE: the client is gone               -> CLOSED
-    timed_out     ``request_timeout`` without progress                 -> CLOSED
+    timed_out     ``request_timeout`` without progress, or a lingering -> CLOSED
+                  bound ran out
     shutdown      the server is stopping                               -> CLOSED
 
 Only READING reads: a connection that owes responses (WRITING, DISK) does not parse more
@@ -60,9 +65,10 @@ class ConnState:
     READING = "READING"
     WRITING = "WRITING"
     DISK = "DISK"
+    LINGERING = "LINGERING"
     CLOSED = "CLOSED"
 
-    ALL = (READING, WRITING, DISK, CLOSED)
+    ALL = (READING, WRITING, DISK, LINGERING, CLOSED)
 
 
 class ConnEvent:
@@ -72,6 +78,7 @@ class ConnEvent:
     SEND_BLOCKED = "send_blocked"
     MISS = "miss"
     FINISHED = "finished"
+    LINGER = "linger"
     PEER_CLOSED = "peer_closed"
     PEER_VANISHED = "peer_vanished"
     TIMED_OUT = "timed_out"
@@ -81,6 +88,7 @@ class ConnEvent:
 _S = ConnState
 _E = ConnEvent
 READING, WRITING, DISK, CLOSED = _S.READING, _S.WRITING, _S.DISK, _S.CLOSED
+LINGERING = _S.LINGERING
 _OPEN = (READING, WRITING, DISK)
 
 #: event -> {state before: state after}. Indexed by event first, so ``fire`` costs two dict
@@ -90,10 +98,11 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     _E.SEND_BLOCKED: {s: WRITING for s in _OPEN},
     _E.MISS: {s: DISK for s in _OPEN},
     _E.FINISHED: {s: CLOSED for s in _OPEN},
-    _E.PEER_CLOSED: {READING: CLOSED},
-    _E.PEER_VANISHED: {s: CLOSED for s in _OPEN},
-    _E.TIMED_OUT: {READING: CLOSED, WRITING: CLOSED},
-    _E.SHUTDOWN: {s: CLOSED for s in _OPEN},
+    _E.LINGER: {s: LINGERING for s in _OPEN},
+    _E.PEER_CLOSED: {READING: CLOSED, LINGERING: CLOSED},
+    _E.PEER_VANISHED: {s: CLOSED for s in (*_OPEN, LINGERING)},
+    _E.TIMED_OUT: {READING: CLOSED, WRITING: CLOSED, LINGERING: CLOSED},
+    _E.SHUTDOWN: {s: CLOSED for s in (*_OPEN, LINGERING)},
 }
 
 

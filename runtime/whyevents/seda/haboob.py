@@ -62,6 +62,10 @@ What differs from Haboob, and why
 * Idle handling: a connection silent for ``request_timeout`` seconds with nothing in flight is
   answered ``408`` if a request is partly received, else just closed (keep-alive idle), checked
   by aSocket a few times per timeout; ``None`` disables it.
+* Lingering close: a connection that an error reply closes (a parse error, 408, 503) is not
+  released at once but handed to aSocket, which shuts down writing and reads and discards
+  what the client still sends until its FIN or a bound (``serving.Linger``), so a reset never
+  overtakes the reply.
 * Descriptors: aSocket stops accepting while only a reserve of descriptors is left (so that
   CacheMiss can still open files), and on EMFILE/ENFILE from accept() alike: it stops watching
   the listener for ``ACCEPT_BACKOFF`` seconds and keeps serving the connections it has. A file
@@ -117,6 +121,7 @@ from ..serving import (
     ACCEPT_BACKOFF,
     ACCEPT_ERRNOS,
     ACCEPT_SKIP_ERRNOS,
+    Linger,
     ServerCounters,
     listen,
     raise_fd_limit,
@@ -158,6 +163,7 @@ _EOF = object()              # an inbox item: the client closed its sending side
 
 # aSocket commands (from stage threads to the poller thread).
 _CLOSE = "close"
+_LINGER = "linger"
 _WANT_WRITE = "want-write"
 _STOP = "stop"
 
@@ -242,14 +248,17 @@ class _Conn:
     at a time parses a connection, in byte order.
     Output side (``wlock``): ``next_send`` (sequence number HttpSend writes next), ``ready``
     (answers that arrived early), ``outbuf`` (bytes the socket did not take), ``want_write``,
-    ``closing`` (close once flushed), ``read_closed`` (client EOF: close when nothing is left in
+    ``closing`` (close once flushed), ``error_close`` (what closes it is an error reply: linger),
+    ``read_closed`` (client EOF: close when nothing is left in
     flight), ``closed`` (no one touches the socket any more; aSocket closes it).
-    aSocket alone: ``mask`` (poller interest), ``last_active``, ``released`` (socket closed).
+    aSocket alone: ``mask`` (poller interest), ``last_active``, ``released`` (socket closed),
+    ``linger`` (a ``serving.Linger`` while closed but draining: lingering close).
     """
 
     __slots__ = ("sock", "fd", "parser", "rlock", "inbox", "scheduled", "issued",
                  "wlock", "next_send", "ready", "outbuf", "want_write", "closing",
-                 "read_closed", "closed", "mask", "last_active", "released")
+                 "error_close", "read_closed", "closed", "mask", "last_active", "released",
+                 "linger")
 
     def __init__(self, sock, fd: int, parser: RequestParser, now: float) -> None:
         self.sock = sock
@@ -265,11 +274,13 @@ class _Conn:
         self.outbuf: bytearray | None = None
         self.want_write = False
         self.closing = False
+        self.error_close = False
         self.read_closed = False
         self.closed = False
         self.mask = 0
         self.last_active = now
         self.released = False
+        self.linger: Linger | None = None
 
     def __repr__(self) -> str:
         return (f"<_Conn fd={self.fd} issued={self.issued} next_send={self.next_send} "
@@ -311,6 +322,7 @@ class Haboob:
         # aSocket state (its thread only, except the command deque and the wake flag).
         self._conns: dict[int, _Conn] = {}
         self._idle: OrderedDict[_Conn, None] = OrderedDict()   # least recently read first
+        self._lingering: dict[_Conn, None] = {}                # closed, draining input
         self._cmds: deque = deque()
         self._wake_pending = False
         self._wakefd = -1
@@ -386,6 +398,8 @@ class Haboob:
             deadline = self._next_tick
             if not self._listening and self._accept_resume < deadline:
                 deadline = self._accept_resume
+            if self._lingering:
+                deadline = min(deadline, self._expire_lingering(monotonic()))
             events = wait(max(0.0, deadline - monotonic()))
             now = monotonic()
             self.polls += 1
@@ -411,6 +425,8 @@ class Haboob:
                 kind, conn = cmds.popleft()
                 if kind is _CLOSE:
                     self._release(conn)
+                elif kind is _LINGER:
+                    self._linger(conn)
                 elif kind is _WANT_WRITE:
                     if not conn.closed and not conn.released:
                         self._set_mask(conn, conn.mask | _OUT)
@@ -488,6 +504,8 @@ class Haboob:
 
     def _readable(self, conn: _Conn, now: float) -> None:
         if conn.closed:
+            if conn.linger is not None and conn.linger.drain(now):
+                self._release(conn)
             return
         try:
             data = conn.sock.recv(_RECV_SIZE)
@@ -545,14 +563,39 @@ class Haboob:
                 pass
             conn.mask = 0
         conn.released = True
+        conn.linger = None
         if self._conns.get(conn.fd) is conn:
             del self._conns[conn.fd]
         self._idle.pop(conn, None)
+        self._lingering.pop(conn, None)
         try:
             conn.sock.close()
         except OSError:
             pass
         self.counters.connections_open -= 1
+
+    def _linger(self, conn: _Conn) -> None:
+        """Lingering close (``serving.Linger``) of a connection closed after an error reply:
+        shut down writing, keep reading (and discarding) until FIN or a bound, then release."""
+        if conn.released:
+            return
+        now = time.monotonic()
+        conn.linger = Linger(conn.sock, self.counters, now)
+        self._idle.pop(conn, None)
+        self._lingering[conn] = None
+        self._set_mask(conn, _IN)
+        if conn.linger.drain(now):
+            self._release(conn)
+
+    def _expire_lingering(self, now: float) -> float:
+        """Release lingering connections whose bound ran out; the next deadline of the rest."""
+        nearest = now + _MAX_TICK
+        for conn in list(self._lingering):
+            if conn.linger.expired(now):
+                self._release(conn)
+            else:
+                nearest = min(nearest, conn.linger.deadline)
+        return nearest
 
     def _gone(self, conn: _Conn) -> None:
         """The client reset or vanished: drop the connection, count it, say nothing."""
@@ -743,6 +786,7 @@ class Haboob:
             conn.next_send = seq
             if close:
                 conn.closing = True
+                conn.error_close = data[9:10] not in (b"2", b"3")
                 ready.clear()
             self._count(parts)
             buf = parts[0] if len(parts) == 1 else b"".join(parts)
@@ -784,7 +828,7 @@ class Haboob:
                 else:
                     self._command(_WANT_WRITE, conn)
         elif conn.closing or (conn.read_closed and conn.next_send == conn.issued):
-            self._close_locked(conn)
+            self._close_locked(conn, linger=conn.error_close and not conn.read_closed)
 
     def _count(self, parts: list) -> None:
         counters = self.counters
@@ -800,17 +844,18 @@ class Haboob:
         with conn.wlock:
             self._close_locked(conn)
 
-    def _close_locked(self, conn: _Conn) -> None:
-        """Mark ``conn`` closed (``wlock`` held) and have aSocket release its socket."""
+    def _close_locked(self, conn: _Conn, linger: bool = False) -> None:
+        """Mark ``conn`` closed (``wlock`` held) and have aSocket release its socket, or
+        (``linger``: after an error reply) close it lingering."""
         if conn.closed:
             return
         conn.closed = True
         conn.ready.clear()
         conn.outbuf = None
         if _get_ident() == self._loop_ident:
-            self._release(conn)
+            (self._linger if linger else self._release)(conn)
         else:
-            self._command(_CLOSE, conn)
+            self._command(_LINGER if linger else _CLOSE, conn)
 
     def _reject(self, conn: _Conn, seq: int) -> None:
         """A full queue refused request ``seq``: answer 503 in its turn and close."""

@@ -81,6 +81,9 @@ def test_quick_smoke_run_writes_rows_verdicts_and_provenance(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert "yield round trip" in r.stdout and "spawn + start + finish" in r.stdout
     assert str(out) in r.stdout
+    # the call counts beside the timings (whyevents.benchmarks.overhead)
+    assert "Python calls per task" in r.stdout and "Knot keep-alive request" in r.stdout
+    assert "saved stack per parked thread" in r.stdout
 
     data = json.loads(out.read_text())
     assert data["complete"] is True
@@ -114,6 +117,13 @@ def test_quick_smoke_run_writes_rows_verdicts_and_provenance(tmp_path):
     if (REPO / ".git").exists() and shutil.which("git"):
         assert re.fullmatch(r"[0-9a-f]{40}", prov["git_commit"] or ""), prov["git_commit"]
         assert prov["git_dirty"] in (True, False)
+    counts = data["counts"]
+    assert counts["status"] == "ok", counts
+    assert {(p["scheduler"], p["poller"]) for p in counts["pipeline"]} == {
+        ("fifo", "epoll"), ("fifo", "poll"), ("pth", "poll")}
+    assert all(p["per_task"] > 3 for p in counts["pipeline"])   # the workload's own 3, and more
+    assert all(k["served"] == [50, 250] for k in counts["knot"])
+    assert counts["saved_stack"]["per_thread"] > 0
     params = data["parameters"]
     assert params["repeat"] == 1 and params["scale"] == 0.01 and params["profile"] == "quick"
     assert (out.parent / "table.txt").exists()

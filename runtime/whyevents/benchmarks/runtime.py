@@ -51,6 +51,7 @@ from whyevents.harness import provenance as _provenance
 from whyevents.harness.procs import pick_cpu
 from whyevents.harness.stats import fmt, median_of, summary
 
+from .overhead import format_counts
 from .results import default_json_path, write_json
 from .runtime_ops import (
     FRAMEWORK_PEERS,
@@ -89,6 +90,7 @@ class Config:
     pin: bool = True
     progress: bool = True
     job_timeout: float | None = None
+    counts: bool = True
 
     @property
     def repetitions(self) -> int:
@@ -151,6 +153,24 @@ def run_job(job: dict, cpu: int | None, workdir: Path, timeout: float) -> dict:
         if op not in results:
             results[op] = {"status": "error", "reason": problem or "worker wrote no result"}
     return results
+
+
+def run_counts_job(workdir: Path, timeout: float) -> dict:
+    """The call counts and saved-stack bytes (``overhead.run_counts``) in a subprocess of their
+    own (deterministic counts, not timings: nothing to interleave)."""
+    out = workdir / "counts.json"
+    cmd = [sys.executable, "-m", "whyevents.benchmarks.overhead", "--json", str(out)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"status": "error", "reason": f"timed out after {timeout:.0f} s"}
+    if proc.returncode != 0 or not out.exists():
+        return {"status": "error",
+                "reason": f"exit status {proc.returncode}: {proc.stderr.strip()[-1500:]}"}
+    with open(out) as f:
+        counts = json.load(f)
+    counts["status"] = "ok"
+    return counts
 
 
 def _meets(op: Operation, value: float | None) -> bool | None:
@@ -302,6 +322,13 @@ def format_table(result: dict) -> str:
     text.append("cells: median [inter-quartile range] over all trials of all repetitions "
                 "(min-max in the JSON); raw greenlet is a floor (no scheduler), never the "
                 "'best peer'; differences under ~15% are noise on this kind of machine.")
+    counts = result.get("counts")
+    if counts is not None:
+        text.append("")
+        if counts.get("status") == "ok":
+            text += format_counts(counts)
+        else:
+            text.append(f"call counts: {counts.get('status')}: {counts.get('reason', '')}")
     text += _notes(result)
     return "\n".join(text)
 
@@ -399,7 +426,8 @@ def run_benchmark(cfg: Config) -> dict:
     parameters = {"profile": cfg.profile, "ops": cfg.ops, "peers": cfg.peers,
                   "repeat": cfg.repetitions, "scale": cfg.scale, "pinned_cpu": cpu,
                   "pin_requested": cfg.pin, "job_timeout_s": timeout, "jobs": len(jobs),
-                  "op_parameters": params, "gc": "enabled (collected before each trial)"}
+                  "op_parameters": params, "gc": "enabled (collected before each trial)",
+                  "counts": cfg.counts}
     result = {"schema": "whyevents.bench.runtime/1", "complete": False,
               "provenance": _provenance.benchmark(parameters), "parameters": parameters,
               "operations": {k: {"title": title(OPERATIONS[k], params[k]),
@@ -412,6 +440,10 @@ def run_benchmark(cfg: Config) -> dict:
     done: list[tuple[dict, dict]] = []
     t_start = perf_counter()
     with tempfile.TemporaryDirectory(prefix="whyevents-bench-") as tmp:
+        if cfg.counts:
+            bar.set_description("call counts")
+            result["counts"] = run_counts_job(Path(tmp), timeout)
+            write_json(json_path, result)
         for job in jobs:
             label = f"{job['impl']} {'+'.join(job['ops'])} rep {job['rep'] + 1}"
             bar.set_description(label)
@@ -450,8 +482,11 @@ DESCRIPTION = f"""\
 Micro-benchmarks of the green-thread runtime (whyevents.threads) against gevent, asyncio,
 uvloop, trio and raw greenlet, measured in the same run: every implementation in its own
 subprocess pinned to one core, repetitions interleaved (A B A B ...), medians with IQR.
-Prints a table with a target verdict per row and writes JSON with provenance. Never fails on a
-missed target: the exit status is 0 unless a whyevents worker crashed.
+Prints a table with a target verdict per row and, under it, the call counts (Python calls per
+pipeline task and per Knot keep-alive request, greenlet's saved stack per parked thread:
+deterministic, from whyevents.benchmarks.overhead, which tests/test_overhead.py bounds), and
+writes JSON with provenance. Never fails on a missed target: the exit status is 0 unless a
+whyevents worker crashed.
 
 operations (--only / --skip):
 {_OP_HELP}
@@ -498,6 +533,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="do not pin the benchmark subprocesses to one core")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar on stderr")
+    p.add_argument("--no-counts", dest="counts", action="store_false",
+                   help="leave out the call counts (Python calls per pipeline task and per Knot "
+                        "keep-alive request, saved-stack bytes per parked thread: "
+                        "whyevents.benchmarks.overhead, a few seconds)")
     p.add_argument("--job-timeout", metavar="SECONDS", type=_args.positive_float("--job-timeout"),
                    help="kill a worker after this long (default: 240 quick, 1200 full)")
 
@@ -507,7 +546,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     ops = [k for k in OPERATIONS if k in wanted and k not in (args.skip or [])]   # table order
     return Config(profile=args.profile, ops=ops, peers=list(args.peers), repeat=args.repeat,
                   scale=args.scale, json_path=args.json_path, pin=args.pin,
-                  progress=args.progress, job_timeout=args.job_timeout)
+                  progress=args.progress, job_timeout=args.job_timeout,
+                  counts=getattr(args, "counts", True))
 
 
 def main_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> int:

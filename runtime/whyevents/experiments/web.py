@@ -63,6 +63,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -417,7 +418,8 @@ def _client_processes(clients: int, params: dict, client_cores: int) -> int:
 
 def measure(point: dict, params: dict, *, ctx: dict | None = None,
             progress: Callable[[dict], None] | None = None) -> list[dict]:
-    """Measure one (server, poller, clients, rep) point; one row, status ok/failed/skipped."""
+    """Measure one (server, poller, clients, rep) point; one row, status ok/failed/skipped, or
+    interrupted when its server or load process was killed from outside (``_mark_killed``)."""
     if ctx is None:
         with prepare(params) as own:
             return measure(point, params, ctx=own, progress=progress)
@@ -467,6 +469,7 @@ def measure(point: dict, params: dict, *, ctx: dict | None = None,
         raise
     except Exception as e:  # noqa: BLE001 - a failed point is a row, never an exception
         row.update(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0][:400])
+        _mark_killed(row, server, workers)
     finally:
         for w in workers:
             if isinstance(w, subprocess.Popen):
@@ -484,6 +487,30 @@ def measure(point: dict, params: dict, *, ctx: dict | None = None,
             finally:
                 server.close()
     return [row]
+
+
+def _mark_killed(row: dict, server: ServerProcess | None, workers: list) -> None:
+    """A failed point whose server or load process was killed by a signal (none is sent before
+    this runs) was cut short from outside, not measured: status ``interrupted``, which the
+    runner does not count as done (``--resume`` measures it again; repro/store.py)."""
+    named = [("server", server.proc if server is not None else None)]
+    named += [("load", getattr(w, "proc", w)) for w in workers]
+    for name, proc in named:
+        if proc is None:
+            continue
+        try:                 # a killed process closes its pipes a moment before it can be reaped
+            code = proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            continue
+        if code < 0:
+            try:
+                sig = signal.Signals(-code).name
+            except ValueError:
+                sig = f"signal {-code}"
+            row.update(status="interrupted",
+                       error=f"{name} process (pid {proc.pid}) killed by {sig}: {row['error']}"
+                       [:400])
+            return
 
 
 def _cap_server(pid: int, params: dict, row: dict) -> CpuQuota | None:

@@ -218,6 +218,9 @@ def _run_experiment(args: argparse.Namespace, parser: argparse.ArgumentParser) -
     print(f"{args.experiment} ({args.profile}): {len(rows)} rows in {result.dir}"
           + (f"; {len(bad)} not ok ({', '.join(sorted({str(r.get('status')) for r in bad}))})"
              if bad else ""))
+    if result.status == "interrupted":
+        print(f"run {result.run_id} is interrupted: points cut short from outside are not done; "
+              f"--resume {result.run_id} measures them again")
     return 0
 
 

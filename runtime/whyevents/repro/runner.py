@@ -13,7 +13,12 @@ nothing about any workload, so the three experiments behave the same way:
   killed by Ctrl-C, a crash or the end of a CI job keeps its points, its provenance says
   ``interrupted`` (or still ``running`` if the process was killed outright), and ``--resume``
   reopens it and skips the points already stored. A resume must use the same parameters: mixing
-  two parameter sets in one table would make the claims compare unlike things.
+  two parameter sets in one table would make the claims compare unlike things. A point cut short
+  from outside (its server or load process killed: the row's status is ``interrupted``) is not
+  done: the sweep goes on, closes the run ``interrupted``, and ``--resume`` measures that point
+  again (its old row set aside in the provenance, ``store.Run.resume``). A point's rows are
+  stored in one write, so a kill never leaves half a point. ``tests/test_sweep_faults.py``
+  kills the runner, a server and a load process mid-sweep with SIGKILL and checks all this.
 * **Progress** is a tqdm bar (notebook-aware via ``tqdm.auto``) whose postfix shows the current
   point and, after each point, the module's ``SUMMARY_FIELDS``; a module may push live figures
   during a long point through its ``progress`` callback (the web sweep shows server counters).
@@ -279,7 +284,7 @@ def run_experiment(name: str, profile: str = "quick", params: Mapping[str, Any] 
                     last = rows[-1] if rows else {}
                     bar.set_postfix({**here, **_short(last, ("status", *mod.SUMMARY_FIELDS))},
                                     refresh=True)
-        status = "complete"
+        status = _final_status(run)
     finally:
         if bar is not None:
             bar.close()
@@ -290,11 +295,18 @@ def run_experiment(name: str, profile: str = "quick", params: Mapping[str, Any] 
 def _append_rows(mod: ModuleType, run: store.Run, point: Mapping[str, Any], rows: Iterable,
                  wall_s: float, on_row: Callable[[dict], None] | None) -> None:
     """A measured point's rows, completed with its key fields, on disk (then ``on_row``)."""
+    rows = [_finish_row(mod, point, row, wall_s) for row in rows]
+    if rows:
+        run.extend(rows)                 # one write: never half a point on disk
     for row in rows:
-        row = _finish_row(mod, point, row, wall_s)
-        run.append(row)
         if on_row is not None:
             on_row(row)
+
+
+def _final_status(run: store.Run) -> str:
+    """``complete``, or ``interrupted`` while a point cut short from outside awaits a resume."""
+    cut = any(r.get("status") == store.INTERRUPTED for r in run.rows())
+    return "interrupted" if cut else "complete"
 
 
 def _finish_row(mod: ModuleType, point: Mapping[str, Any], row: Mapping[str, Any],
@@ -338,7 +350,7 @@ def _run_on_cluster(mod: ModuleType, resolved: dict, remaining: list[dict], run:
                 hosts=outcome["hosts"], duplicates_dropped=outcome["duplicates_dropped"],
                 lost_points=[dict(p) for p in outcome["lost"]])
         if not outcome["lost"]:
-            status = "complete"
+            status = _final_status(run)
     finally:
         if bar is not None:
             bar.close()

@@ -29,6 +29,14 @@ Why these choices:
 process died was killed), ``complete`` after ``close()``, ``interrupted`` when the ``with`` block
 exits with an exception or ``close("interrupted")`` is called. ``Run.resume`` reopens a run;
 ``done_keys`` tells a sweep which points to skip.
+
+* **A point's rows go in together** (``extend``: one write, one fsync), so a process killed
+  between two rows of one point cannot leave half a point that ``done_keys`` would call done.
+* **A row whose ``status`` is ``interrupted``** (``INTERRUPTED``) is a point cut short from
+  outside, e.g. its server or load process killed by a signal the experiment did not send: it is
+  not done (``done_keys`` skips it), and ``Run.resume`` moves it out of ``rows.jsonl`` into the
+  resume's record in the provenance (``resumed[-1]["set_aside"]``) so that the re-measured point
+  is the only row set of its key and the fault stays on record.
 """
 
 from __future__ import annotations
@@ -48,12 +56,15 @@ from typing import Any
 from whyevents.harness import provenance as _prov
 from whyevents.repro import paths
 
-__all__ = ["Run", "RunNotFound", "latest", "list_runs", "reference", "atomic_write_json"]
+__all__ = ["Run", "RunNotFound", "latest", "list_runs", "reference", "atomic_write_json",
+           "INTERRUPTED"]
 
 PROVENANCE = "provenance.json"
 ROWS_JSONL = "rows.jsonl"
 RESULTS_CSV = "results.csv"
 RESULTS_PARQUET = "results.parquet"
+#: a row's ``status`` for a point cut short from outside: not done, re-measured by a resume
+INTERRUPTED = "interrupted"
 
 
 class RunNotFound(LookupError):
@@ -206,15 +217,22 @@ class Run:
                 f.truncate(good)
                 f.flush()
                 os.fsync(f.fileno())
-        run._rewrite_csv(rows)
+        aside = [r for r in rows if r.get("status") == INTERRUPTED]
+        kept = [r for r in rows if r.get("status") != INTERRUPTED]
         git = _prov.git_state(paths.ROOT)
-        run.provenance.setdefault("resumed", []).append({
+        record = {
             "time_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds"),
             "previous_status": run.status, "rows_before": len(rows),
             "git_commit": git["git_commit"], "git_dirty": git["git_dirty"],
-        })
+        }
+        if aside:
+            record["set_aside"] = aside
+        run.provenance.setdefault("resumed", []).append(record)
         run.provenance["status"] = "running"
-        run._write_provenance()
+        run._write_provenance()          # the set-aside rows are on record before they leave
+        if aside:
+            run._rewrite_jsonl(kept)
+        run._rewrite_csv(kept)
         return run
 
     # -- writing --------------------------------------------------------------------------------
@@ -254,19 +272,39 @@ class Run:
         _fsync_dir(self.dir)
         self._columns = columns
 
-    def append(self, row: dict) -> None:
-        """Store one finished point now (flushed and fsynced before this returns)."""
-        if not isinstance(row, dict) or not row:
-            raise ValueError("a results row is a non-empty dict")
-        line = json.dumps(row, default=_jsonable, allow_nan=True)
-        with open(self._jsonl, "a") as f:
-            f.write(line + "\n")
+    def _rewrite_jsonl(self, rows: Sequence[dict]) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{ROWS_JSONL}.", suffix=".tmp", dir=self.dir)
+        with os.fdopen(fd, "w") as f:
+            f.writelines(json.dumps(r, default=_jsonable, allow_nan=True) + "\n" for r in rows)
             f.flush()
             os.fsync(f.fileno())
+        os.replace(tmp, self._jsonl)
+        _fsync_dir(self.dir)
+
+    def append(self, row: dict) -> None:
+        """Store one finished point now (flushed and fsynced before this returns)."""
+        self.extend([row])
+
+    def extend(self, rows: Sequence[dict]) -> None:
+        """Store one finished point's rows now, in one write (flushed and fsynced)."""
+        rows = list(rows)
+        if not rows or not all(isinstance(r, dict) and r for r in rows):
+            raise ValueError("a results row is a non-empty dict")
+        data = "".join(json.dumps(r, default=_jsonable, allow_nan=True) + "\n"
+                       for r in rows).encode()
+        fd = os.open(self._jsonl, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            view = memoryview(data)
+            while view:                  # a regular file takes it in one write in practice
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         header = self._csv_header()
-        if header and all(k in header for k in row):
+        if header and all(k in header for r in rows for k in r):
             with open(self._csv, "a", newline="") as f:
-                csv.DictWriter(f, fieldnames=header, restval="").writerow(_csv_cells(row))
+                csv.DictWriter(f, fieldnames=header, restval="").writerows(
+                    _csv_cells(r) for r in rows)
                 f.flush()
                 os.fsync(f.fileno())
         else:  # first row, or a new column: the CSV is rebuilt from the JSONL
@@ -308,11 +346,12 @@ class Run:
         """The points already measured, as tuples of ``key_fields`` values, for ``--resume``.
 
         Values keep their JSON types (an ``int`` parameter comes back an ``int``), so a sweep
-        can test ``tuple(point[k] for k in key_fields) in done``. Rows lacking a key field are
-        not counted as done.
+        can test ``tuple(point[k] for k in key_fields) in done``. Rows lacking a key field, and
+        rows whose status is ``INTERRUPTED``, are not counted as done.
         """
         fields = list(key_fields)
-        return {tuple(r[k] for k in fields) for r in self.rows() if all(k in r for k in fields)}
+        return {tuple(r[k] for k in fields) for r in self.rows()
+                if all(k in r for k in fields) and r.get("status") != INTERRUPTED}
 
 
 def _csv_cells(row: dict) -> dict:

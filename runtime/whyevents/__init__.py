@@ -9,3 +9,11 @@ the paper's sections to these modules and says which layer may import which.
 """
 
 __version__ = "0.1.0"
+
+# The optional compiled build (``make build-compiled``; ``WHYEVENTS_PURE_PYTHON=1`` forces the
+# .py): a finder that loads a library module's compiled twin, when one was built from the very
+# .py that is here. Nothing happens without a build.
+from .accel import build_info  # noqa: E402, F401 - whyevents.build_info()
+from .accel import install as _install_accel  # noqa: E402
+
+_install_accel()

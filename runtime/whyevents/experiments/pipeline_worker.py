@@ -185,26 +185,10 @@ def percentiles(samples: list[float], qs=(50, 90, 99)) -> dict[int, float | None
 
 
 def _nowait_reader(counter: list[int]):
-    """The event server's read: ``preadv(RWF_NOWAIT)`` into a fresh buffer, as ``fileio.pread``
-    does; ``os.pread`` on a miss (counted in ``counter[0]``)."""
-    preadv, pread = os.preadv, os.pread
-
-    if not _RWF_NOWAIT:
-        return pread
-
-    def read(fd: int, n: int, off: int) -> bytes:
-        buf = bytearray(n)
-        try:
-            got = preadv(fd, [buf], off, _RWF_NOWAIT)
-        except BlockingIOError:
-            counter[0] += 1
-            return pread(fd, n, off)
-        if got == n:
-            return bytes(buf)
-        counter[0] += 1
-        return bytes(memoryview(buf)[:got]) + pread(fd, n - got, off + got)
-
-    return read
+    """The event server's read (``pipeline_evloop.nowait_reader``: its library, compiled in the
+    compiled build as the runtime's ``fileio.pread`` is)."""
+    from .pipeline_evloop import nowait_reader
+    return nowait_reader(counter)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -452,6 +436,8 @@ def _run_coro(spec: dict, fd: int) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 def _run_event(spec: dict, fd: int) -> dict:
+    from .pipeline_evloop import run_until_over
+
     n = spec["tasks"]
     rb = spec["read_bytes"]
     blocks = max(1, spec["file_bytes"] // rb)
@@ -483,9 +469,7 @@ def _run_event(spec: dict, fd: int) -> dict:
         issue()
     m.seeded()
     gc.freeze()
-    while not m.over:
-        fn, arg = pop()
-        fn(arg)
+    run_until_over(pop, m)          # the loop: pipeline_evloop (library code, like the hub)
     out = m.result(t_begin, 1)
     out["read_misses"] = misses[0]
     return out

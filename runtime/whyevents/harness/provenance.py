@@ -23,7 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["collect", "finish", "benchmark", "git_state", "repo_root", "package_versions",
+__all__ = ["collect", "finish", "benchmark", "build", "git_state", "repo_root", "package_versions",
            "PACKAGES", "BENCH_PACKAGES"]
 
 #: packages whose versions go into every provenance (``None`` when not installed)
@@ -116,6 +116,18 @@ def _sysctls() -> dict[str, str | None]:
     return out
 
 
+def build() -> dict:
+    """Which build this process (and the subprocesses it starts, which inherit the environment)
+    runs: ``whyevents.build_info()`` (interpreted, compiled or mixed; per module whether a
+    compiled twin exists and is in use; Cython's version, the directives and flags).
+    ``whyevents.accel`` is standard library only, like this module."""
+    try:
+        from whyevents.accel import build_info
+    except ImportError as e:          # the harness lifted out without the package
+        return {"build": "unknown", "error": str(e)}
+    return build_info()
+
+
 def collect(parameters: dict, profile: str, seed: int | None, root: Path | None = None) -> dict:
     """Everything needed to say where a run came from, taken when the run starts (``root``:
     the work tree whose git state is recorded; default the one holding this package)."""
@@ -130,6 +142,7 @@ def collect(parameters: dict, profile: str, seed: int | None, root: Path | None 
         "profile": profile,
         "seed": seed,
         "packages": package_versions(),
+        "build": build(),
         "python": platform.python_version(),
         "python_implementation": platform.python_implementation(),
         "executable": sys.executable,
@@ -171,6 +184,7 @@ def benchmark(parameters: dict | None = None) -> dict:
         "python_implementation": platform.python_implementation(),
         "executable": sys.executable,
         "packages": package_versions(BENCH_PACKAGES),
+        "build": build(),
         "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpus_allowed": sorted(os.sched_getaffinity(0)),

@@ -416,8 +416,7 @@ class Hub:
             return g.switch()
         idle = self._idle
         if idle:
-            g = idle.pop()
-            g.gr_context = None     # a new thread starts with empty context variables
+            g = idle.pop()          # it empties its context variables itself (_worker)
         elif getcurrent() is not self.greenlet:
             # A new greenlet inherits the recursion depth of the greenlet that starts it, so
             # starting one from a thread's stack, which was started from another's, ... would
@@ -436,15 +435,21 @@ class Hub:
     def _worker(self, t: Thread) -> None:
         """Body of a worker greenlet: run threads one after the other, parking in between."""
         idle = self._idle
+        me = getcurrent()
         while True:
             t._bootstrap()
             if len(idle) >= IDLE_WORKERS:
                 return              # the greenlet ends; control goes to the hub
-            idle.append(getcurrent())
+            idle.append(me)
             t = None                # an idle worker must not keep its last thread alive
             t = self._switch_out()
             if t is None or t.__class__ is tuple:
                 raise InternalError(f"idle worker resumed with {t!r} instead of a thread")
+            # A new thread starts with empty context variables. The worker clears its own:
+            # greenlet refuses to set the context of a suspended greenlet that has no Python
+            # frame on top (it takes it for running), which is what a worker parked in
+            # compiled code is (the compiled build, whyevents.accel).
+            me.gr_context = None
 
     def _unpark(self, t: Thread) -> None:
         """Take the PARKED thread ``t`` out of what it waits on, *not* woken (its timer fired
@@ -538,13 +543,17 @@ class Hub:
                 f"fd_waiters={self.poller.waiting}>")
 
 
+#: The runtime's source directory (the package's: a compiled hub's ``__file__`` is elsewhere).
+_RUNTIME_DIR = os.path.dirname(sys.modules[__name__.rpartition(".")[0]].__file__)
+
+
 def _where(t: Thread) -> str:
     """The innermost frame of ``t`` outside the runtime: where user code is blocked."""
     g = t._g
     frame = getattr(g, "gr_frame", None) if g is not None else None
     if g is getcurrent():
         frame = sys._getframe(1)
-    here = os.path.dirname(__file__)
+    here = _RUNTIME_DIR
     while frame is not None and os.path.dirname(frame.f_code.co_filename) == here:
         frame = frame.f_back
     if frame is None:

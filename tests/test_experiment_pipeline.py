@@ -93,8 +93,8 @@ def test_points_cover_the_profile_rep_by_rep():
         pts = P.points(params)
         configs = [P.BACKENDS[b] for b in params["backends"]] + \
             [(peer, "-") for peer in params["peers"]]
-        want = {(b, s, n, r) for r in range(params["reps"]) for n in params["tasks"]
-                for b, s in configs}
+        want = {(b, s, n, "interpreted", r) for r in range(params["reps"])
+                for n in params["tasks"] for b, s in configs}
         got = [tuple(p[k] for k in P.KEY_FIELDS) for p in pts]
         assert len(got) == len(set(got)) == len(want)
         assert set(got) == want
@@ -121,7 +121,8 @@ def test_measure_tiny_point(ctx, backend, scheduler):
     if backend == "gevent" and importlib.util.find_spec("gevent") is None:
         pytest.skip("gevent not installed")
     params = _params()
-    point = {"backend": backend, "scheduler": scheduler, "tasks": 10, "rep": 0}
+    point = {"backend": backend, "scheduler": scheduler, "tasks": 10, "build": "interpreted",
+             "rep": 0}
     rows = P.measure(point, params, ctx=ctx)
     assert len(rows) == 1
     row = rows[0]
@@ -249,3 +250,35 @@ def test_percentiles():
     pc = W.percentiles([float(i) for i in range(1, 101)])
     assert pc == {50: 50.0, 90: 90.0, 99: 99.0}
     assert W.percentiles([3.0]) == {50: 3.0, 90: 3.0, 99: 3.0}
+
+
+# -- builds (whyevents.accel): the 2x2 ----------------------------------------------------------
+
+def test_builds_interleave_and_compiled_needs_a_build():
+    from whyevents import accel_build
+    if accel_build.check():
+        params = P.check_params({"tasks": [10, 100], "backends": ["fifo", "event"], "reps": 2,
+                                 "builds": "interpreted,compiled"})
+        pts = P.points(params)
+        assert len(pts) == 2 * 2 * 2 * 2
+        first = [p["build"] for p in pts if p["rep"] == 0 and p["tasks"] == 10]
+        second = [p["build"] for p in pts if p["rep"] == 1 and p["tasks"] == 10]
+        assert first == ["interpreted"] * 2 + ["compiled"] * 2     # A A B B, then B B A A
+        assert second == first[::-1]
+    else:
+        with pytest.raises(ValueError, match="builds: 'compiled' asked"):
+            P.check_params({"builds": "compiled"})
+    with pytest.raises(ValueError, match="builds"):
+        P.check_params({"builds": "jit"})
+
+
+@pytest.mark.parametrize("backend, scheduler", [("whyevents", "fifo"), ("event", "-")])
+def test_each_point_runs_on_the_build_it_asks(ctx, backend, scheduler):
+    from whyevents import accel_build
+    builds = ["interpreted"] + (["compiled"] if accel_build.check() else [])
+    for build in builds:
+        point = {"backend": backend, "scheduler": scheduler, "tasks": 10, "build": build,
+                 "rep": 0}
+        row = P.measure(point, _params(), ctx=ctx)[0]
+        assert row["status"] == "ok", row.get("error")
+        assert row["build"] == build and row["build_used"] == build

@@ -39,6 +39,12 @@ Why this module is shaped this way:
   gives a ``failed`` row, and larger kernel points in the same sweep are then skipped.
 * **Interleaved repetitions**: rep 0 of every (N, backend), then rep 1, ..., and at each N the
   backends run back to back, so the machine's drift hits every configuration alike.
+* **Builds** (``builds``): each point runs on the interpreted build (the ``.py``; its subprocess
+  gets ``WHYEVENTS_PURE_PYTHON=1``) or on the compiled one (``make build-compiled``,
+  ``whyevents.accel``: the runtime and the event loop compiled alike). Both give the 2x2,
+  interpreted vs compiled x threads vs events, from one interleaved run; each row's ``build``
+  says which was asked and ``build_used`` what the subprocess ran. Threads and events are
+  compared within one build, never across builds.
 """
 
 from __future__ import annotations
@@ -64,7 +70,8 @@ __all__ = [
 
 #: the columns every row carries, which the claims read (``repro.claims.COLUMNS`` collects each
 #: experiment's; the experiment owns its schema, the claims layer above only reads it)
-COLUMNS = ("backend", "scheduler", "tasks", "throughput_rps", "latency_p50_ms", "status")
+COLUMNS = ("backend", "scheduler", "tasks", "build", "throughput_rps", "latency_p50_ms",
+           "status")
 
 EXPERIMENT = "pipeline"
 
@@ -81,7 +88,7 @@ DESCRIPTION = (
 )
 
 #: columns identifying one point
-KEY_FIELDS = ("backend", "scheduler", "tasks", "rep")
+KEY_FIELDS = ("backend", "scheduler", "tasks", "build", "rep")
 #: shown live after each point
 SUMMARY_FIELDS = ("throughput_rps", "latency_p50_ms")
 
@@ -95,6 +102,8 @@ BACKENDS: dict[str, tuple[str, str]] = {
 }
 #: optional peers (``peers`` parameter): backend column, scheduler "-"
 PEERS = ("gevent", "asyncio")
+#: ``builds`` parameter values (``whyevents.accel``)
+BUILDS = ("interpreted", "compiled")
 
 _QUICK_TASKS = [1, 10, 100, 1000, 10000]
 _FULL_TASKS = [1, 4, 16, 64, 256, 1000, 4096, 10000, 16384, 65536, 100000, 262144]
@@ -119,6 +128,7 @@ PROFILES: dict[str, dict] = {
         "pth_max_tasks": 10000,
         "poller": "epoll",
         "pin": True,
+        "builds": ["interpreted"],
     },
     "full": {
         "tasks": _FULL_TASKS,
@@ -137,6 +147,7 @@ PROFILES: dict[str, dict] = {
         "pth_max_tasks": 100000,
         "poller": "epoll",
         "pin": True,
+        "builds": ["interpreted"],
     },
 }
 
@@ -158,9 +169,12 @@ PARAM_HELP: dict[str, str] = {
     "pth_max_tasks": "pth points above this N are skipped (the warm-up round grows as N^2)",
     "poller": "the green hub's poller: epoll or poll (pth always rebuilds a poll set)",
     "pin": "pin each point's subprocess to one core (the last allowed CPU) when there are 2+",
+    "builds": "interpreted (the .py: WHYEVENTS_PURE_PYTHON=1), compiled (make build-compiled): "
+              "both for the 2x2, threads vs events within each build",
 }
 
 _WORKER = "from whyevents.experiments.pipeline_worker import main; main()"
+_ENV_PURE = "WHYEVENTS_PURE_PYTHON"         # whyevents.accel.ENV_PURE
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,6 +256,7 @@ def check_params(params: dict) -> dict:
         "pth_max_tasks": _int("pth_max_tasks", p["pth_max_tasks"], 1),
         "poller": p["poller"],
         "pin": p["pin"],
+        "builds": _names("builds", p["builds"], BUILDS),
     }
     if not out["backends"] and not out["peers"]:
         raise ValueError("backends: empty, and no peers either: nothing to measure")
@@ -252,6 +267,13 @@ def check_params(params: dict) -> dict:
         raise ValueError(f"poller: {out['poller']!r} is not one of epoll, poll")
     if not isinstance(out["pin"], bool):
         raise ValueError(f"pin: {out['pin']!r} is not a boolean")
+    if not out["builds"]:
+        raise ValueError("builds: empty: choose interpreted, compiled or both")
+    if "compiled" in out["builds"]:
+        from whyevents.accel_build import check
+        if not check():
+            raise ValueError("builds: 'compiled' asked, but there is no usable compiled build "
+                             "here (make build-compiled; a stale one is rebuilt by it too)")
     return out
 
 
@@ -260,12 +282,18 @@ def _configs(params: dict) -> list[tuple[str, str]]:
 
 
 def points(params: dict) -> list[dict]:
-    """Every (backend, scheduler, tasks, rep): rep by rep, N ascending, backends side by side."""
+    """Every (backend, scheduler, tasks, build, rep): rep by rep, N ascending, at each N the
+    builds one after the other (their order alternating by rep) and in each the backends side
+    by side."""
     out = []
+    builds = params.get("builds", ["interpreted"])
     for rep in range(params["reps"]):
+        order = builds if rep % 2 == 0 else builds[::-1]
         for n in params["tasks"]:
-            for backend, scheduler in _configs(params):
-                out.append({"backend": backend, "scheduler": scheduler, "tasks": n, "rep": rep})
+            for build in order:
+                for backend, scheduler in _configs(params):
+                    out.append({"backend": backend, "scheduler": scheduler, "tasks": n,
+                                "build": build, "rep": rep})
     return out
 
 
@@ -325,7 +353,7 @@ def prepare(params: dict):
 
 def _row(point: dict, status: str, error: str | None = None, **extra) -> dict:
     row = {c: None for c in COLUMNS}
-    row.update({k: point[k] for k in KEY_FIELDS})
+    row.update({k: point.get(k, "interpreted" if k == "build" else None) for k in KEY_FIELDS})
     row["status"] = status
     row["error"] = error
     row.update(extra)
@@ -379,12 +407,16 @@ def _measure(point: dict, params: dict, path: str, ctx: dict | None,
                 "window_rounds": params["window_rounds"],
                 "poller": params["poller"], "path": path, "out": str(out), "cpu": cpu}
         err_path = Path(tmp) / "stderr.txt"
+        env = dict(os.environ)
+        env.pop(_ENV_PURE, None)
+        if point.get("build", "interpreted") == "interpreted":
+            env[_ENV_PURE] = "1"
         t0 = time.monotonic()
         problem = None
         with open(err_path, "wb") as err:
             proc = subprocess.Popen([sys.executable, "-c", _WORKER, json.dumps(spec)],
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=err, start_new_session=True)
+                                    stderr=err, start_new_session=True, env=env)
             try:
                 while True:
                     try:

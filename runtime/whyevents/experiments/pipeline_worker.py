@@ -556,6 +556,8 @@ def main(argv: list[str] | None = None) -> None:
                   "traceback": traceback.format_exc(limit=6)}
     result["pid"] = os.getpid()
     result["affinity"] = sorted(os.sched_getaffinity(0))
+    from whyevents import build_info
+    result["build_used"] = build_info()["build"]     # what this process ran (accel)
     try:
         with open("/proc/self/status") as f:
             for line in f:

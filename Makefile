@@ -32,25 +32,25 @@ $(STAMP): pyproject.toml Makefile
 
 ## test: the system tools (ci/ensure_tools.sh: apt-get as root, else the command), lint, then the
 ## whole test suite (unit, property, integration, the browser, notebooks) on the interpreted
-## build, then the runtime's and the event side's tests again on the compiled build (built first
-## if Cython and a C compiler can be had; skipped, saying so, if not)
+## build, then, if a compiled build is here and current (make build-compiled; CI builds one), the
+## runtime's and the event side's tests again on it (else a line says the pass was skipped)
 test: $(STAMP)
 	bash ci/ensure_tools.sh test
 	$(PY) -m ruff check runtime tests ci
 	$(VENV)/bin/nbqa ruff notebooks/
 	WHYEVENTS_PURE_PYTHON=1 $(PY) -m pytest tests
 	WHYEVENTS_PURE_PYTHON=1 bash ci/nbval.sh
-	@$(PY) -m whyevents.accel_build --check || $(MAKE) --no-print-directory build-compiled
 	@if $(PY) -m whyevents.accel_build --check; then \
 		echo "compiled build: the runtime's and the event side's tests again"; \
 		$(PY) -m pytest $(COMPILED_TESTS) $(COMPILED_DESELECT); \
 	else \
-		echo "compiled build: not available here (no Cython or no C compiler): second pass skipped"; \
+		echo "compiled build: none here, or stale (make build-compiled): second pass skipped"; \
 	fi
 
 ## build-compiled: the optional compiled build (whyevents.accel): Cython compiles the runtime's hot
 ## modules and the event side's loops, same compiler and flags, into runtime/whyevents/_compiled;
-## used from then on unless WHYEVENTS_PURE_PYTHON=1. No Cython or no C compiler: said, nothing
+## used from then on (whyevents run, bench, serve) unless WHYEVENTS_PURE_PYTHON=1; make test's
+## first pass and make reproduce stay interpreted. No Cython or no C compiler: said, nothing
 ## breaks, the interpreted build stays. clean-compiled removes it.
 build-compiled: $(STAMP)
 	-$(PY) -m pip install -q "cython>=3.0"
@@ -59,10 +59,11 @@ build-compiled: $(STAMP)
 clean-compiled: $(STAMP)
 	$(PY) -m whyevents.accel_build --clean
 
-## reproduce: run every experiment at PROFILE (quick|full) and print where results went
+## reproduce: run every experiment at PROFILE (quick|full) and print where results went, on the
+## interpreted build (the reference) unless WHYEVENTS_PURE_PYTHON=0 is given
 reproduce: $(STAMP)
 	bash ci/ensure_tools.sh reproduce
-	bash ci/reproduce.sh $(PROFILE)
+	WHYEVENTS_PURE_PYTHON=$${WHYEVENTS_PURE_PYTHON-1} bash ci/reproduce.sh $(PROFILE)
 
 ## strip: remove notebook outputs except the claims cells' (what nbval compares against)
 strip: $(STAMP)

@@ -131,12 +131,14 @@ def install() -> None:
     if _state["installed"]:
         return
     _state["installed"] = True
+    if pure_python_forced():
+        return                      # not even the manifest is read
     manifest = _state["manifest"] = _manifest()
     if not manifest:
         return
     usable, stale = _usable(manifest)
     _state["stale"] = stale
-    if pure_python_forced() or not usable:
+    if not usable:
         return
     _state["usable"] = usable
     sys.meta_path.insert(0, _Finder(usable))
@@ -149,7 +151,7 @@ def build_info() -> dict:
     "compiled_available": bool, "modules": {name: {"side", "compiled", "in_use", "stale"}},
     "cython", "compiler_flags", "summary"}``. ``in_use`` is known for imported modules (None
     before the module is imported; "would be" then follows ``compiled`` and the forcing)."""
-    manifest = _state["manifest"] if _state["installed"] else _manifest()
+    manifest = _state["manifest"] or _manifest()
     usable, stale = _usable(manifest) if manifest else ({}, [])
     forced = pure_python_forced()
     modules = {}

@@ -57,9 +57,11 @@ Facts and decisions
 * **Timers** are one heap of ``(deadline, seq, fn, arg)``. A connection keeps one entry; activity
   only stores ``conn.active = now`` (no heap work per request) and an entry that pops early is
   pushed again for ``active + request_timeout`` (lazy re-arming). On expiry: a partial request
-  gets 408 and is closed, an idle keep-alive connection is closed silently, a client that stopped
-  reading a response is dropped; a connection waiting for the disk is never timed out. Times are
-  the loop's clock, read once per iteration.
+  gets 408 and is closed (also one still incomplete ``request_timeout`` after a timer first saw
+  it so, however steadily it trickles in: slowloris is bounded by 2 x ``request_timeout``), an
+  idle keep-alive connection is closed silently, a client that took no byte of a response for
+  ``request_timeout`` is dropped; a connection waiting for the disk is never timed out. Times
+  are the loop's clock, read once per iteration.
 * **Accept policy**: each listener event accepts every pending connection before serving
   anything else, which favours accepting, like Knot-A and Haboob (the paper's section 5).
 * **EMFILE on accept** stops accepting for ``ACCEPT_BACKOFF`` (a timer), while every open
@@ -163,7 +165,7 @@ class _Ctx:
 class _Conn(Connection):
     """A connection plus its I/O side, which ``state.Connection`` must not know about."""
 
-    __slots__ = ("sock", "fd", "readable", "hup", "active", "linger")
+    __slots__ = ("sock", "fd", "readable", "hup", "active", "linger", "partial_since")
 
     def __init__(self, ctx: _Ctx, sock, fd: int, now: float) -> None:
         super().__init__(ctx)
@@ -173,6 +175,7 @@ class _Conn(Connection):
         self.hup = False        # an event said RDHUP/HUP/ERR: a short read no longer drains
         self.active = now       # last progress (loop clock), for request_timeout
         self.linger = None      # a serving.Linger once LINGERING
+        self.partial_since = 0.0  # when a timer first saw a request incomplete (0: not)
 
 
 class EventServer:
@@ -357,6 +360,15 @@ class EventServer:
             self._push(now + timeout, self._conn_timer, conn)
             return
         deadline = conn.active + timeout
+        if state is READING and conn.parser.in_progress:
+            # A request must also be whole in time, however steadily it trickles in
+            # (slowloris): from the first timer that saw it incomplete, so within
+            # 2 x request_timeout of its first byte, at no cost per read.
+            if not conn.partial_since:
+                conn.partial_since = now
+            deadline = min(deadline, conn.partial_since + timeout)
+        else:
+            conn.partial_since = 0.0
         if deadline > now:
             self._push(deadline, self._conn_timer, conn)
             return

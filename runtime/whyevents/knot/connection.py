@@ -38,10 +38,13 @@ through the same ``whyevents.http``, and a Knot-only memo would credit Knot's th
 parsing saving. Its place is ``http.RequestParser``, for every server.
 
 Time-outs: the socket's timeout is ``request_timeout``, so a ``recv`` that waits that long raises
-``TimeoutError``. If the parser holds part of a request, the client gets 408 and the connection is
-closed; an idle keep-alive connection (nothing buffered) is closed without a word, as nginx does
-with ``keepalive_timeout``. A ``sendall`` that stalls that long (a client that stopped reading)
-just closes.
+``TimeoutError``. A partial request must be whole within ``request_timeout`` of the read that
+began it (so a client trickling a byte at a time, slowloris, is bounded too: the socket's timeout
+is then what is left of that); if not, the client gets 408 and the connection is closed, as
+nginx's ``client_header_timeout``. An idle keep-alive connection (nothing buffered) is closed
+without a word, as nginx does with ``keepalive_timeout``. A ``sendall`` that takes that long in
+all (a client that stopped reading, or reads too slowly: the timeout bounds the whole call, in
+the stdlib and the green socket alike) just closes, counted in ``send_timeouts``.
 
 A client that vanishes (ECONNRESET, EPIPE, a timed-out send, the socket shut down by ``stop``)
 ends this connection only: counted in ``Knot.client_aborts``/``send_timeouts``, never a
@@ -55,6 +58,7 @@ on kernel threads CPython's GIL does not switch between the load and the store o
 from __future__ import annotations
 
 from socket import IPPROTO_TCP, TCP_NODELAY
+from time import monotonic
 
 from ..http import HTTPError, Miss, RequestParser, error_response
 from ..http.handler import NOT_FOUND_ERRNOS
@@ -132,12 +136,21 @@ def serve_connection(knot, conn) -> None:
     recv = conn.recv
     sendall = conn.sendall
     idle = True                                         # no partial request in the parser
+    timeout = knot.request_timeout
+    deadline = 0.0                                      # for the partial request, if any
     counters.connections_total += 1
     counters.connections_open += 1
     try:
         conn.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
-        conn.settimeout(knot.request_timeout)
+        conn.settimeout(timeout)
         while True:
+            if not idle:                                # a partial request: whole in time
+                if not deadline:
+                    deadline = monotonic() + timeout
+                conn.settimeout(max(deadline - monotonic(), 1e-6))
+            elif deadline:
+                deadline = 0.0
+                conn.settimeout(timeout)
             try:
                 data = recv(RECV_BYTES)
             except TimeoutError:

@@ -61,7 +61,10 @@ What differs from Haboob, and why
   paper's Haboob, ported from /dev/poll to poll(), did); ``"epoll"`` registers each fd once.
 * Idle handling: a connection silent for ``request_timeout`` seconds with nothing in flight is
   answered ``408`` if a request is partly received, else just closed (keep-alive idle), checked
-  by aSocket a few times per timeout; ``None`` disables it.
+  by aSocket a few times per timeout; ``None`` disables it. A request still incomplete
+  ``request_timeout`` after a check first saw it so gets 408 however steadily it trickles in
+  (slowloris), and a client that took no byte of what it is owed for ``request_timeout`` is
+  dropped (``send_timeouts``).
 * Lingering close: a connection that an error reply closes (a parse error, 408, 503) is not
   released at once but handed to aSocket, which shuts down writing and reads and discards
   what the client still sends until its FIN or a bound (``serving.Linger``), so a reset never
@@ -252,13 +255,14 @@ class _Conn:
     ``read_closed`` (client EOF: close when nothing is left in
     flight), ``closed`` (no one touches the socket any more; aSocket closes it).
     aSocket alone: ``mask`` (poller interest), ``last_active``, ``released`` (socket closed),
-    ``linger`` (a ``serving.Linger`` while closed but draining: lingering close).
+    ``linger`` (a ``serving.Linger`` while closed but draining: lingering close),
+    ``sent_seen`` and ``partial_since`` (time-outs: write progress, a trickling request).
     """
 
     __slots__ = ("sock", "fd", "parser", "rlock", "inbox", "scheduled", "issued",
                  "wlock", "next_send", "ready", "outbuf", "want_write", "closing",
                  "error_close", "read_closed", "closed", "mask", "last_active", "released",
-                 "linger")
+                 "linger", "sent", "sent_seen", "partial_since")
 
     def __init__(self, sock, fd: int, parser: RequestParser, now: float) -> None:
         self.sock = sock
@@ -281,6 +285,9 @@ class _Conn:
         self.last_active = now
         self.released = False
         self.linger: Linger | None = None
+        self.sent = 0                   # bytes written (wlock), and as aSocket last saw it
+        self.sent_seen = 0
+        self.partial_since = 0.0        # when aSocket first saw a request incomplete (0: not)
 
     def __repr__(self) -> str:
         return (f"<_Conn fd={self.fd} issued={self.issued} next_send={self.next_send} "
@@ -341,6 +348,7 @@ class Haboob:
         self.poll_events = 0
         self.vanished = 0
         self.timeouts = 0
+        self.send_timeouts = 0
         self.idle_closed = 0
         self.rejected = 0
         self.partial_writes = 0     # sends the socket took only part of (or none: EAGAIN)
@@ -608,16 +616,36 @@ class Haboob:
         self._next_tick = now + self._tick
         if self.request_timeout is None:
             return
-        limit = now - self.request_timeout
+        timeout = self.request_timeout
+        limit = now - timeout
         expired = []
         for conn in self._idle:             # least recently read first
             if conn.last_active > limit:
                 break
             expired.append(conn)
+        # A request trickling in (slowloris) keeps its connection recently read: it must be
+        # whole within request_timeout of the tick that first saw it incomplete. O(connections)
+        # per tick, nothing per read.
+        for conn in self._conns.values():
+            if conn.closed or not conn.parser.in_progress:
+                conn.partial_since = 0.0
+            elif not conn.partial_since:
+                conn.partial_since = now
+            elif now - conn.partial_since >= timeout:
+                expired.append(conn)
         for conn in expired:
             if conn.closed:
                 continue
-            if conn.next_send != conn.issued or conn.outbuf or conn.want_write:
+            if conn.outbuf:                 # owed bytes the socket would not take
+                if conn.sent != conn.sent_seen:
+                    conn.sent_seen = conn.sent
+                    self._touch(conn, now)  # a slow reader, but reading
+                else:
+                    with self._tally:
+                        self.send_timeouts += 1
+                    self._close(conn)       # it stopped reading: drop it
+                continue
+            if conn.next_send != conn.issued or conn.want_write:
                 self._touch(conn, now)      # busy answering: not idle
                 continue
             with conn.rlock:
@@ -815,6 +843,7 @@ class Haboob:
             self._close_locked(conn)
             return
         if n:
+            conn.sent += n
             with self._tally:
                 self.counters.bytes_sent += n
         if n < len(buf):
@@ -896,6 +925,7 @@ class Haboob:
                           "evictions": cache.evictions},
                 "clients_vanished": self.vanished,
                 "timeouts_408": self.timeouts,
+                "send_timeouts": self.send_timeouts,
                 "idle_closed": self.idle_closed,
                 "max_connections": self._max_conns,
                 "rejected_503": self.rejected,

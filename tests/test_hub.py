@@ -411,3 +411,47 @@ def test_context_variables_do_not_leak_between_threads_on_a_reused_greenlet(run)
     seen, created = run(main)
     assert seen == ["unset"] * 3
     assert created <= 2  # the greenlet really was reused
+
+
+def test_signal_handler_exception_while_polling_reaches_main_cleanly(run):
+    """A signal handler that raises while the hub sleeps in the poller: the exception surfaces
+    in the main thread's blocking call (as CPython raises it in the main thread), and the main
+    thread is out of what it waited on: its next wait, on a new descriptor, is a plain wait
+    (regression: it got a stale EBADF, CPython's test_selectors under patch_all)."""
+    import signal
+
+    from whyevents.threads import socket as gsocket
+
+    class Interrupt(Exception):
+        pass
+
+    def handler(*_):
+        raise Interrupt
+
+    def main():
+        a, b = gsocket.socketpair()
+        with pytest.raises(Interrupt):
+            a.settimeout(30)
+            a.recv(1)                       # parked; the alarm's handler raises in the hub
+        a.close()
+        b.close()
+        c, d = gsocket.socketpair()         # likely the same descriptor numbers again
+        c.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            c.recv(1)
+        d.send(b"x")
+        c.settimeout(5)
+        got = c.recv(1)
+        c.close()
+        d.close()
+        return got, threads.stats()
+
+    old = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        got, stats = run(main)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert got == b"x"
+    assert stats["fd_waiters"] == 0

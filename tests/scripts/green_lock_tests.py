@@ -14,6 +14,7 @@ import json  # noqa: E402
 import sys  # noqa: E402
 import unittest  # noqa: E402
 
+from outcomes import OutcomeResult  # noqa: E402 - beside this script
 from test import lock_tests  # noqa: E402
 
 from whyevents import threads  # noqa: E402
@@ -38,45 +39,6 @@ _SUITES = [
 ]
 
 
-class _Result(unittest.TestResult):
-    """Records one outcome per test id (``Class.test_name``)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.outcomes: dict[str, dict] = {}
-
-    @staticmethod
-    def _id(test) -> str:
-        return f"{type(test).__name__}.{test._testMethodName}"
-
-    def _put(self, test, outcome: str, detail: str = "") -> None:
-        self.outcomes[self._id(test)] = {"outcome": outcome, "detail": detail}
-
-    def addSuccess(self, test):  # noqa: N802 - unittest's names
-        super().addSuccess(test)
-        self._put(test, "pass")
-
-    def addFailure(self, test, err):  # noqa: N802
-        super().addFailure(test, err)
-        self._put(test, "fail", self.failures[-1][1])
-
-    def addError(self, test, err):  # noqa: N802
-        super().addError(test, err)
-        self._put(test, "error", self.errors[-1][1])
-
-    def addSkip(self, test, reason):  # noqa: N802
-        super().addSkip(test, reason)
-        self._put(test, "skip", reason)
-
-    def addExpectedFailure(self, test, err):  # noqa: N802
-        super().addExpectedFailure(test, err)
-        self._put(test, "xfail")
-
-    def addUnexpectedSuccess(self, test):  # noqa: N802
-        super().addUnexpectedSuccess(test)
-        self._put(test, "xpass")
-
-
 def build_suite(skips: dict[str, str]) -> unittest.TestSuite:
     suite = unittest.TestSuite()
     loader = unittest.TestLoader()
@@ -95,7 +57,7 @@ def build_suite(skips: dict[str, str]) -> unittest.TestSuite:
 
 def main() -> int:
     skips = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
-    result = _Result()
+    result = OutcomeResult()
     build_suite(skips).run(result)
     print("LOCK_TESTS_RESULT " + json.dumps({"outcomes": result.outcomes,
                                              "testsRun": result.testsRun}))

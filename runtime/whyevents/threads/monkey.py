@@ -69,6 +69,7 @@ import importlib
 import sys
 import threading
 import time
+import warnings
 import weakref
 
 from . import hub as _hub
@@ -280,6 +281,13 @@ def current_thread() -> threading.Thread:
     return d
 
 
+def _current_thread_deprecated() -> threading.Thread:
+    """``threading.currentThread``: deprecated there, so it warns here too."""
+    warnings.warn("currentThread() is deprecated, use current_thread() instead",
+                  DeprecationWarning, stacklevel=2)
+    return current_thread()
+
+
 _orig_current_thread = threading.current_thread
 _orig_shutdown = threading._shutdown
 
@@ -356,7 +364,7 @@ def patch_thread() -> None:
         ("_CRLock", RLock), ("RLock", RLock), ("Condition", Condition),
         ("Semaphore", Semaphore), ("BoundedSemaphore", BoundedSemaphore), ("Event", Event),
         ("Barrier", Barrier), ("local", local), ("current_thread", current_thread),
-        ("currentThread", current_thread), ("_shutdown", _shutdown),
+        ("currentThread", _current_thread_deprecated), ("_shutdown", _shutdown),
     ]:
         _patch("threading", name, value)
     _patch("_threading_local", "local", local)

@@ -64,6 +64,8 @@ class Queue:
         return 0 < self.maxsize <= self._qsize()
 
     def put(self, item, block: bool = True, timeout: float | None = None) -> None:
+        if timeout is not None and block and timeout < 0 and self.maxsize > 0:
+            raise ValueError("'timeout' must be a non-negative number")   # as the stdlib's
         self.unfinished_tasks += 1
         getters = self._getters._q
         if getters:                      # hand-off: the buffer is empty when getters wait
@@ -74,9 +76,6 @@ class Queue:
             if not block:
                 self.unfinished_tasks -= 1
                 raise Full
-            if timeout is not None and timeout < 0:
-                self.unfinished_tasks -= 1
-                raise ValueError("'timeout' must be a non-negative number")
             t = get_hub().current
             t._value = item
             if not self._putters.park(timeout):
@@ -89,6 +88,8 @@ class Queue:
             self._put(item)
 
     def get(self, block: bool = True, timeout: float | None = None):
+        if timeout is not None and block and timeout < 0:   # even with items, as the stdlib
+            raise ValueError("'timeout' must be a non-negative number")
         if self._plain:                  # _qsize and _get, inlined for the plain FIFO
             buf = self.queue
             if buf:
@@ -103,8 +104,6 @@ class Queue:
             return item
         if not block:
             raise Empty
-        if timeout is not None and timeout < 0:
-            raise ValueError("'timeout' must be a non-negative number")
         hub = get_hub()
         try:
             ok = self._getters.park(timeout)

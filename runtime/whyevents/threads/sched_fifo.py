@@ -183,6 +183,11 @@ class FifoHub(Hub):
                 self.in_poll = True
                 try:
                     poller.poll(timeout)
+                except BaseException as e:
+                    # a signal handler raised (Python runs it here, in the hub greenlet): raise
+                    # it in the main thread, taken out of what it waits on, as CPython raises it
+                    # in the main thread; escaping would kill the loop with main still parked
+                    self._throw_into(self.main, e)
                 finally:
                     self.in_poll = False
                 if self._foreign:

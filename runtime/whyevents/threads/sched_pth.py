@@ -507,6 +507,10 @@ class PthHub(Hub):
             self.in_poll = True
             try:
                 ready, nready = self.poller.select(interest, timeout)
+            except BaseException as e:
+                # a signal handler raised: to the main thread, as the fifo hub does (_loop)
+                self._throw_into(self.main, e)
+                ready, nready = {}, 0
             finally:
                 self.in_poll = False
             if self._foreign:

@@ -19,6 +19,7 @@ All methods run in the hub's OS thread; only the blocking ones switch.
 
 from __future__ import annotations
 
+import warnings
 from _thread import TIMEOUT_MAX
 from itertools import count
 from time import monotonic
@@ -306,7 +307,10 @@ class Condition:
             raise RuntimeError("cannot notify on un-acquired lock")
         self._waiters.wake_all()
 
-    notifyAll = notify_all  # noqa: N815 - threading's legacy spelling
+    def notifyAll(self) -> None:  # noqa: N802 - threading's legacy spelling, deprecated there
+        warnings.warn("notifyAll() is deprecated, use notify_all() instead",
+                      DeprecationWarning, stacklevel=2)
+        self.notify_all()
 
 
 class Semaphore:
@@ -407,7 +411,10 @@ class Event:
     def is_set(self) -> bool:
         return self._flag
 
-    isSet = is_set  # noqa: N815
+    def isSet(self) -> bool:  # noqa: N802 - deprecated in threading, as here
+        warnings.warn("isSet() is deprecated, use is_set() instead",
+                      DeprecationWarning, stacklevel=2)
+        return self._flag
 
     def set(self) -> None:
         self._flag = True

@@ -11,6 +11,13 @@ the shapes — flat, collapsing, levelling out — are what the paper claims.
 
 Rows whose ``status`` is not ``ok`` are left out of the lines and marked with an ``x`` on the
 axis, so a kernel-thread point the OS refused is visible rather than silently missing.
+
+Axes a reader can trust: where a claim is about flatness (throughput, bandwidth, switch rate,
+bytes per thread), the value axis is linear and starts at zero, so a few percent of noise looks
+like a few percent (on a log axis 1.47M-1.59M yields/s looked like a collapse and a recovery); a
+panel that stays logarithmic says why in its title. The comparison series are drawn whatever the
+profile: kernel threads and the peers beside whyevents; one a run does not hold is named on the
+figure ("not in this run: ...") rather than silently absent.
 """
 
 from __future__ import annotations
@@ -79,6 +86,28 @@ def _shape(ax, ours, x: str, y: str, ref, ref_label: str, xlabel: str) -> None:
     ax.legend(fontsize="small")
 
 
+def _from_zero(ax) -> None:
+    """A linear value axis from zero (flatness reads true), with room above the highest line."""
+    ax.set_yscale("linear")
+    top = ax.get_ylim()[1]
+    ax.set_ylim(0, top * 1.1 if top > 0 else 1.0)
+
+
+def _absent(fig, df, column: str, wanted: Sequence[str]) -> None:
+    """Name the comparison series (kernel threads, the peers) this run holds no row of."""
+    have = set(df[column].astype(str)) if column in df else set()
+    missing = [w for w in wanted if w not in have]
+    if missing:
+        fig.text(0.5, -0.02, f"not in this run: {', '.join(missing)} (the run's parameters left "
+                 f"them out; the comparison needs them)", ha="center", va="top",
+                 fontsize="small", color="darkred")
+
+
+#: the series every pipeline / scaling figure compares whyevents with
+PIPELINE_SERIES = ("whyevents", "kernel", "event", "gevent", "asyncio")
+SCALING_SERIES = ("whyevents", "kernel", "gevent", "asyncio")
+
+
 def _failed_marks(ax, df, x: str, label_col: str = "series") -> None:
     bad = df[~df["ok"]]
     if bad.empty:
@@ -110,18 +139,21 @@ def pipeline_figure(rows: Sequence[Mapping[str, Any]]):
     df["series"] = label_pipeline(df)
     thr = _median(df, ["series", "tasks"], "throughput_rps")
     sns.lineplot(data=thr, x="tasks", y="throughput_rps", hue="series", marker="o", ax=axes[0])
-    axes[0].set(xscale="log", yscale="log", xlabel="concurrent tasks", ylabel="tasks/s",
-                title="throughput (this machine)")
+    axes[0].set(xscale="log", xlabel="concurrent tasks", ylabel="tasks/s",
+                title="throughput (this machine; from 0: flat is a claim)")
+    _from_zero(axes[0])
     _failed_marks(axes[0], df, "tasks")
     if "latency_p50_ms" in df:
         lat = _median(df, ["series", "tasks"], "latency_p50_ms")
         sns.lineplot(data=lat, x="tasks", y="latency_p50_ms", hue="series", marker="o",
                      ax=axes[1])
     axes[1].set(xscale="log", yscale="log", xlabel="concurrent tasks",
-                ylabel="median latency (ms)", title="latency (this machine)")
+                ylabel="median latency (ms)",
+                title="latency (log: it grows with N tasks in flight by design)")
     _shape(axes[2], thr, "tasks", "throughput_rps", _reference("hotos03_fig2"),
            "paper Fig. 2", "concurrent tasks")
     axes[2].set_title("shape vs the paper's Figure 2")
+    _absent(fig, df, "backend", PIPELINE_SERIES)
     fig.tight_layout()
     return fig
 
@@ -147,9 +179,11 @@ def scaling_figure(rows: Sequence[Mapping[str, Any]]):
         if y in df:
             sns.lineplot(data=_median(df, ["series", "threads"], y), x="threads", y=y,
                          hue="series", marker="o", ax=ax)
-        ax.set(xscale="log", yscale="log", xlabel="threads", ylabel=label)
+        ax.set(xscale="log", xlabel="threads", ylabel=label)
+        _from_zero(ax)
         _failed_marks(ax, df, "threads")
-    fig.suptitle("green threads by the hundred thousand")
+    fig.suptitle("green threads by the hundred thousand (values from 0: flat in N is the claim)")
+    _absent(fig, df, "backend", SCALING_SERIES)
     fig.tight_layout()
     return fig
 
@@ -168,7 +202,8 @@ def web_figure(rows: Sequence[Mapping[str, Any]]):
     bw = _median(df, ["series", "clients"], "mbit_s")
     sns.lineplot(data=bw, x="clients", y="mbit_s", hue="series", marker="o", ax=axes[0])
     axes[0].set(xscale="log", xlabel="simultaneous clients", ylabel="Mbit/s",
-                title="bandwidth (this machine)")
+                title="bandwidth (this machine; from 0)")
+    _from_zero(axes[0])
     _failed_marks(axes[0], df, "clients")
     _shape(axes[1], bw, "clients", "mbit_s", _reference("hotos03_fig3"), "paper Fig. 3",
            "simultaneous clients")
@@ -195,6 +230,7 @@ def web_cost_figure(rows: Sequence[Mapping[str, Any]]):
             sns.lineplot(data=_median(df, ["series", "clients"], y), x="clients", y=y,
                          hue="series", marker="o", ax=ax)
         ax.set(xscale="log", xlabel="simultaneous clients", ylabel=label)
+        _from_zero(ax)
     fig.tight_layout()
     return fig
 
@@ -271,9 +307,13 @@ def web_bound_figure(rows: Sequence[Mapping[str, Any]]):
             ax.scatter(flagged["clients"], flagged[y], marker="x", color="black", s=50,
                        zorder=5, label="flagged: not server-bound")
         ax.set(xscale="log", xlabel="simultaneous clients", ylabel=ylabel, title=title)
+        if y != "cpu_us_per_request":
+            _from_zero(ax)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="small")
     axes[1][1].set_yscale("log")          # 1 client costs ~10x a loaded server's request
+    axes[1][1].set_title("CPU per request: server (solid), client (dashed); log: 1 client "
+                         "costs ~10x", fontsize="medium")
     util_ax = axes[0][1]
     util_ax.axhline(0.9, color="grey", linewidth=0.8, linestyle=":")
     util_ax.set_ylim(0, 1.15)

@@ -1,0 +1,171 @@
+"""The figures on synthetic rows (issue 13, item 6): axes a reader can trust, series present.
+
+Where a claim is about flatness (pipeline throughput, web bandwidth, the scaling figure's spawn
+cost, bytes per thread and switch rate) the value axis is linear and starts at zero; a panel
+that stays logarithmic says why in its title. The full profile's figures carry kernel threads
+and the peers beside whyevents, as the quick ones do, and a run without them says so on the
+figure. ``whyevents report --profile full`` draws them from a full run.
+"""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from whyevents.repro import figures, report, store  # noqa: E402
+
+FULL_THREADS = (1000, 10000, 30000, 100000, 1000000)
+
+
+def _scaling_rows(backends=("whyevents", "kernel", "coro", "gevent", "asyncio"),
+                  threads=FULL_THREADS, peer_max=100000):
+    """A full-profile-like scaling sweep: kernel refused at 1M, peers up to ``peer_max``;
+    yields/s flat within a few percent, as the published full run measured."""
+    rows = []
+    base = {"whyevents": (8.0, 6800.0, 1.5e6), "kernel": (90.0, 16500.0, 2.6e4),
+            "coro": (2.0, 900.0, 2.0e6), "gevent": (14.0, 8700.0, 9.0e5),
+            "asyncio": (3.7, 1300.0, 7.7e5)}
+    for rep in range(2):
+        for n in threads:
+            for b in backends:
+                if b in ("gevent", "asyncio") and n > peer_max:
+                    continue
+                spawn, nbytes, ysec = base[b]
+                row = {"backend": b, "park": "condition", "threads": n, "rep": rep,
+                       "spawn_us": spawn, "bytes_per_thread": nbytes,
+                       "yields_per_s": ysec * (1.0 + 0.04 * ((n // 1000) % 3)), "status": "ok"}
+                if b == "kernel" and n == 1_000_000:
+                    row.update(status="failed", spawn_us=None, bytes_per_thread=None,
+                               yields_per_s=None, error="pid cap")
+                rows.append(row)
+    return rows
+
+
+def _pipeline_rows():
+    rows = []
+    for n in (1, 16, 256, 1000, 4096, 10000, 100000):
+        for backend, sched, rate in (("whyevents", "fifo", 2.0e5), ("whyevents", "pth", None),
+                                     ("kernel", "-", 9.0e4), ("event", "-", 2.6e5),
+                                     ("gevent", "-", 1.5e5), ("asyncio", "-", 1.2e5)):
+            rps = rate if rate is not None else 2.0e5 / max(1, n / 100)
+            rows.append({"backend": backend, "scheduler": sched, "tasks": n, "rep": 0,
+                         "throughput_rps": rps * 0.97 if n > 1000 else rps,
+                         "latency_p50_ms": n / rps * 1000, "status": "ok"})
+    return rows
+
+
+def _web_rows():
+    rows = []
+    for c in (1, 64, 1024, 4096, 16384):
+        for server, poller in (("knot-c", "epoll"), ("knot-a", "poll"), ("seda", "poll"),
+                               ("eventloop", "epoll")):
+            rows.append({"server": server, "poller": poller, "clients": c, "rep": 0,
+                         "mbit_s": 900.0 + c % 7, "cpu_us_per_request": 40.0 + 400.0 / c,
+                         "client_cpu_us_per_request": 30.0,
+                         "ctx_switches_per_request": 0.5, "server_util_of_allotment": 0.95,
+                         "client_util_of_core": 0.5, "capacity_mbit_per_cpu_s": 1900.0,
+                         "claim_eligible": True, "flag": "", "status": "ok"})
+    return rows
+
+
+def _labels(ax) -> set[str]:
+    return set(ax.get_legend_handles_labels()[1])
+
+
+def _texts(fig) -> str:
+    """Every text written on the figure itself (notes and the title)."""
+    parts = [t.get_text() for t in fig.texts]
+    if fig._suptitle is not None:
+        parts.append(fig._suptitle.get_text())
+    return " ".join(parts)
+
+
+def _from_zero(ax) -> bool:
+    return ax.get_yscale() == "linear" and ax.get_ylim()[0] == 0
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def test_scaling_figure_full_profile_from_zero_with_kernel_and_peers():
+    fig = figures.scaling_figure(_scaling_rows())
+    spawn, nbytes, yields = fig.axes[:3]
+    for ax in (spawn, nbytes, yields):
+        assert _from_zero(ax), ax.get_ylabel()
+        assert ax.get_xscale() == "log"
+        # every series, kernel threads and the peers beside whyevents; the refused point marked
+        assert {"whyevents", "kernel", "coro", "gevent", "asyncio"} <= _labels(ax)
+        assert "failed / refused point" in _labels(ax)
+    # a few percent of noise in yields/s spans a few percent of the axis, not all of it
+    lo, hi = yields.get_ylim()
+    assert lo == 0 and hi >= 1.5e6
+    assert "not in this run" not in _texts(fig)
+
+
+def test_scaling_figure_names_the_series_a_run_lacks():
+    fig = figures.scaling_figure(_scaling_rows(backends=("whyevents",)))
+    text = _texts(fig)
+    assert "not in this run: kernel, gevent, asyncio" in text
+
+
+def test_pipeline_figure_throughput_from_zero_latency_log_says_why():
+    fig = figures.pipeline_figure(_pipeline_rows())
+    thr, lat, shape = fig.axes[:3]
+    assert _from_zero(thr)
+    assert {"whyevents (fifo)", "whyevents (pth)", "kernel", "event", "gevent",
+            "asyncio"} <= _labels(thr)
+    assert lat.get_yscale() == "log" and "log:" in lat.get_title()
+    assert shape.get_ylim()[0] == 0
+    assert "not in this run" not in _texts(fig)
+
+
+def test_web_figures_bandwidth_and_capacity_from_zero():
+    rows = _web_rows()
+    bw = figures.web_figure(rows).axes[0]
+    assert _from_zero(bw)
+    assert {"knot-c (epoll)", "knot-a (poll)", "seda (poll)", "eventloop (epoll)"} <= _labels(bw)
+    cost = figures.web_cost_figure(rows)
+    assert all(_from_zero(ax) for ax in cost.axes[:2])
+    bound = figures.web_bound_figure(rows).axes
+    assert _from_zero(bound[0]) and _from_zero(bound[1]) and _from_zero(bound[2])
+    assert bound[3].get_yscale() == "log" and "log:" in bound[3].get_title()
+
+
+def _stored_run(root, experiment, profile, rows, params):
+    run = store.Run.create(experiment, params, profile, None, root=root)
+    run.extend(rows)
+    run.close("complete")
+    return run
+
+
+def test_report_full_profile_draws_kernel_and_peers(tmp_path, monkeypatch):
+    """``whyevents report --profile full`` draws the scaling figure from the newest full run,
+    with the comparison series; the figure functions above decide what it shows."""
+    seen = {}
+    real = figures.scaling_figure
+
+    def spy(rows):
+        fig = real(rows)
+        seen["labels"] = _labels(fig.axes[2])
+        seen["zero"] = all(_from_zero(ax) for ax in fig.axes[:3])
+        return fig
+
+    monkeypatch.setitem(figures.FIGURES, "threads_scaling", ("scaling", spy))
+    _stored_run(tmp_path / "results", "scaling", "full", _scaling_rows(),
+                {"experiment_module": "whyevents.experiments.scaling"})
+    out = tmp_path / "paper" / "full" / "REPORT.md"
+    path, _ = report.write_report("full", out=out, root=tmp_path / "results")
+    assert (out.parent / "figures" / "threads_scaling.png").stat().st_size > 0
+    assert "figures/threads_scaling.png" in path.read_text()
+    assert {"whyevents", "kernel", "gevent", "asyncio"} <= seen["labels"] and seen["zero"]
+    assert json.loads((next((tmp_path / "results" / "scaling").iterdir()) /
+                       "provenance.json").read_text())["profile"] == "full"

@@ -107,10 +107,10 @@ EXPECTED: dict[str, dict[str, str]] = {
     },
     "test_queue": {
         "GreenFailingQueueTest.test_failing_queue": (
-            "whyevents' bounded Queue hands a blocked putter's item over inside the getter's "
-            "get() (the O(1) hand-off, threads/queue.py), so an exception from a subclass's "
-            "_put during that hand-off is raised in the getter, not in the blocked put; the "
-            "test then waits for its put to fail, and the hub reports Deadlock"),
+            "whyevents' Queue hands a put's item straight to a waiting getter (the O(1) "
+            "hand-off, threads/queue.py), so for that item a subclass's _put and _get are not "
+            "called: the test's failing _get never runs in the blocked get (its failing _put "
+            "cases pass: the exception is raised in the put, as the stdlib's)"),
     },
 }
 

@@ -106,6 +106,52 @@ def test_killed_getter_does_not_lose_its_item(run):
     assert run(main) == "item"
 
 
+def test_killed_putter_is_not_counted_as_unfinished(run):
+    """Regression: a putter killed while it waited on a full queue left unfinished_tasks one
+    too high, so join() waited for an item that never went in."""
+    def main():
+        q = threads.Queue(maxsize=1)
+        q.put("in")
+        a = threads.spawn(q.put, "never")
+        settle()
+        a.kill()
+        a.join()
+        assert q.get() == "in"
+        q.task_done()
+        q.join()                  # would raise Deadlock: nothing left to call task_done
+        return q.unfinished_tasks, q.qsize()
+
+    assert run(main) == (0, 0)
+
+
+def test_failing_subclass_put_raises_in_its_put(run):
+    """As the stdlib's: a subclass whose _put raises makes that put() raise (here in a putter
+    whose item a getter moves in), the getter gets its item, and the count stays right."""
+    class Failing(threads.Queue):
+        fail = False
+
+        def _put(self, item):
+            if self.fail:
+                self.fail = False
+                raise ValueError("refused")
+            super()._put(item)
+
+    def main():
+        q = Failing(maxsize=1)
+        q.put("first")
+        a = threads.spawn(q.put, "second")
+        settle()
+        q.fail = True
+        got = q.get()             # makes room: a's item is moved in by this get, and fails
+        a.join()
+        q.fail = True
+        with pytest.raises(ValueError):
+            q.put("third")        # not blocking: raises here
+        return got, type(a.exception).__name__, q.qsize(), q.unfinished_tasks
+
+    assert run(main) == ("first", "ValueError", 0, 1)
+
+
 def test_simple_queue(run):
     def main():
         q = threads.SimpleQueue()

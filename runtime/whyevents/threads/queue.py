@@ -78,14 +78,24 @@ class Queue:
                 raise Full
             t = get_hub().current
             t._value = item
-            if not self._putters.park(timeout):
+            try:
+                ok = self._putters.park(timeout)
+            except BaseException:        # killed, or a subclass's _put failed (_take_putter)
+                if not t._woken:         # the item is not in: count it out, as the stdlib
+                    self.unfinished_tasks -= 1
+                raise
+            if not ok:
                 self.unfinished_tasks -= 1
                 raise Full
             return                       # a getter moved our item into the buffer
         if self._plain:
             self.queue.append(item)      # _put, inlined for the plain FIFO
         else:
-            self._put(item)
+            try:
+                self._put(item)
+            except BaseException:
+                self.unfinished_tasks -= 1
+                raise
 
     def get(self, block: bool = True, timeout: float | None = None):
         if timeout is not None and block and timeout < 0:   # even with items, as the stdlib
@@ -122,7 +132,12 @@ class Queue:
     def _take_putter(self) -> None:
         """A get made room in a full bounded queue: the oldest waiting putter's item goes in."""
         putters = self._putters
-        self._put(putters.first()._value)
+        t = putters.first()
+        try:
+            self._put(t._value)
+        except BaseException as e:       # as the stdlib: a failing _put raises in its put()
+            t._hub._throw_into(t, e)
+            return
         putters.wake_one()
 
     def put_nowait(self, item) -> None:

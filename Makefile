@@ -20,7 +20,7 @@ COMPILED_TESTS := tests/test_hub.py tests/test_sync.py tests/test_queue.py \
 	tests/test_sched_pth.py tests/test_overhead.py tests/test_knot.py tests/test_eventloop.py \
 	tests/test_eventloop_hup.py tests/test_lock_tests.py tests/test_monkey.py \
 	tests/test_threadpool.py tests/test_kernel_backend.py tests/test_coro.py \
-	tests/test_experiment_pipeline.py tests/test_accel.py
+	tests/test_experiment_pipeline.py tests/test_accel.py tests/test_cpython_patched.py
 COMPILED_DESELECT := \
 	--deselect tests/test_eventloop.py::test_green_park_recording_is_installed_only_while_recording
 

@@ -111,7 +111,8 @@ def render(profile: str, verdicts: Sequence[_claims.Verdict], runs: Mapping[str,
         "",
         f"**{passed} of {len(verdicts)} claims pass.** A claim is about the *shape* the paper "
         "reports (flat, collapses, matches, a ratio), checked with the profile's tolerance from "
-        "`paper/claims.yaml`; MISSING means no stored run holds the points it needs.",
+        "`paper/claims.yaml`. Verdicts: "
+        + "; ".join(f"{k}: {v}" for k, v in _claims.VERDICTS.items()) + ".",
         "",
         "## Claims",
         "",

@@ -118,3 +118,15 @@ def test_provenance_records_the_build():
         b = prov["build"]
         assert b["build"] in ("interpreted", "compiled", "mixed")
         assert set(b["modules"]) == {m for m, _ in accel.MODULES}
+
+
+@needs_build
+def test_a_list_forces_only_the_modules_named():
+    r = _py(PROBE, **{accel.ENV_PURE: "whyevents.threads.hub,whyevents.threads.sched_fifo"})
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    mods = out["info"]["modules"]
+    assert out["info"]["build"] == "mixed" and not out["info"]["pure_python_forced"]
+    assert out["hub_file"].endswith("threads/hub.py")
+    assert not mods["whyevents.threads.sched_fifo"]["in_use"]
+    assert mods["whyevents.eventloop.loop"]["in_use"]

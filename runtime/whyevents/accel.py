@@ -14,7 +14,8 @@ where the ordinary import system never looks. ``install()`` (called by ``whyeven
 puts a finder in front of ``sys.meta_path`` that loads it in place of the ``.py`` when
 
 * ``WHYEVENTS_PURE_PYTHON`` is unset, empty or ``0`` (``1`` forces the ``.py`` everywhere, in
-  this process and in the subprocesses it starts, which inherit the environment), and
+  this process and in the subprocesses it starts, which inherit the environment; a comma list
+  of module names forces those only, for finding which compiled module costs or pays), and
 * the build's manifest (``_compiled/manifest.json``) lists the module with the SHA-256 of the
   very ``.py`` it was compiled from: an edited ``.py`` runs as written (the stale extension is
   ignored, and ``build_info()`` says so) until the next ``make build-compiled``.
@@ -60,8 +61,15 @@ ENV_PURE = "WHYEVENTS_PURE_PYTHON"
 
 
 def pure_python_forced() -> bool:
-    """``WHYEVENTS_PURE_PYTHON`` set to anything but empty or ``0``."""
-    return os.environ.get(ENV_PURE, "") not in ("", "0")
+    """``WHYEVENTS_PURE_PYTHON`` forces every module: set, and not empty, ``0`` or a list."""
+    v = os.environ.get(ENV_PURE, "")
+    return v not in ("", "0") and not v.startswith("whyevents.")
+
+
+def _forced_modules() -> set[str]:
+    """The modules a comma list in ``WHYEVENTS_PURE_PYTHON`` forces to their ``.py``."""
+    v = os.environ.get(ENV_PURE, "")
+    return {m.strip() for m in v.split(",") if m.strip()} if v.startswith("whyevents.") else set()
 
 
 def source_path(module: str) -> str:
@@ -138,6 +146,8 @@ def install() -> None:
         return
     usable, stale = _usable(manifest)
     _state["stale"] = stale
+    for m in _forced_modules():
+        usable.pop(m, None)
     if not usable:
         return
     _state["usable"] = usable

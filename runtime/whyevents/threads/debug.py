@@ -3,9 +3,11 @@
 ``stats()`` reads counters the hub keeps anyway (plain integer adds on the paths that change them),
 so it is cheap enough to leave on and to sample while a benchmark runs. ``dump()`` walks the live
 threads and says, for each, its state, what it waits on, since when and where in user code; it
-costs O(threads) and is meant for humans and for deadlock reports. The watchdog is a kernel thread
-that notices the hub has not switched for longer than a threshold (a blocking call that slipped
-past monkey-patching, a CPU-bound loop) and reports where the hub's OS thread is stuck.
+costs O(threads) and is meant for humans and for deadlock reports; it also measures the bytes
+each parked thread holds at its blocking point (``threads.livestate``, computed only then). The
+watchdog is a kernel thread that notices the hub has not switched for longer than a threshold (a
+blocking call that slipped past monkey-patching, a CPU-bound loop) and reports where the hub's OS
+thread is stuck.
 """
 
 from __future__ import annotations
@@ -60,11 +62,23 @@ def stats(hub: Hub | None = None) -> dict:
     return out
 
 
-def dump(hub: Hub | None = None) -> list[dict]:
-    """One record per live thread: name, state, waiting on, seconds parked, where."""
+_LIVE_KEYS = ("live_bytes", "frame_bytes", "c_stack_bytes", "object_bytes")
+
+
+def dump(hub: Hub | None = None, *, live_state: bool = True) -> list[dict]:
+    """One record per live thread: name, state, waiting on, seconds parked, where.
+
+    With ``live_state`` (the default), each parked thread's record also says what it holds at
+    its blocking point, measured by ``threads.livestate`` here and now (nothing is kept on any
+    switch or park path): ``live_bytes`` in all, of which ``frame_bytes`` (its Python frames),
+    ``c_stack_bytes`` (the C stack slice greenlet saved) and ``object_bytes`` (objects its
+    frames' locals reach that no other parked thread reaches). Threads not parked carry None.
+    The walk is bounded per thread but costs more than the rest of the dump: pass
+    ``live_state=False`` for a cheap dump of very many threads."""
     hub = hub or get_hub()
     now = time.monotonic()
     rows = []
+    parked_threads = []
     for t in list(hub._live):
         parked = t._state is PARKED
         rows.append({
@@ -75,16 +89,30 @@ def dump(hub: Hub | None = None) -> list[dict]:
             "parked_for_s": round(now - t._since, 6) if parked else None,
             "where": _where(t),
         })
+        if parked:
+            parked_threads.append((len(rows) - 1, t))
+    if live_state:
+        for r in rows:
+            r.update(dict.fromkeys(_LIVE_KEYS))
+        if parked_threads:
+            from .livestate import measure_threads  # only when asked: not on import
+            measured, _shared = measure_threads([t for _, t in parked_threads])
+            for (i, _t), m in zip(parked_threads, measured, strict=True):
+                rows[i].update(live_bytes=m["bytes"], frame_bytes=m["frame_bytes"],
+                               c_stack_bytes=m["c_stack_bytes"],
+                               object_bytes=m["object_bytes"])
     return rows
 
 
-def format_dump(hub: Hub | None = None) -> str:
-    """``dump()`` as text, one line per thread."""
+def format_dump(hub: Hub | None = None, *, live_state: bool = True) -> str:
+    """``dump()`` as text, one line per thread (a parked one with the bytes it holds)."""
     lines = []
-    for r in dump(hub):
+    for r in dump(hub, live_state=live_state):
         extra = ""
         if r["waiting_on"] is not None:
             extra = f" on {r['waiting_on']} for {r['parked_for_s']:.3f}s"
+        if r.get("live_bytes") is not None:
+            extra += f" holding {r['live_bytes']:,} B"
         lines.append(f"{r['name']} [{r['state']}]{extra} at {r['where']}")
     return "\n".join(lines)
 

@@ -61,7 +61,10 @@ Facts and decisions
   it so, however steadily it trickles in: slowloris is bounded by 2 x ``request_timeout``), an
   idle keep-alive connection is closed silently, a client that took no byte of a response for
   ``request_timeout`` is dropped; a connection waiting for the disk is never timed out. Times
-  are the loop's clock, read once per iteration.
+  are the loop's clock, read once per iteration. A closed connection's entry stays until it
+  pops; when such entries outnumber the open connections the heap is compacted (a soak of
+  1,000,000 requests grew RSS by 35 MiB with them: one entry and connection shell per connection
+  of the last ``request_timeout`` seconds).
 * **Accept policy**: each listener event accepts every pending connection before serving
   anything else, which favours accepting, like Knot-A and Haboob (the paper's section 5).
 * **EMFILE on accept** stops accepting for ``ACCEPT_BACKOFF`` (a timer), while every open
@@ -126,6 +129,9 @@ RECV_BYTES = 8192
 POLLERS = ("epoll", "poll")
 #: Most events taken from one ``epoll_wait``.
 MAX_EVENTS = 4096
+#: The timer heap is compacted when it holds this many more entries than twice the open
+#: connections (closed connections' entries wait there until they pop: ``_compact_timers``).
+_COMPACT_AT = 1024
 
 _IN = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _OUT = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
@@ -219,6 +225,7 @@ class EventServer:
         self.internal_errors = 0
         self.iterations = 0
         self.events = 0
+        self.timer_compactions = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -308,6 +315,8 @@ class EventServer:
             # Expire timers: request timeouts, the accept back-off.
             if timers and timers[0][0] <= now:
                 self._run_timers(now)
+            if len(timers) > _COMPACT_AT + 2 * len(conns):
+                self._compact_timers()
 
     def _epoll_wait(self, timeout: float) -> list:
         return self._ep.poll(timeout, MAX_EVENTS)
@@ -336,6 +345,15 @@ class EventServer:
             self._close(conn)
 
     # -- timers ---------------------------------------------------------------------------------
+
+    def _compact_timers(self) -> None:
+        """Drop the entries of closed connections (they would pop and do nothing), in place:
+        the heap stays O(open connections), not O(connections per request_timeout)."""
+        timers = self._timers
+        timers[:] = [t for t in timers
+                     if t[3].__class__ is not _Conn or t[3].state is not CLOSED]
+        heapq.heapify(timers)
+        self.timer_compactions += 1
 
     def _push(self, deadline: float, fn, arg) -> None:
         heapq.heappush(self._timers, (deadline, next(self._seq), fn, arg))
@@ -673,6 +691,7 @@ class EventServer:
             "partial_writes": self.partial_writes, "nowait_hits": self.nowait_hits,
             "internal_errors": self.internal_errors, "loop_iterations": self.iterations,
             "loop_events": self.events, "timers": len(self._timers),
+            "timer_compactions": self.timer_compactions,
             "accepting": self._accepting,
         }
         if self.pool is not None:

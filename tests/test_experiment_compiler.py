@@ -21,6 +21,25 @@ def test_contract_and_points():
     assert len({tuple(p[k] for k in C.KEY_FIELDS) for p in pts}) == len(pts)
     full = C.points(C.PROFILES["full"])
     assert max(p["n"] for p in full if p["kind"] == "pipeline") == 100000
+    # stack growth is read from the scaling rows: 1k-10k at quick, 1k-1M at full
+    assert {p["n"] for p in full if p["kind"] == "scaling"} == {1000, 10000, 100000, 1000000}
+    assert {p["n"] for p in pts if p["kind"] == "scaling"} == {1000, 10000}
+
+
+def test_scaling_rows_carry_stack_growth():
+    from whyevents.experiments import scaling
+
+    params = C.check_params({"kinds": ["scaling"], "threads": [500], "scaling_reps": 1})
+    rows = {}
+    for p in C.points(params):
+        (row,) = C.measure(p, params)
+        rows[row["backend"]] = row
+    g = rows["whyevents"]
+    assert g["status"] == "ok", g["error"]
+    assert g["kind"] == "scaling" and g["threads"] == 500
+    assert 0 < g["c_stack_median"] <= g["c_stack_max"] and g["frame_bytes_median"] > 0
+    assert g["stack_needed_bytes"] >= g["c_stack_max"] + g["frame_bytes_max"]
+    assert all(rows["coro"][c] is None for c in scaling.STACK_COLUMNS)
 
 
 @pytest.mark.parametrize("params, words", [

@@ -119,6 +119,61 @@ def test_small_point_condition(backend):
     assert row["backend"] == backend and row["park"] == "condition"
 
 
+def test_stack_growth_columns():
+    """Section 4's stack growth: green threads' saved C stack and frame bytes per parked thread
+    as a distribution and the fixed stack that would fit the worst; kernel threads' fixed stack."""
+    g = one("whyevents", 300)
+    assert_ok(g, 300)
+    for col in scaling.STACK_COLUMNS:
+        assert col in g, col
+    assert g["stack_sampled"] == 300
+    for what in ("c_stack", "frame_bytes"):
+        med, p99, mx = (g[f"{what}_{q}"] for q in ("median", "p99", "max"))
+        assert 0 < med <= p99 <= mx, (what, med, p99, mx)
+    need = g["stack_needed_bytes"]
+    assert need % 4096 == 0 and need >= g["c_stack_max"] + g["frame_bytes_max"]
+    assert need - 4096 < g["c_stack_max"] + g["frame_bytes_max"]
+    assert g["stack_fixed_bytes"] is None
+    k = one("kernel", 50, kernel_stack_kib=64)
+    assert_ok(k, 50)
+    assert k["stack_fixed_bytes"] == 64 * 1024
+    assert k["c_stack_median"] is None and k["stack_needed_bytes"] is None
+    assert k["stack_default_bytes"] == scaling_worker.stack_default()
+    c = one("coro", 50)                         # no stack to measure: the columns stay None
+    assert all(c[col] is None for col in scaling.STACK_COLUMNS)
+
+
+def test_stack_figures_sample_frames_above_the_cap(monkeypatch):
+    """Above FRAME_SAMPLE threads the frames of a stride sample are walked, every C stack read."""
+    from whyevents import threads
+
+    monkeypatch.setattr(scaling_worker, "FRAME_SAMPLE", 10)
+    out = {}
+
+    def main():
+        ev = threads.Event()
+        ts = [threads.spawn(ev.wait) for _ in range(35)]
+        threads.sleep(0)
+        out["f"] = scaling_worker.stack_figures([t._g for t in ts])
+        ev.set()
+        for t in ts:
+            t.join()
+
+    threads.run(main)
+    f = out["f"]
+    assert f["stack_sampled"] == 9                    # every 4th of 35
+    assert f["frame_bytes_median"] > 0 and f["c_stack_max"] > 0
+
+
+def test_stored_rows_without_stack_columns_still_load():
+    """Rows stored before the stack columns existed keep their columns; the new ones are None."""
+    old = {k: 1 for k in scaling.KEY_FIELDS}
+    row = scaling._row(old, "ok", None, {"spawn_us": 2.0})
+    assert row["spawn_us"] == 2.0
+    assert all(row[c] is None for c in scaling.STACK_COLUMNS)
+    assert set(COLUMNS["scaling"]) <= set(row)
+
+
 @pytest.mark.parametrize("backend", ["whyevents", "kernel", "gevent", "asyncio"])
 def test_small_point_socket(backend):
     if backend in scaling.PEERS and importlib.util.find_spec(backend) is None:

@@ -169,3 +169,51 @@ def test_report_full_profile_draws_kernel_and_peers(tmp_path, monkeypatch):
     assert {"whyevents", "kernel", "gevent", "asyncio"} <= seen["labels"] and seen["zero"]
     assert json.loads((next((tmp_path / "results" / "scaling").iterdir()) /
                        "provenance.json").read_text())["profile"] == "full"
+
+
+# -- section 4: stack growth -----------------------------------------------------------------
+
+def _stack_rows(with_stack=True):
+    rows = []
+    for rep in range(2):
+        for n in (1000, 10000, 100000):
+            g = {"kind": "scaling", "backend": "whyevents", "threads": n, "rep": rep,
+                 "status": "ok", "bytes_per_thread": 6000.0}
+            if with_stack:
+                g.update(c_stack_median=1624, c_stack_p99=1624 + rep, c_stack_max=1700 + rep,
+                         frame_bytes_median=2112, frame_bytes_p99=2112, frame_bytes_max=2200,
+                         stack_sampled=min(n, 100000), stack_needed_bytes=4096,
+                         stack_default_bytes=8 << 20, stack_fixed_bytes=None)
+            rows.append(g)
+            rows.append({"kind": "scaling", "backend": "coro", "threads": n, "rep": rep,
+                         "status": "ok", "bytes_per_thread": 900.0})
+    rows.append({"kind": "graph", "subject": "knot-c", "status": "ok"})
+    if with_stack:
+        rows.append({"kind": "scaling", "backend": "kernel", "threads": 1000, "rep": 0,
+                     "status": "ok", "stack_fixed_bytes": 65536, "stack_default_bytes": 8 << 20})
+    return rows
+
+
+def test_stack_growth_table_and_figure():
+    t = figures.stack_growth_table(_stack_rows())
+    assert list(t.index) == [1000, 10000, 100000]
+    assert (t["reps"] == 2).all()
+    assert (t["c_stack_median"] == 1624).all() and (t["c_stack_max"] == 1701).all()
+    assert (t["stack_needed_bytes"] == 4096).all()
+    assert (t["kernel_given_bytes"] == 65536).all()
+    assert (t["default_over_needed"] == 2048).all()
+    fig = figures.stack_growth_figure(_stack_rows())
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log" and "log bytes" in ax.get_title()
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert any("RLIMIT_STACK" in x and "8,192 KiB" in x for x in labels)
+    assert any("kernel threads in this run: 64 KiB" in x for x in labels)
+    assert sum("C stack" in x for x in labels) == 3
+    plt.close(fig)
+
+
+def test_stack_growth_on_rows_stored_before_the_columns():
+    assert figures.stack_growth_table(_stack_rows(with_stack=False)).empty
+    fig = figures.stack_growth_figure(_stack_rows(with_stack=False))
+    assert "predates" in fig._suptitle.get_text()
+    plt.close(fig)

@@ -16,7 +16,10 @@ point (``kind``), so the claims are decided by data of the same run:
 ``stack``       the static stack bound of Knot-C's thread function and ``serve_connection``.
 ``pipeline``    compiler-transformed threads (``coro``) beside the event server (and fifo green
                 threads) in the task pipeline (``pipeline.measure``: one pinned subprocess each).
-``scaling``     bytes per parked thread for ``coro`` beside green threads (``scaling.measure``).
+``scaling``     bytes per parked thread for ``coro`` beside green threads (``scaling.measure``);
+                green threads' rows also carry their stack growth (``scaling.STACK_COLUMNS``:
+                C stack greenlet saved and Python frame bytes per parked thread, median/p99/
+                max, and the fixed stack the worst thread would need), to 1M threads at full.
 
 Each row carries ``kind``, ``subject`` (server, case or backend) and ``n`` (connections, tasks
 or threads; an index for graph and atomic), plus the columns its kind's claims read
@@ -58,7 +61,7 @@ PROFILES: dict[str, dict] = {
               "scaling_reps": 2},
     "full": {"kinds": list(KINDS), "connections": [100, 1000], "tasks": [1000, 10000, 100000],
              "pipeline_backends": ["coro", "event", "fifo"], "pipeline_reps": 3,
-             "window_s": 3.0, "threads": [1000, 10000, 100000],
+             "window_s": 3.0, "threads": [1000, 10000, 100000, 1000000],
              "scaling_backends": ["coro", "whyevents"], "scaling_reps": 3},
 }
 PARAM_HELP = {

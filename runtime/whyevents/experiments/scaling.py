@@ -14,6 +14,12 @@ own socketpair, i.e. waiting on the poller), and measures per point:
                       rate stays flat as N grows (``scheduler="pth"`` would not). A point with a
                       positive rate is N threads that fit *and* leave the scheduler running;
 ``wake_all_s``        the time to wake all N and have every one run to its end (all N do run).
+``c_stack_*``,        stack growth (section 4), ``whyevents`` rows: median/p99/max over the parked
+``frame_bytes_*``     threads of the C stack greenlet saved for each and of its Python frames'
+                      bytes; ``stack_needed_bytes`` what a fixed-size stack would have to be for
+                      the worst observed thread; ``kernel`` rows: ``stack_fixed_bytes``, the
+                      stack each kernel thread was given; ``stack_default_bytes`` a kernel
+                      thread's default (RLIMIT_STACK). Runs stored before have them None.
 
 Backends: ``whyevents`` (the green threads of ``whyevents.threads``) and ``kernel``
 (``threading.Thread`` with ``threading.stack_size(kernel_stack_kib)``, 64 KiB by default, so that
@@ -63,6 +69,7 @@ from . import scaling_worker as _w
 __all__ = [
     "EXPERIMENT", "DESCRIPTION", "KEY_FIELDS", "SUMMARY_FIELDS", "PROFILES", "PARAM_HELP",
     "BACKENDS", "PEERS", "check_params", "points", "measure", "limits", "pick_cpu", "COLUMNS",
+    "STACK_COLUMNS",
 ]
 
 EXPERIMENT = "scaling"
@@ -144,10 +151,17 @@ PARAM_HELP: dict[str, str] = {
 
 #: the columns the claims read (``repro.claims.COLUMNS`` collects each experiment's)
 COLUMNS = ("backend", "threads", "spawn_us", "bytes_per_thread", "yields_per_s", "status")
+#: stack growth per parked thread (``scaling_worker.stack_figures``)
+STACK_COLUMNS = ("c_stack_median", "c_stack_p99", "c_stack_max", "frame_bytes_median",
+                 "frame_bytes_p99", "frame_bytes_max", "stack_sampled", "stack_needed_bytes",
+                 "stack_fixed_bytes", "stack_default_bytes")
 #: every column a row carries
 _COLUMNS = ("backend", "park", "threads", "rep", "spawn_us", "bytes_per_thread", "yields_per_s",
             "wake_all_s", "rss_bytes", "status", "error", "started", "parked", "woken",
-            "runtime_alive", "cap", "spawn_s", "worker_s", "cpu")
+            "runtime_alive", "cap", "spawn_s", "worker_s", "cpu",
+            # stack growth (section 4; runs before these columns have them None): whyevents
+            # rows the distribution over the parked threads, kernel rows the fixed stack
+            *STACK_COLUMNS)
 
 
 # ---------------------------------------------------------------------------------------------

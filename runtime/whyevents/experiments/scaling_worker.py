@@ -26,6 +26,10 @@ Phases, the same for every backend (each one's figures written when it ends):
    property that let the paper's modified Pth "scale to 100,000 threads";
 4. wake: all N are woken and run to the end; ``wake_all_s`` is the time until the last finished.
 
+Between 2 and 3, green threads (``whyevents``) report their stack growth (``stack_figures``: the
+C stack greenlet saved and the Python frame bytes per parked thread, median/p99/max, and what a
+fixed-size stack would need for the worst), kernel threads the fixed stack each was given.
+
 Kernel threads are started until the OS refuses (``RuntimeError``/``MemoryError`` at thread k)
 or a safety cap (pid_max minus the threads the machine already runs minus a margin) is reached;
 either way the k started threads are measured, woken and joined, and the point says why it
@@ -155,6 +159,62 @@ def diagnose_refusal(k: int, exc: BaseException) -> str:
             f"likely {why} [{'; '.join(parts)}]")
 
 
+#: most threads whose frames the stack figures walk (a stride sample above it): reading
+#: ``gr_frame``/``f_back`` materializes a frame object per frame, ~0.5 KB per thread
+FRAME_SAMPLE = 100_000
+PAGE = 4096
+
+
+def stack_default() -> int | None:
+    """The stack a kernel thread gets by default (``threading.stack_size()`` 0): glibc gives a
+    new pthread RLIMIT_STACK's soft limit; None when that is unlimited (glibc's built-in size)."""
+    soft = resource.getrlimit(resource.RLIMIT_STACK)[0]
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def _dist(values: list[int]) -> tuple:
+    if not values:
+        return None, None, None
+    s = sorted(values)
+    n = len(s)
+    return s[n // 2], s[min(n - 1, (99 * n) // 100)], s[-1]
+
+
+def stack_figures(greenlets: list) -> dict:
+    """Stack growth of parked green threads, measured after the fact (nothing on a switch path).
+
+    ``c_stack_*``      bytes of C stack greenlet copied to the heap for the thread when another
+                       one needed its stack region (``_stack_saved``), every thread;
+    ``frame_bytes_*``  the thread's Python frames at its blocking point (``sys.getsizeof`` of
+                       each, ``gr_frame`` up the ``f_back`` chain), every thread up to
+                       ``FRAME_SAMPLE`` and a stride sample of that many above;
+    ``stack_needed_bytes``  what a fixed-size stack would have to be for the worst observed
+                       thread: max C stack + max frame bytes, rounded up to a 4 KiB page (an
+                       upper bound of any one thread's sum);
+    ``stack_default_bytes`` a kernel thread's default stack here (``stack_default``)."""
+    n = len(greenlets)
+    stride = max(1, -(-n // FRAME_SAMPLE))
+    cs, fr = [], []
+    getsize = sys.getsizeof
+    for i, g in enumerate(greenlets):
+        cs.append(int(getattr(g, "_stack_saved", 0) or 0))
+        if i % stride == 0:
+            b, f = 0, g.gr_frame
+            while f is not None:
+                b += getsize(f)
+                f = f.f_back
+            fr.append(b)
+    c_med, c_p99, c_max = _dist(cs)
+    f_med, f_p99, f_max = _dist(fr)
+    need = None
+    if c_max is not None and f_max is not None:
+        need = -(-(c_max + f_max) // PAGE) * PAGE
+    return {"c_stack_median": c_med, "c_stack_p99": c_p99, "c_stack_max": c_max,
+            "frame_bytes_median": f_med, "frame_bytes_p99": f_p99, "frame_bytes_max": f_max,
+            "stack_sampled": len(fr), "stack_needed_bytes": need,
+            "stack_default_bytes": stack_default()}
+
+
 class Result:
     """The point's figures so far, rewritten atomically after every phase."""
 
@@ -278,6 +338,12 @@ class _Whyevents(_Sync):
     def alive(self) -> int | None:
         return self.th.stats()["threads"]
 
+    def stack_figures(self, handles: list) -> dict:
+        """Stack growth (paper section 4) of the parked threads: the C stack greenlet saved for
+        each (``_stack_saved``) and its Python frames' bytes, as distributions; see
+        ``stack_figures``."""
+        return stack_figures([t._g for t in handles])
+
 
 class _Kernel(_Sync):
     name = "kernel"
@@ -344,6 +410,12 @@ class _Kernel(_Sync):
 
     def alive(self) -> int | None:
         return self.threading.active_count()
+
+    def stack_figures(self, handles: list) -> dict:
+        """A kernel thread's stack is fixed when it starts: what each of these was given."""
+        size = self.threading.stack_size()
+        return {"stack_fixed_bytes": size or stack_default(), "stack_default_bytes":
+                stack_default()}
 
     def finish(self, handles) -> None:
         for t in handles:
@@ -430,6 +502,11 @@ def _sync_point(b: _Sync, spec: dict, res: Result, target: int) -> dict:
                        spawn_us=(t1 - t0) / k * 1e6 if k else None, rss_before=r0,
                        rss_bytes=r1, bytes_per_thread=(r1 - r0) / k if k else None)
             res.update(phase="spawned", **out)
+            # stack growth: measured with the k parked, after the clock and RSS were read
+            figures = getattr(b, "stack_figures", None)
+            if figures is not None and k:
+                out.update(figures(handles))
+                res.update(phase="stack", **out)
             # the scheduler's switch rate with k threads alive (parked)
             R = spec["runnable"]
             counts, stop = [0] * R, [False]

@@ -29,7 +29,7 @@ from typing import Any
 __all__ = [
     "frame", "pipeline_figure", "scaling_figure", "web_figure", "web_cost_figure",
     "web_bound_figure", "web_bound_table", "save_figures", "FIGURES", "label_pipeline",
-    "label_web",
+    "label_web", "stack_growth_table", "stack_growth_figure",
 ]
 
 
@@ -330,6 +330,88 @@ FIGURES = {
     "web_cost_per_request": ("web", web_cost_figure),
     "web_server_bound": ("web", web_bound_figure),
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# Section 4: stack growth
+# ---------------------------------------------------------------------------------------------
+
+_STACK_Q = (("c_stack_median", "median"), ("c_stack_p99", "max"), ("c_stack_max", "max"),
+            ("frame_bytes_median", "median"), ("frame_bytes_p99", "max"),
+            ("frame_bytes_max", "max"), ("stack_needed_bytes", "max"),
+            ("stack_default_bytes", "first"))
+
+
+def _stack_rows(rows):
+    df = frame(rows)
+    if df.empty or "c_stack_median" not in df or "backend" not in df:
+        return df.iloc[0:0] if not df.empty else df, df
+    if "kind" in df:
+        df = df[(df["kind"] == "scaling") | df["kind"].isna()]
+    green = df[df["ok"] & (df["backend"] == "whyevents") & df["c_stack_median"].notna()]
+    return green, df
+
+
+def stack_growth_table(rows: Sequence[Mapping[str, Any]]):
+    """Stack growth per parked green thread (scaling rows, ``backend=whyevents``), by N: the C
+    stack greenlet saved and the Python frame bytes (median over reps of the median; p99 and max
+    the largest over reps), what a fixed-size stack would have to be for the worst observed
+    thread, and kernel threads' fixed stacks beside it (the default, RLIMIT_STACK, and what the
+    run's kernel rows were given, if any). Empty when the rows predate the stack columns."""
+    import pandas as pd
+
+    green, df = _stack_rows(rows)
+    if green.empty:
+        return pd.DataFrame()
+    cols = {c: how for c, how in _STACK_Q if c in green}
+    out = green.groupby("threads").agg(cols)
+    out.insert(0, "reps", green.groupby("threads").size())
+    kern = df[(df["backend"] == "kernel") & df.get("stack_fixed_bytes", pd.Series(
+        index=df.index, dtype=float)).notna()] if "stack_fixed_bytes" in df else df.iloc[0:0]
+    if not kern.empty:
+        out["kernel_given_bytes"] = kern["stack_fixed_bytes"].max()
+    if "stack_default_bytes" in out:
+        out["default_over_needed"] = (out["stack_default_bytes"]
+                                      / out["stack_needed_bytes"]).round(0)
+    return out
+
+
+def stack_growth_figure(rows: Sequence[Mapping[str, Any]]):
+    """Bytes per parked green thread (C stack saved, Python frames: median, p99, max) against N,
+    with the fixed stack the worst thread would need and kernel threads' fixed stacks."""
+    import matplotlib.pyplot as plt
+
+    table = stack_growth_table(rows)
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    if table.empty:
+        ax.set_axis_off()
+        fig.suptitle("stack growth: this run has no stack columns (it predates them)")
+        return fig
+    x = table.index.to_numpy()
+    styles = {"median": "-", "p99": "--", "max": ":"}
+    for what, colour, label in (("c_stack", "tab:blue", "C stack greenlet saved"),
+                                ("frame_bytes", "tab:orange", "Python frames")):
+        for q, ls in styles.items():
+            col = f"{what}_{q}"
+            if col in table:
+                ax.plot(x, table[col], linestyle=ls, marker="o", color=colour,
+                        label=f"{label} ({q})")
+    ax.plot(x, table["stack_needed_bytes"], marker="s", color="black",
+            label="fixed stack the worst thread needs (page-rounded)")
+    fixed = []
+    if "stack_default_bytes" in table and table["stack_default_bytes"].notna().any():
+        fixed.append((table["stack_default_bytes"].max(), "kernel thread default (RLIMIT_STACK)"))
+    if "kernel_given_bytes" in table:
+        fixed.append((table["kernel_given_bytes"].max(), "kernel threads in this run"))
+    for (v, label), colour in zip(fixed, ("tab:red", "tab:purple"), strict=False):
+        ax.axhline(v, color=colour, linewidth=2, label=f"{label}: {v / 1024:,.0f} KiB")
+    ax.set(xscale="log", yscale="log", xlabel="parked threads",
+           ylabel="bytes per thread at its blocking point")
+    ax.set_title("stack growth: what each green thread holds vs a fixed stack\n(log bytes: "
+                 "kilobytes and megabytes on one axis)", fontsize="medium")
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return fig
 
 
 def save_figures(runs: Mapping[str, Any], outdir: Path) -> dict[str, Path]:

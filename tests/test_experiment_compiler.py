@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from whyevents.experiments import compiler as C
-from whyevents.repro import runner
+from whyevents.repro import figures, runner
 from whyevents.repro.claims import COLUMNS
 
 pytestmark = pytest.mark.timeout(300)
@@ -61,6 +61,12 @@ def test_graph_atomic_live_and_stack_points():
     graph = {(r["subject"], r["series"]): r["count"] for r in rows if r["kind"] == "graph"}
     for server in ("knot-c", "knot-a", "eventloop"):
         assert graph[(server, "predicted")] == graph[(server, "recorded")] > 0
+    for r in rows:          # the edges themselves, for the drawing: recorded within static
+        if r["kind"] == "graph":
+            static = figures.parse_edges(r["static_edge_list"])
+            recorded = figures.parse_edges(r["recorded_edge_list"])
+            assert len(static) == r["static_edges"] and len(recorded) == r["recorded"]
+            assert recorded <= static
     atomic = [r for r in rows if r["kind"] == "atomic" and r["series"] == "right"]
     assert len(atomic) == 5 and all(r["count"] == 1 for r in atomic)
     assert sum(r["seeded"] for r in atomic) == 3

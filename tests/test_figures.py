@@ -171,7 +171,7 @@ def test_report_full_profile_draws_kernel_and_peers(tmp_path, monkeypatch):
                        "provenance.json").read_text())["profile"] == "full"
 
 
-# -- section 4: stack growth -----------------------------------------------------------------
+# -- section 4: stack growth and the blocking graph -----------------------------------------
 
 def _stack_rows(with_stack=True):
     rows = []
@@ -216,4 +216,22 @@ def test_stack_growth_on_rows_stored_before_the_columns():
     assert figures.stack_growth_table(_stack_rows(with_stack=False)).empty
     fig = figures.stack_growth_figure(_stack_rows(with_stack=False))
     assert "predates" in fig._suptitle.get_text()
+    plt.close(fig)
+
+
+def test_blocking_graph_figure_marks_unpredicted_edges():
+    text = "start->accept; accept->read; read->read; read->close"
+    static = figures.parse_edges(text)
+    assert ("read", "read") in static and len(static) == 4
+    assert figures.parse_edges(None) == set() and figures.parse_edges(float("nan")) == set()
+    recorded = {("start", "accept"), ("accept", "read"), ("read", "write")}
+    fig = figures.blocking_graph_figure({"knot": {"static": static, "recorded": recorded},
+                                         "old run": {"static": static, "recorded": None}})
+    a, b = fig.axes
+    assert "4 static edges; 3 recorded, 2 predicted" in a.get_title()
+    assert "stored no recorded edges" in b.get_title()
+    colours = [p.get_edgecolor() for p in a.patches]
+    red = matplotlib.colors.to_rgba("tab:red")
+    assert sum(tuple(c) == red for c in colours) == 1          # read->write, not predicted
+    assert {t.get_text() for t in a.texts} >= {"start", "accept", "read", "close", "write"}
     plt.close(fig)

@@ -188,7 +188,10 @@ def graph_point(server: str) -> dict:
     recorded = rec.graph().relabel().shape()
     missed = sorted(recorded - predicted)
     return {"recorded": len(recorded), "predicted": len(recorded & predicted),
-            "static_edges": len(predicted), "missed": "; ".join(f"{a}->{b}" for a, b in missed)}
+            "static_edges": len(predicted), "missed": "; ".join(f"{a}->{b}" for a, b in missed),
+            # the edges themselves, for drawing (figures.parse_edges reads them back)
+            "static_edge_list": "; ".join(f"{a}->{b}" for a, b in sorted(predicted)),
+            "recorded_edge_list": "; ".join(f"{a}->{b}" for a, b in sorted(recorded))}
 
 
 def atomic_point(case: str) -> dict:

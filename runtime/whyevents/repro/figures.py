@@ -29,7 +29,8 @@ from typing import Any
 __all__ = [
     "frame", "pipeline_figure", "scaling_figure", "web_figure", "web_cost_figure",
     "web_bound_figure", "web_bound_table", "save_figures", "FIGURES", "label_pipeline",
-    "label_web", "stack_growth_table", "stack_growth_figure",
+    "label_web", "stack_growth_table", "stack_growth_figure", "blocking_graph_figure",
+    "parse_edges",
 ]
 
 
@@ -333,7 +334,7 @@ FIGURES = {
 
 
 # ---------------------------------------------------------------------------------------------
-# Section 4: stack growth
+# Section 4: stack growth and the blocking graph
 # ---------------------------------------------------------------------------------------------
 
 _STACK_Q = (("c_stack_median", "median"), ("c_stack_p99", "max"), ("c_stack_max", "max"),
@@ -411,6 +412,99 @@ def stack_growth_figure(rows: Sequence[Mapping[str, Any]]):
                  "kilobytes and megabytes on one axis)", fontsize="medium")
     ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
+    return fig
+
+
+def parse_edges(text) -> set[tuple[str, str]]:
+    """``"a->b; c->d"`` (a compiler run's graph rows) as a set of edges; None/NaN: empty."""
+    if not isinstance(text, str) or not text:
+        return set()
+    out = set()
+    for part in text.split("; "):
+        a, sep, b = part.partition("->")
+        if sep:
+            out.add((a, b))
+    return out
+
+
+#: the run-time vocabulary of ``eventloop.blocking_graph``, in the order a request meets it
+_IO_ORDER = ("start", "accept", "read", "disk", "write", "close")
+
+
+def _layout(nodes: set[str]) -> dict[str, tuple[float, float]]:
+    """The I/O points on a circle in the order a request meets them (``start`` at the left);
+    other blocking calls (``f()@file:line``) in a column to their right."""
+    import math
+
+    core = [n for n in _IO_ORDER if n in nodes] + sorted(
+        n for n in nodes if "()@" not in n and n not in _IO_ORDER)
+    rest = sorted(n for n in nodes if n not in core)
+    pos = {}
+    for i, n in enumerate(core):
+        angle = math.pi - 2 * math.pi * i / max(len(core), 1)
+        pos[n] = (1.6 * math.cos(angle), 1.6 * math.sin(angle))
+    for i, n in enumerate(rest):
+        pos[n] = (3.4, 0.62 * ((len(rest) - 1) / 2 - i))
+    return pos
+
+
+def blocking_graph_figure(graphs: Mapping[str, Mapping[str, Any]]):
+    """The blocking graph per server: nodes are blocking points, edges the code between two of
+    them. ``graphs``: name -> {"static": edges, "recorded": edges or None}. Static edges
+    (``whyevents.analysis``) grey; recorded ones (``eventloop.blocking_graph`` at run time) drawn
+    over them in blue, or red where the static graph did not predict them; a loop on a node is a
+    ring beside it."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Circle, FancyArrowPatch
+
+    names = list(graphs)
+    fig, axes = plt.subplots(1, max(len(names), 1), figsize=(6.4 * max(len(names), 1), 6.0),
+                             squeeze=False)
+    for ax, name in zip(axes[0], names, strict=False):
+        static = set(map(tuple, graphs[name].get("static") or ()))
+        rec_in = graphs[name].get("recorded")
+        recorded = None if rec_in is None else set(map(tuple, rec_in))
+        nodes = {n for e in static | (recorded or set()) for n in e}
+        ax.set_axis_off()
+        if not nodes:
+            ax.set_title(f"{name}: no edges")
+            continue
+        pos = _layout(nodes)
+        layers: list[tuple[set, str, float, float]] = [(static, "0.75", 1.0, 1)]
+        if recorded is not None:
+            layers.append((recorded & static, "tab:blue", 2.2, 2))
+            layers.append((recorded - static, "tab:red", 2.2, 3))
+        for edges, colour, width, z in layers:
+            for a, b in sorted(edges):
+                (xa, ya), (xb, yb) = pos[a], pos[b]
+                if a == b:
+                    r = (xa * xa + ya * ya) ** 0.5 or 1.0    # the ring outside the circle
+                    ax.add_patch(Circle((xa + 0.3 * xa / r, ya + 0.3 * ya / r), 0.17,
+                                        fill=False, color=colour, linewidth=width, zorder=z))
+                    continue
+                ax.add_patch(FancyArrowPatch((xa, ya), (xb, yb), arrowstyle="-|>",
+                                             mutation_scale=11, shrinkA=14, shrinkB=14,
+                                             connectionstyle="arc3,rad=0.12", color=colour,
+                                             linewidth=width, zorder=z))
+        for n, (x, y) in pos.items():
+            label = n.replace("()@", "()\n@")
+            ax.text(x, y, label, ha="center", va="center", fontsize=7.5, zorder=4,
+                    bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "0.4"})
+        xs = [p[0] for p in pos.values()]
+        ys = [p[1] for p in pos.values()]
+        ax.set_xlim(min(xs) - 0.7, max(xs) + 0.9)
+        ax.set_ylim(min(ys) - 0.7, max(ys) + 0.7)
+        ax.set_aspect("equal")
+        if recorded is None:
+            sub = f"{len(static)} static edges; the run stored no recorded edges"
+        else:
+            sub = (f"{len(static)} static edges; {len(recorded)} recorded, "
+                   f"{len(recorded & static)} predicted")
+        ax.set_title(f"{name}\n{sub}", fontsize="medium")
+    fig.text(0.5, 0.01, "grey: static (whyevents.analysis)   blue: recorded at run time and "
+             "predicted   red: recorded, not predicted   ring: an edge back to the same point",
+             ha="center", fontsize="small")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
 

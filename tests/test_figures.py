@@ -196,7 +196,7 @@ def _stack_rows(with_stack=True):
 
 def test_stack_growth_table_and_figure():
     t = figures.stack_growth_table(_stack_rows())
-    assert list(t.index) == [1000, 10000, 100000]
+    assert list(t.index) == [1000, 10000, 100000] and t.index.dtype == int
     assert (t["reps"] == 2).all()
     assert (t["c_stack_median"] == 1624).all() and (t["c_stack_max"] == 1701).all()
     assert (t["stack_needed_bytes"] == 4096).all()

@@ -367,6 +367,7 @@ def stack_growth_table(rows: Sequence[Mapping[str, Any]]):
     cols = {c: how for c, how in _STACK_Q if c in green}
     out = green.groupby("threads").agg(cols)
     out.insert(0, "reps", green.groupby("threads").size())
+    out.index = out.index.astype(int)          # rows of other kinds made the column float
     kern = df[(df["backend"] == "kernel") & df.get("stack_fixed_bytes", pd.Series(
         index=df.index, dtype=float)).notna()] if "stack_fixed_bytes" in df else df.iloc[0:0]
     if not kern.empty:

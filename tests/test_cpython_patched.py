@@ -114,6 +114,19 @@ EXPECTED: dict[str, dict[str, str]] = {
     },
 }
 
+#: module -> {test id: why its outcome depends on timing here}; a pass and a failure are both
+#: accepted (and printed), never counted as fixed or as a regression.
+VARIES: dict[str, dict[str, str]] = {
+    "test_threading": {
+        "InterruptMainTests.test_interrupt_main_mainthread": (
+            "interrupt_main() from the main green thread sets SIGINT's flag; CPython runs the "
+            "handler at the OS thread's next eval-breaker check, which is in the main green "
+            "thread only if no greenlet switch comes first (see test_interrupt_main_subthread); "
+            "passed in the runs of 2026-12-05 on a quiet machine, failed once in a full CI run "
+            "under load"),
+    },
+}
+
 #: CPython's own skips: class -> (pattern of the skip message, why it does not apply here).
 SKIP_CLASSES: dict[str, tuple[str, str]] = {
     "platform": (r"Test needs selectors\.(Devpoll|Kqueue)Selector",
@@ -172,8 +185,13 @@ def test_cpython_module_under_patch_all(name):
     assert r["testsRun"] >= MIN_RUN[name], f"only {r['testsRun']} tests ran"
 
     not_run, expected = NOT_RUN.get(name, {}), EXPECTED.get(name, {})
+    varies = VARIES.get(name, {})
+    for tid in varies:
+        print(f"{name}: {tid}: {outcomes.get(tid, {}).get('outcome', 'absent')} "
+              f"(either is accepted: {varies[tid]})")
     bad = {tid: o for tid, o in outcomes.items()
-           if o["outcome"] in ("fail", "error", "xpass") and tid not in expected}
+           if o["outcome"] in ("fail", "error", "xpass") and tid not in expected
+           and tid not in varies}
     fixed = {tid for tid in expected if outcomes.get(tid, {}).get("outcome") not in
              ("fail", "error")}
     skips: Counter = Counter()

@@ -302,6 +302,21 @@ def process_snapshot() -> dict:
     return out
 
 
+def wait_thread_gone(native_id: int, deadline: float) -> bool:
+    """Wait until the OS thread ``native_id`` has exited (its ``/proc/self/task`` entry is gone),
+    at most until ``deadline`` (``time.monotonic()``); whether it is gone.
+
+    A thread that released its "done" lock is still running the last instructions of its exit;
+    counters of OS threads read right after a join would count it.
+    """
+    task = f"/proc/self/task/{native_id}"
+    while os.path.exists(task):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
 class ServerHandle:
     """A running server: ``.address``, ``.stats()``, ``.stop()``; also a context manager.
 
@@ -369,9 +384,7 @@ class ServerHandle:
             raise TimeoutError(f"{self.name} did not stop within {timeout} s")
         # The body has returned; wait for its OS thread to be gone too, so the final stats (and
         # the caller) see the server's threads all ended.
-        task = f"/proc/self/task/{self._tid}"
-        while os.path.exists(task) and time.monotonic() < deadline:
-            time.sleep(0.001)
+        wait_thread_gone(self._tid, deadline)
         return self.stats()
 
     def __enter__(self) -> ServerHandle:

@@ -52,6 +52,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
 
+from ..serving import wait_thread_gone
 from ..threads.originals import original
 
 __all__ = ["Stage", "QueueFull", "StageStopped", "DEFAULT_CAPACITY", "DEFAULT_BATCH"]
@@ -65,6 +66,7 @@ DEFAULT_BATCH = 32
 _start_new_thread = original("_thread", "start_new_thread")
 _allocate_lock = original("_thread", "allocate_lock")
 _get_ident = original("_thread", "get_ident")
+_get_native_id = original("_thread", "get_native_id")
 _perf_counter = time.perf_counter
 
 
@@ -124,6 +126,7 @@ class Stage:
         self._started = False
         self._workers: list = []       # one "done" lock per worker, released when it exits
         self._idents: set[int] = set()
+        self._native_ids: list[int] = []  # the workers' OS thread ids, to wait for their exit
         self.alive = 0
         # Counters (under the mutex).
         self.enqueued = 0
@@ -188,6 +191,11 @@ class Stage:
                     raise TimeoutError(f"stage {self.name!r}: {self.alive} of {self.threads} "
                                        f"threads still running after {timeout} s")
                 done.release()
+            # joined is not yet exited: let the threads' OS exits finish, so that a count of the
+            # process's threads taken after stop() does not still see them
+            end = time.monotonic() + 1.0 if deadline is None else deadline
+            for tid in list(self._native_ids):
+                wait_thread_gone(tid, end)
         return self.stats()
 
     # -- admission ---------------------------------------------------------------------------------
@@ -254,6 +262,7 @@ class Stage:
 
     def _work(self, wake, done) -> None:
         ident = _get_ident()
+        self._native_ids.append(_get_native_id())
         mutex = self._mutex
         queue = self._queue
         handler = self.handler

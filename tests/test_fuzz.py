@@ -71,8 +71,10 @@ def run_cases(request, strategy, check, scale: int = 1) -> int:
         ran["cases"] += 1
         check(case)
 
-    settings(max_examples=examples(request, scale), deadline=None, database=None,
-             print_blob=True,
+    many = examples(request) > FUZZ_EXAMPLES
+    # (the long run keeps what it finds in .hypothesis/, git-ignored, to replay it)
+    settings(max_examples=examples(request, scale), deadline=None,
+             database=settings.default.database if many else None, print_blob=True,
              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])(
         given(strategy)(counted))()
     return ran["cases"]

@@ -127,23 +127,44 @@ def _reference(figure: str):
         return None
 
 
-def pipeline_figure(rows: Sequence[Mapping[str, Any]]):
-    """Figure 2: throughput and latency vs concurrent tasks; shapes beside the paper's."""
+def _canvas(rows: Sequence[Mapping[str, Any]], shape: tuple[int, int], size: tuple[float, float],
+            what: str):
+    """The rows as a frame and a figure of ``shape`` axes; an empty frame gets a figure that says
+    so (the caller returns it as is)."""
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
     df = frame(rows)
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    fig, axes = plt.subplots(*shape, figsize=size)
     if df.empty:
-        fig.suptitle("task pipeline: no rows")
+        fig.suptitle(f"{what}: no rows")
+    return df, fig, axes
+
+
+def _rate_panel(ax, data, df, x: str, y: str, xlabel: str, ylabel: str, title: str | None = None,
+                marks: bool = True) -> None:
+    """One series per hue against a log x axis, the values on a linear axis from zero (a flat
+    line is what a flatness claim asks for); failed points marked unless ``marks`` is off."""
+    import seaborn as sns
+
+    if data is not None:
+        sns.lineplot(data=data, x=x, y=y, hue="series", marker="o", ax=ax)
+    ax.set(xscale="log", xlabel=xlabel, ylabel=ylabel, **({"title": title} if title else {}))
+    _from_zero(ax)
+    if marks:
+        _failed_marks(ax, df, x)
+
+
+def pipeline_figure(rows: Sequence[Mapping[str, Any]]):
+    """Figure 2: throughput and latency vs concurrent tasks; shapes beside the paper's."""
+    import seaborn as sns
+
+    df, fig, axes = _canvas(rows, (1, 3), (16, 4.6), "task pipeline")
+    if df.empty:
         return fig
     df["series"] = label_pipeline(df)
     thr = _median(df, ["series", "tasks"], "throughput_rps")
-    sns.lineplot(data=thr, x="tasks", y="throughput_rps", hue="series", marker="o", ax=axes[0])
-    axes[0].set(xscale="log", xlabel="concurrent tasks", ylabel="tasks/s",
-                title="throughput (this machine; from 0: flat is a claim)")
-    _from_zero(axes[0])
-    _failed_marks(axes[0], df, "tasks")
+    _rate_panel(axes[0], thr, df, "tasks", "throughput_rps", "concurrent tasks", "tasks/s",
+                "throughput (this machine; from 0: flat is a claim)")
     if "latency_p50_ms" in df:
         lat = _median(df, ["series", "tasks"], "latency_p50_ms")
         sns.lineplot(data=lat, x="tasks", y="latency_p50_ms", hue="series", marker="o",
@@ -161,13 +182,8 @@ def pipeline_figure(rows: Sequence[Mapping[str, Any]]):
 
 def scaling_figure(rows: Sequence[Mapping[str, Any]]):
     """Spawn cost, bytes per thread and switch rate vs live threads."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    df = frame(rows)
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    df, fig, axes = _canvas(rows, (1, 3), (16, 4.6), "thread scaling")
     if df.empty:
-        fig.suptitle("thread scaling: no rows")
         return fig
     df["series"] = df["backend"].astype(str)
     if "park" in df:
@@ -177,12 +193,8 @@ def scaling_figure(rows: Sequence[Mapping[str, Any]]):
                                      ("bytes_per_thread", "bytes per parked thread"),
                                      ("yields_per_s", "yields/s with N threads alive")),
                               strict=True):
-        if y in df:
-            sns.lineplot(data=_median(df, ["series", "threads"], y), x="threads", y=y,
-                         hue="series", marker="o", ax=ax)
-        ax.set(xscale="log", xlabel="threads", ylabel=label)
-        _from_zero(ax)
-        _failed_marks(ax, df, "threads")
+        _rate_panel(ax, _median(df, ["series", "threads"], y) if y in df else None, df,
+                    "threads", y, "threads", label)
     fig.suptitle("green threads by the hundred thousand (values from 0: flat in N is the claim)")
     _absent(fig, df, "backend", SCALING_SERIES)
     fig.tight_layout()
@@ -191,21 +203,13 @@ def scaling_figure(rows: Sequence[Mapping[str, Any]]):
 
 def web_figure(rows: Sequence[Mapping[str, Any]]):
     """Figure 3: bandwidth vs simultaneous clients; shapes beside the paper's."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    df = frame(rows)
-    fig, axes = plt.subplots(1, 2, figsize=(14, 4.8))
+    df, fig, axes = _canvas(rows, (1, 2), (14, 4.8), "web bandwidth")
     if df.empty:
-        fig.suptitle("web bandwidth: no rows")
         return fig
     df["series"] = label_web(df)
     bw = _median(df, ["series", "clients"], "mbit_s")
-    sns.lineplot(data=bw, x="clients", y="mbit_s", hue="series", marker="o", ax=axes[0])
-    axes[0].set(xscale="log", xlabel="simultaneous clients", ylabel="Mbit/s",
-                title="bandwidth (this machine; from 0)")
-    _from_zero(axes[0])
-    _failed_marks(axes[0], df, "clients")
+    _rate_panel(axes[0], bw, df, "clients", "mbit_s", "simultaneous clients", "Mbit/s",
+                "bandwidth (this machine; from 0)")
     _shape(axes[1], bw, "clients", "mbit_s", _reference("hotos03_fig3"), "paper Fig. 3",
            "simultaneous clients")
     axes[1].set_title("shape vs the paper's Figure 3")
@@ -215,23 +219,15 @@ def web_figure(rows: Sequence[Mapping[str, Any]]):
 
 def web_cost_figure(rows: Sequence[Mapping[str, Any]]):
     """What each request costs the server: CPU µs and kernel context switches."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    df = frame(rows)
-    fig, axes = plt.subplots(1, 2, figsize=(14, 4.4))
+    df, fig, axes = _canvas(rows, (1, 2), (14, 4.4), "web cost")
     if df.empty:
-        fig.suptitle("web cost: no rows")
         return fig
     df["series"] = label_web(df)
     for ax, (y, label) in zip(axes, (("cpu_us_per_request", "server CPU µs per request"),
                                      ("ctx_switches_per_request",
                                       "kernel context switches per request")), strict=True):
-        if y in df:
-            sns.lineplot(data=_median(df, ["series", "clients"], y), x="clients", y=y,
-                         hue="series", marker="o", ax=ax)
-        ax.set(xscale="log", xlabel="simultaneous clients", ylabel=label)
-        _from_zero(ax)
+        _rate_panel(ax, _median(df, ["series", "clients"], y) if y in df else None, df,
+                    "clients", y, "simultaneous clients", label, marks=False)
     fig.tight_layout()
     return fig
 
@@ -278,13 +274,10 @@ def web_bound_figure(rows: Sequence[Mapping[str, Any]]):
     CPU-second, which the client cannot distort) and CPU us per request, server (solid) beside
     client (dashed). Points that are not server-bound (excluded from bandwidth claims) are
     marked with a black x on the first three panels (CPU per request claims use every point)."""
-    import matplotlib.pyplot as plt
     import seaborn as sns
 
-    df = frame(rows)
-    fig, axes = plt.subplots(2, 2, figsize=(14, 9))
+    df, fig, axes = _canvas(rows, (2, 2), (14, 9), "web")
     if df.empty:
-        fig.suptitle("web: no rows")
         return fig
     df["series"] = label_web(df)
     flagged = _flagged(df)

@@ -7,8 +7,6 @@ file), a 404, a pipelined pair, then the client closes. ``blocking_graph`` recor
 
 from __future__ import annotations
 
-import socket
-import time
 from functools import cache
 from pathlib import Path
 
@@ -17,42 +15,12 @@ import pytest
 from whyevents import eventloop, knot
 from whyevents.analysis import Analysis, Project, static_graph
 from whyevents.eventloop import blocking_graph
+from whyevents.experiments.compiler_worker import quiet, traffic
 
 pytestmark = pytest.mark.timeout(120)
 
 RUNTIME = Path(knot.__file__).parent.parent
 TWIN = [str(RUNTIME / "eventloop" / name) for name in ("loop.py", "state.py", "pool.py")]
-
-
-def _traffic(address, connections: int = 2) -> None:
-    for i in range(connections):
-        with socket.create_connection(address[:2], timeout=10) as s:
-            buf = b""
-            for target in (f"/f{i}.txt", f"/f{i}.txt", "/missing"):
-                s.sendall(f"GET {target} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
-                buf = _read_response(s, buf)
-            s.sendall(b"GET /f0.txt HTTP/1.1\r\nHost: t\r\n\r\n" * 2)
-            buf = _read_response(s, _read_response(s, buf))
-            assert buf == b""
-
-
-def _read_response(s, buf: bytes) -> bytes:
-    """Read one response off ``s`` (after ``buf``); returns what follows it."""
-    while b"\r\n\r\n" not in buf:
-        buf += s.recv(65536)
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    length = int([h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")][0]
-                 .split(b":")[1])
-    while len(rest) < length:
-        rest += s.recv(65536)
-    return rest[length:]
-
-
-def _quiet(handle) -> None:
-    deadline = time.monotonic() + 10
-    while handle.stats()["connections_open"]:
-        assert time.monotonic() < deadline, "connections still open"
-        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -77,8 +45,8 @@ def test_static_graph_predicts_every_recorded_edge_of_knot(root, policy) -> None
     try:
         with blocking_graph.record_green() as rec:
             handle = knot.start(root, policy=policy, threads=4)
-            _traffic(handle.address)
-            _quiet(handle)
+            assert traffic(handle.address) == b""
+            assert quiet(handle), "connections still open"
     finally:
         handle.stop()
     recorded = rec.graph().relabel().shape()
@@ -90,8 +58,8 @@ def test_static_graph_predicts_every_recorded_edge_of_the_event_twin(root) -> No
     predicted = _predicted(TWIN, patched=False)     # the twin never patches the stdlib
     with eventloop.start(root) as handle:
         with blocking_graph.record_event_loop(handle) as rec:
-            _traffic(handle.address)
-            _quiet(handle)
+            assert traffic(handle.address) == b""
+            assert quiet(handle), "connections still open"
     recorded = rec.graph().relabel().shape()
     assert {("read", "disk"), ("disk", "write"), ("read", "write")} <= recorded
     assert recorded <= predicted, f"recorded but not predicted: {sorted(recorded - predicted)}"

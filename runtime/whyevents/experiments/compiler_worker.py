@@ -27,7 +27,8 @@ import textwrap
 import time
 from pathlib import Path
 
-__all__ = ["graph_point", "atomic_point", "live_point", "stack_point", "CASES", "SERVERS"]
+__all__ = ["graph_point", "atomic_point", "live_point", "stack_point", "CASES", "SERVERS",
+           "traffic", "read_response", "quiet"]
 
 SERVERS = ("knot-c", "knot-a", "eventloop")
 _RUNTIME = Path(__file__).resolve().parent.parent
@@ -126,7 +127,8 @@ def _docroot() -> Path:
     return root
 
 
-def _read_response(s, buf: bytes) -> bytes:
+def read_response(s, buf: bytes) -> bytes:
+    """Read one response off ``s`` (after ``buf``); returns what follows it."""
     while b"\r\n\r\n" not in buf:
         chunk = s.recv(65536)
         if not chunk:
@@ -140,21 +142,29 @@ def _read_response(s, buf: bytes) -> bytes:
     return rest[length:]
 
 
-def _traffic(address, connections: int = 2) -> None:
+def traffic(address, connections: int = 2) -> bytes:
+    """The graph points' traffic: per connection two hits, a 404 and two pipelined requests (the
+    recorded and the static graph are compared on it); returns what was left unread (b"")."""
+    left = b""
     for i in range(connections):
         with socket.create_connection(address[:2], timeout=10) as s:
             buf = b""
             for target in (f"/f{i}.txt", f"/f{i}.txt", "/missing"):
                 s.sendall(f"GET {target} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
-                buf = _read_response(s, buf)
+                buf = read_response(s, buf)
             s.sendall(b"GET /f0.txt HTTP/1.1\r\nHost: t\r\n\r\n" * 2)
-            _read_response(s, _read_response(s, buf))
+            left += read_response(s, read_response(s, buf))
+    return left
 
 
-def _quiet(handle, timeout: float = 10.0) -> None:
+def quiet(handle, timeout: float = 10.0) -> bool:
+    """Wait until ``handle``'s server holds no connection; whether it got there in time."""
     end = time.monotonic() + timeout
-    while handle.stats()["connections_open"] and time.monotonic() < end:
+    while handle.stats()["connections_open"]:
+        if time.monotonic() >= end:
+            return False
         time.sleep(0.01)
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,16 +182,16 @@ def graph_point(server: str) -> dict:
         predicted = static_graph(Analysis(Project(paths, patched=False))).relabel().shape()
         with eventloop.start(root) as handle:
             with blocking_graph.record_event_loop(handle) as rec:
-                _traffic(handle.address)
-                _quiet(handle)
+                traffic(handle.address)
+                quiet(handle)
     else:
         predicted = static_graph(Analysis(Project([str(_RUNTIME / "knot")]))).relabel().shape()
         handle = None
         try:
             with blocking_graph.record_green() as rec:
                 handle = knot.start(root, policy=server[-1].upper(), threads=4)
-                _traffic(handle.address)
-                _quiet(handle)
+                traffic(handle.address)
+                quiet(handle)
         finally:
             if handle is not None:
                 handle.stop()
@@ -234,7 +244,7 @@ def _clients(address, n: int) -> list:
         s.sendall(f"GET /f{i % 2}.txt HTTP/1.1\r\nHost: t\r\n\r\n".encode())
         socks.append(s)
     for s in socks:
-        _read_response(s, b"")
+        read_response(s, b"")
     return socks
 
 

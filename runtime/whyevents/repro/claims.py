@@ -319,6 +319,9 @@ class Claim:
     #: a claim this reproduction measured and does not reproduce, with the measured reason; it is
     #: still evaluated and reported with its verdict and value, but does not fail a notebook
     divergence: str | None = None
+    #: why a claim without a ``quick`` profile is decided at the full profile only (printed by
+    #: the notebooks' claims tables and the reports); default: its effect lies beyond quick's range
+    full_only: str | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Claim:
@@ -348,7 +351,13 @@ class Claim:
                    args=dict(d.get("args", {})), op=op, threshold=_threshold(d["id"], op, thr),
                    summary=str(d["summary"]), profiles=profiles, notebook=d.get("notebook"),
                    divergence=(" ".join(str(d["divergence"]).split())
-                               if d.get("divergence") else None))
+                               if d.get("divergence") else None),
+                   full_only=(" ".join(str(d["full_only"]).split())
+                              if d.get("full_only") else None))
+
+    def not_checked_reason(self) -> str:
+        """Why this claim is not decided at the quick profile."""
+        return self.full_only or "its effect lies beyond the quick profile's range"
 
     def applies(self, profile: str) -> bool:
         """Whether this claim is decided at ``profile`` (every claim is at ``full``)."""

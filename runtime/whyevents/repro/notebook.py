@@ -91,7 +91,7 @@ def _verdicts(ids: Sequence[str], profile: str, run: store.Run,
         claim = _claims.get_claim(cid, claims_path)
         if not claim.applies(profile):
             out.append((_claims.Verdict.not_checked(claim, profile),
-                        "its effect lies beyond this profile's range; see claims.yaml"))
+                        f"{claim.not_checked_reason()}; see claims.yaml"))
             continue
         try:
             out.append((_claims.evaluate(claim, rows, profile), ""))

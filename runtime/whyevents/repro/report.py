@@ -75,9 +75,8 @@ def _not_checked(profile: str, claim_list) -> list[str]:
     skipped = [c for c in claim_list if not c.applies(profile)]
     if not skipped:
         return []
-    return [f"Not checked at the {profile} profile (their effect lies beyond its range; the full "
-            "profile decides them): " + "; ".join(f"{c.id} ({c.summary})" for c in skipped) + ".",
-            ""]
+    return [f"Not checked at the {profile} profile (the full profile decides them):", "",
+            *(f"- **{c.id}** ({c.summary}): {c.not_checked_reason()}." for c in skipped), ""]
 
 
 def _provenance_table(runs: Mapping[str, store.Run]) -> list[str]:

@@ -63,6 +63,8 @@ def test_profiles_include_the_claims_sizes():
     ("peers", ["trio"], "peers"),
     ("reps", 0, "reps"),
     ("warmup_s", -1.0, "warmup_s"),
+    ("warmup_rounds", -0.25, "warmup_rounds"),
+    ("warmup_rounds", "a quarter", "warmup_rounds"),
     ("window_s", 0.0, "window_s"),
     ("read_bytes", 0, "read_bytes"),
     ("read_bytes", 1 << 30, "read_bytes"),
@@ -243,6 +245,45 @@ def test_ctrl_c_kills_the_subprocess(ctx, monkeypatch):
         P.measure({"backend": "event", "scheduler": "-", "tasks": 10, "rep": 0}, params,
                   ctx=ctx, progress=progress)
     assert procs and procs[0].poll() is not None
+
+
+def _meter(n, **spec):
+    base = {"read_bytes": 1, "tasks_total": 0, "warmup_s": 0.0, "warmup_rounds": 0.25,
+            "window_s": 0.0001, "window_rounds": 1}
+    m = W._Meter(n, {**base, **spec})
+    m.seeded()
+    return m
+
+
+def _drive(m, times):
+    """Feed completions at the given times; the number fed when the window closed, or None."""
+    for i, t in enumerate(times, 1):
+        if not m.complete(t - 0.001, t, 1):
+            return i
+    return None
+
+
+def test_window_closes_on_whole_rounds_after_a_fractional_warmup():
+    # 10 tasks in flight, completions 10 ms apart from seeding on (the window's clock starts when
+    # it opens, a few microseconds after the second): the warm-up ends after a quarter round
+    # (int(2.5) = 2 completions), the window after exactly one round (10) although its time was
+    # up after one completion
+    m = _meter(10)
+    t = m.t_seeded
+    closed_at = _drive(m, [t + 0.01 * i for i in range(100)])
+    assert m.c0 == 2
+    assert closed_at == 12
+    assert m.c1 - m.c0 == 10
+    # a longer window_s: it keeps going to the end of the round in which its time ran out
+    m = _meter(10, window_s=0.155)
+    t = m.t_seeded
+    closed_at = _drive(m, [t + 0.01 * i for i in range(100)])
+    assert closed_at == 22 and m.c1 - m.c0 == 20
+    # window_rounds 0: no round rule, the time alone decides
+    m = _meter(10, window_s=0.035, window_rounds=0)
+    t = m.t_seeded
+    closed_at = _drive(m, [t + 0.01 * i for i in range(100)])
+    assert closed_at == 5 and m.c1 - m.c0 == 3
 
 
 def test_percentiles():

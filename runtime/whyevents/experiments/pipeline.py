@@ -28,11 +28,13 @@ Why this module is shaped this way:
 * **Time windows, not fixed task counts**: at 10,000 tasks the ``pth`` scheduler completes a
   few thousand tasks a second (by design: that is the O(n) the paper removed), so a point runs
   for a time, not for a number of tasks, and a slow configuration shows as low throughput, not
-  as a run that never ends. Warm-up and window each also last at least one *round* (N
-  completions), so every slot has cycled before counting starts and the window averages whole
-  cycles of a schedule whose pace varies within a round (``pth`` completes tasks quickly while
-  few workers wait and slowly when all do). For fast configurations a round is far shorter than
-  the window; for ``pth`` at 10,000 tasks it is a few seconds, at 100,000 several minutes.
+  as a run that never ends. The window also lasts at least one *round* (N completions) and
+  closes on a whole number of rounds, so it averages whole cycles of a schedule whose pace is
+  periodic in rounds (``pth`` completes tasks quickly while few workers wait and slowly when all
+  do) wherever it starts; the warm-up lasts a quarter round (and ``warmup_s``). For fast
+  configurations a round is far shorter than the window; for ``pth`` at 10,000 tasks it is a few
+  seconds, at 100,000 about five minutes, so a pth point there costs ~1.1 rounds, not the 2 that
+  a whole-round warm-up cost (690 s per point on 2026-11-26).
 * **Caps are rows, not silence**: kernel threads beyond ``kernel_max_tasks`` (the machine's
   pid_max is shared with every process on it) and ``pth`` beyond ``pth_max_tasks`` (one point's
   warm-up round grows as N^2) give ``skipped`` rows that say why; a kernel point the OS refuses
@@ -117,7 +119,9 @@ PROFILES: dict[str, dict] = {
         # window of fifo at 1,000 tasks varied by 30% between runs on this machine
         "reps": 3,
         "warmup_s": 0.5,
-        "warmup_rounds": 1,
+        # a quarter round: the window's whole rounds measure pth's periodic pace wherever they
+        # start (pipeline_worker's docstring has the measurement)
+        "warmup_rounds": 0.25,
         "window_s": 1.5,
         "window_rounds": 1,
         "read_bytes": 8192,
@@ -136,7 +140,7 @@ PROFILES: dict[str, dict] = {
         "peers": ["gevent", "asyncio"],
         "reps": 3,
         "warmup_s": 1.0,
-        "warmup_rounds": 1,
+        "warmup_rounds": 0.25,
         "window_s": 3.0,
         "window_rounds": 1,
         "read_bytes": 8192,
@@ -158,9 +162,11 @@ PARAM_HELP: dict[str, str] = {
     "peers": "optional peers: gevent, asyncio (skipped rows when the module is missing)",
     "reps": "repetitions, interleaved: rep 0 of every point, then rep 1, ...",
     "warmup_s": "seconds after the first N tasks are issued before counting starts (minimum)",
-    "warmup_rounds": "the warm-up also lasts until rounds x N tasks have completed",
+    "warmup_rounds": "the warm-up also lasts until rounds x N tasks have completed (a fraction "
+                     "is allowed: the window's whole rounds do not need it to end on one)",
     "window_s": "seconds over which completions are counted (throughput = count / seconds)",
-    "window_rounds": "the window also lasts until rounds x N tasks have completed in it",
+    "window_rounds": "the window also lasts until rounds x N tasks have completed in it, and "
+                     "closes on a whole number of rounds (N completions each) when > 0",
     "read_bytes": "bytes read per task (the paper: 8 KiB)",
     "file_bytes": "size of the one cached file the reads cycle through",
     "tasks_total": "0: time windows; > 0: issue exactly this many tasks and time them all",
@@ -245,7 +251,7 @@ def check_params(params: dict) -> dict:
         "peers": _names("peers", p["peers"], PEERS),
         "reps": _int("reps", p["reps"], 1),
         "warmup_s": _float("warmup_s", p["warmup_s"], 0.0, strict=False),
-        "warmup_rounds": _int("warmup_rounds", p["warmup_rounds"], 0),
+        "warmup_rounds": _float("warmup_rounds", p["warmup_rounds"], 0.0, strict=False),
         "window_s": _float("window_s", p["window_s"], 0.0, strict=True),
         "window_rounds": _int("window_rounds", p["window_rounds"], 0),
         "read_bytes": _int("read_bytes", p["read_bytes"], 1),

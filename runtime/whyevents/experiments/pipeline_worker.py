@@ -41,15 +41,22 @@ Measurement: the dispatcher (the process's main thread, or the event server's ``
 sees every completion, so it keeps the books and opens and closes the window on completion times;
 no timer thread is involved (under ``pth`` a sleeping thread can get the CPU a whole round of N
 switches late). After the N tasks are issued, a warm-up lasts ``warmup_s`` and at least
-``warmup_rounds`` x N completions (so every slot has cycled and a scheduler's queues are in their
-steady state); then completions are counted over at least ``window_s`` of wall time and at least
-``window_rounds`` x N completions (a slow scheduler completes few tasks per second, which is the
-result; the rounds make the window cover whole cycles of a schedule whose pace varies within a
-round, as ``pth``'s does), with process CPU time over the same window; then the dispatcher returns
-and the parked workers are abandoned. Latency is each task's time from issue to the end of its
-read, for the tasks completed in the window. With ``tasks_total`` > 0 the run instead issues
-exactly that many tasks and measures from the first issue to the last completion (used by the tests
-to compare schedulers task for task).
+``warmup_rounds`` x N completions (a fraction is allowed); then completions are counted over at
+least ``window_s`` of wall time and at least ``window_rounds`` x N completions, and the window
+closes on a whole number of rounds (a multiple of N completions), with process CPU time over the
+same window; then the dispatcher returns and the parked workers are abandoned. Why whole rounds:
+under ``pth`` the completion rate is periodic with a period of one round (the dispatcher wakes a
+batch of workers, the event manager's walk is short while they are ready and long when all wait
+again: at 10,000 tasks the rate falls from ~10k to ~1k tasks/s across each round), so a window of
+a fraction of a round measures whichever part of the period it fell on, while a window of whole
+rounds measures the period's mean wherever it starts. So the warm-up need not end on a round:
+windows of exactly N completions started at 0, 0.1, 0.25, 0.5 and 0.75 of a round gave 1,806,
+1,806, 1,848, 1,864 and 1,880 tasks/s (pth, 10,000 tasks, one run; the first round alone 4% below
+the later ones at 4,096). A quarter-round warm-up takes ~10% of a round's time (its fast part),
+which is what makes pth at 100,000 tasks cost ~1.1 rounds (~5 min) instead of 2. Latency is each
+task's time from issue to the end of its read, for the tasks completed in the window. With
+``tasks_total`` > 0 the run instead issues exactly that many tasks and measures from the first
+issue to the last completion (used by the tests to compare schedulers task for task).
 
 Protocol: ``python -c "from whyevents.experiments.pipeline_worker import main; main()" SPEC``
 where SPEC is JSON (point, parameters, file path, output path, CPU). The result is written to
@@ -87,22 +94,26 @@ class _Meter:
     ``complete``, so the counts are exact even on kernel threads. It decides when to open and
     close the window from the completions' own timestamps (no clock read per task) and stamps
     each transition with the clock and the CPU time as it happens, so the count, the elapsed time
-    and the CPU time cover the same interval. Both the warm-up and the window last at least a
-    number of *rounds* (N completions each) as well as a time: under a scheduler whose completion
-    rate varies within a round (``pth``: fast while few workers wait, slow when all do) a window
-    shorter than a round would measure whichever part of the round it fell on.
+    and the CPU time cover the same interval. The warm-up lasts at least ``warmup_rounds`` x N
+    completions (a fraction allowed) as well as a time; the window lasts at least
+    ``window_rounds`` x N completions and a time, and closes on a whole number of *rounds* (N
+    completions each) when ``window_rounds`` > 0: under a scheduler whose completion rate varies
+    within a round (``pth``: fast while few workers wait, slow when all do) whole rounds measure
+    the period's mean wherever they start, and a part of a round would not.
     """
 
     __slots__ = ("rb", "total", "warm_target", "warmup_s", "window_s", "snapshot", "completed",
                  "issued", "bytes", "short", "rec", "lats", "seq", "phase", "over", "t_seeded",
-                 "window_target",
+                 "window_target", "n", "whole",
                  "t0", "t1", "c0", "c1", "cpu0", "cpu1", "s0", "s1")
 
     def __init__(self, n: int, spec: dict, snapshot=None) -> None:
         self.rb = spec["read_bytes"]
         self.total = spec["tasks_total"]
-        self.warm_target = n * spec["warmup_rounds"]
+        self.n = n
+        self.warm_target = int(n * spec["warmup_rounds"])
         self.window_target = max(1, n * spec["window_rounds"])
+        self.whole = spec["window_rounds"] > 0      # close on a multiple of n completions
         self.warmup_s = spec["warmup_s"]
         self.window_s = spec["window_s"]
         self.snapshot = snapshot
@@ -153,7 +164,8 @@ class _Meter:
             if self.completed >= self.warm_target and t_done - self.t_seeded >= self.warmup_s:
                 self._open()
         elif (t_done - self.t0 >= self.window_s
-              and self.completed - self.c0 >= self.window_target):
+              and self.completed - self.c0 >= self.window_target
+              and (not self.whole or (self.completed - self.c0) % self.n == 0)):
             self._close()
             return False
         return True

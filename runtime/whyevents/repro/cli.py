@@ -13,6 +13,7 @@ still listed; running it reports the import error instead of breaking the other 
     whyevents run {pipeline,scaling,web,compiler} [--profile quick|full] [-p KEY=VALUE ...]
                   [--resume [ID]] [--cluster ADDRESS]
     whyevents claims [--profile quick|full] [--run latest|ID] [--strict]
+    whyevents margins [--profile quick|full] [--root DIR ...] [--since UTC] [--runs] [--out F]
     whyevents report [--profile quick|full] [--out paper/REPORT.md]
     whyevents check PATH... [--live-state] [--stack] [--graph]
 """
@@ -50,6 +51,7 @@ commands:
   fileset         build the SPECweb99-like file set and request mix
   run EXPERIMENT  run an experiment sweep into data/results/ (pipeline, scaling, web, compiler)
   claims          check the paper's claims against stored results (verdicts and values)
+  margins         each claim over every stored run: passes, values, distance to the threshold
   report          write paper/REPORT.md and paper/figures/ from stored results
   check PATH...   section 4's static checks: atomic sections never block (exit 1 if one may),
                   live state at blocking points, stack bounds, the blocking graph
@@ -64,6 +66,7 @@ examples:
   whyevents run web --profile full -p clients=1024,4096 --resume
   whyevents run scaling --cluster local:2  the points on a Dask cluster (here: two workers)
   whyevents claims                         verdicts of the latest quick runs
+  whyevents margins --root data/results --root data/published --since 2026-12-05
   whyevents check runtime/whyevents/knot   may-block analysis and atomic sections of Knot
 """
 
@@ -264,6 +267,74 @@ def _claims_cmd(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     return 0 if not unexpected else 1
 
 
+def _add_margins(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "margins", help="each claim over every stored run: passes, values, smallest margin",
+        description="Evaluate every claim of a profile on every complete stored run of its "
+                    "experiment and print, per claim, how many runs passed, the measured values "
+                    "and the smallest margin (relative distance from the threshold, tolerance "
+                    "included, in the passing direction: negative fails). Nothing is measured. "
+                    "Exit status 1 when a claim that is not a known divergence failed in any run.")
+    p.add_argument("--profile", choices=("quick", "full"), default="quick",
+                   help="which runs and tolerances (default %(default)s)")
+    p.add_argument("--root", type=Path, action="append", default=None, metavar="DIR",
+                   help="a results root; repeat for several (default data/results)")
+    p.add_argument("--since", default=None, metavar="UTC",
+                   help="only runs started at or after this time (ISO 8601, e.g. 2026-12-05 "
+                        "or 2026-12-05T19:00)")
+    p.add_argument("--claim", action="append", default=None, metavar="ID",
+                   help="only this claim; repeat for several")
+    p.add_argument("--runs", action="store_true", help="also list every run's value per claim")
+    p.add_argument("--out", type=Path, default=None, help="also write the tables (Markdown) here")
+    p.set_defaults(_run=_margins_cmd, _parser=p)
+
+
+def _margins_cmd(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from whyevents.repro import margins
+
+    since = args.since
+    if since is not None:
+        import datetime as _dt
+        try:
+            _dt.datetime.fromisoformat(since)
+        except ValueError:
+            parser.error(f"--since: {since!r} is not an ISO 8601 time (e.g. 2026-12-05T19:00)")
+            return 2
+        since = since.replace(" ", "T")
+    roots = args.root or [None]
+    missing = [str(r) for r in roots if r is not None and not r.is_dir()]
+    if missing:
+        parser.error(f"--root: no such directory: {', '.join(missing)}")
+        return 2
+    try:
+        measured = margins.collect(args.profile, roots, since=since, claim_ids=args.claim)
+    except ValueError as e:
+        parser.error(str(e))
+        return 2
+    if args.claim:
+        from whyevents.repro import claims
+        known = {c.id for c in claims.load_claims()}
+        unknown = sorted(set(args.claim) - known)
+        if unknown:
+            parser.error(f"--claim: no claim {', '.join(unknown)} in paper/claims.yaml")
+            return 2
+    summary = margins.summarize(measured)
+    if not summary:
+        print(f"no complete {args.profile} runs under {', '.join(map(str, roots))}"
+              + (f" since {since}" if since else ""))
+        return 1
+    text = margins.format_table(summary, measured if args.runs else None)
+    print(text, end="")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(f"# Claim margins, {args.profile} profile\n\n" + text)
+        print(f"wrote {args.out}")
+    bad = [r["claim"] for r in summary if r["passed"] < r["runs"] and not r["divergence"]]
+    if bad:
+        print(f"failed in at least one run: {', '.join(bad)}")
+    return 1 if bad else 0
+
+
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report", help="write paper/REPORT.md and paper/figures/ from stored results",
@@ -307,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fileset(sub)
     _add_run(sub)
     _add_claims(sub)
+    _add_margins(sub)
     _add_report(sub)
     _add_check(sub)
     parser.set_defaults(_parser=parser)

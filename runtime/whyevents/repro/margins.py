@@ -1,0 +1,161 @@
+"""How far each claim's measured value lies from its threshold, over many stored runs.
+
+A verdict from one run says PASS or FAIL; whether it would say the same on the next run depends on
+the *margin*: the distance between the measured value and the threshold the profile applies
+(tolerance included), in the direction that passes. ``whyevents margins`` evaluates every claim of
+a profile on every complete stored run of its experiment (under one or more results roots) and
+prints, per claim, the runs, how many passed, the measured values and the smallest margin, so a
+claim whose quick verdict is a coin toss shows as one before CI finds out (issue 13: a quick
+claim must pass in 5 of 5 runs, with its margins reported).
+
+Margins are relative, so claims in different units read alike: for ``>= t``, ``(value - t) / |t|``;
+for ``<= t``, ``(t - value) / |t|``; for ``between [lo, hi]``, the distance to the nearer bound
+divided by ``hi - lo``. A positive margin passes, a negative one fails; 0.10 means the value could
+move by 10% of the threshold (or of the band) before the verdict flips.
+
+Only complete runs count (an interrupted run's last points were cut short), and only runs whose
+rows decide the claim (a run from before a column existed is listed as unable to decide, not as a
+failure). ``--since`` keeps runs started at or after a UTC time, e.g. the runs of today's code.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from whyevents.repro import claims as _claims
+from whyevents.repro import store
+
+__all__ = ["Measured", "margin", "collect", "summarize", "format_table"]
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One claim decided on one stored run."""
+    claim: str
+    run_id: str
+    root: str
+    started: str
+    commit: str
+    git_dirty: bool | None
+    value: float | None          # None: the run's rows could not decide the claim
+    threshold: float | tuple[float, float] | None
+    margin: float | None
+    status: str                  # PASS, FAIL or MISSING (``claims.VERDICTS``)
+
+
+def margin(op: str, value: float, threshold: float | tuple[float, float]) -> float:
+    """The relative distance from ``value`` to ``threshold`` in the passing direction (> 0: it
+    passes; < 0: it fails; NaN: the value is not a number)."""
+    if value is None or math.isnan(value):
+        return math.nan
+    if op == "between":
+        lo, hi = threshold  # type: ignore[misc]
+        width = hi - lo
+        return min(value - lo, hi - value) / width if width > 0 else math.nan
+    t = float(threshold)  # type: ignore[arg-type]
+    scale = abs(t) if t != 0 else 1.0
+    return (value - t) / scale if op == ">=" else (t - value) / scale
+
+
+def collect(profile: str, roots: Sequence[Path | None], *, since: str | None = None,
+            claim_ids: Iterable[str] | None = None,
+            claims_path: Path | None = None) -> list[Measured]:
+    """Every claim of ``profile`` on every complete run of its experiment under ``roots``
+    (``None``: data/results), oldest run first. ``since``: keep runs whose start time (UTC, ISO
+    8601 as in provenance) sorts at or after it."""
+    wanted = set(claim_ids) if claim_ids is not None else None
+    out: list[Measured] = []
+    runs_of: dict[str, list[tuple[str, store.Run]]] = {}
+    for claim in _claims.load_claims(claims_path):
+        if not claim.applies(profile) or (wanted is not None and claim.id not in wanted):
+            continue
+        if claim.experiment not in runs_of:
+            found = []
+            for root in roots:
+                for run in store.list_runs(claim.experiment, root):
+                    started = str(run.provenance.get("time_start_utc", ""))
+                    if run.profile != profile or run.status != "complete":
+                        continue
+                    if since and started < since:
+                        continue
+                    found.append((str(root) if root is not None else "data/results", run))
+            found.sort(key=lambda rr: (str(rr[1].provenance.get("time_start_utc", "")),
+                                       rr[1].run_id))
+            runs_of[claim.experiment] = found
+        _, threshold, tol, _ = claim.for_profile(profile)
+        eff = _claims._effective(claim.op, threshold, tol)
+        for root_name, run in runs_of[claim.experiment]:
+            prov = run.provenance
+            base = dict(claim=claim.id, run_id=run.run_id, root=root_name,
+                        started=str(prov.get("time_start_utc", ""))[:19],
+                        commit=str(prov.get("git_commit") or "")[:10],
+                        git_dirty=prov.get("git_dirty"), threshold=eff)
+            try:
+                v = _claims.evaluate(claim, run.rows(), profile)
+            except _claims.MissingData:
+                out.append(Measured(value=None, margin=None, status=_claims.MISSING, **base))
+                continue
+            out.append(Measured(value=v.value, margin=margin(claim.op, v.value, eff),
+                                status=v.status, **base))
+    return out
+
+
+def summarize(measured: Sequence[Measured], claims_path: Path | None = None) -> list[dict]:
+    """One row per claim: runs that decided it, passes, the values' min/median/max and the
+    smallest margin (the run closest to flipping), in claims.yaml's order."""
+    order = {c.id: (i, c) for i, c in enumerate(_claims.load_claims(claims_path))}
+    by_claim: dict[str, list[Measured]] = {}
+    for m in measured:
+        by_claim.setdefault(m.claim, []).append(m)
+    rows = []
+    for cid in sorted(by_claim, key=lambda c: order.get(c, (1 << 30, None))[0]):
+        ms = by_claim[cid]
+        decided = [m for m in ms if m.value is not None]
+        values = [m.value for m in decided]
+        margins = [m.margin for m in decided if m.margin is not None and not math.isnan(m.margin)]
+        claim = order[cid][1] if cid in order else None
+        rows.append({
+            "claim": cid,
+            "divergence": bool(claim and claim.divergence),
+            "threshold": decided[0].threshold if decided else None,
+            "runs": len(decided),
+            "undecided": len(ms) - len(decided),
+            "passed": sum(m.status == _claims.PASS for m in decided),
+            "min": min(values) if values else None,
+            "median": statistics.median(values) if values else None,
+            "max": max(values) if values else None,
+            "min_margin": min(margins) if margins else None,
+            "median_margin": statistics.median(margins) if margins else None,
+        })
+    return rows
+
+
+def format_table(summary: Sequence[dict], measured: Sequence[Measured] | None = None) -> str:
+    """A Markdown table of ``summarize``'s rows (and, with ``measured``, one line per run)."""
+    from whyevents.repro.report import format_value
+
+    def pct(v: float | None) -> str:
+        return "—" if v is None or math.isnan(v) else f"{v:+.0%}"
+
+    lines = ["| claim | threshold | runs | passed | min | median | max | smallest margin | "
+             "median margin |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in summary:
+        note = " (known divergence)" if r["divergence"] else ""
+        und = f" (+{r['undecided']} undecided)" if r["undecided"] else ""
+        lines.append(f"| {r['claim']}{note} | {format_value(r['threshold'])} | {r['runs']}{und} "
+                     f"| {r['passed']}/{r['runs']} | {format_value(r['min'])} | "
+                     f"{format_value(r['median'])} | {format_value(r['max'])} | "
+                     f"{pct(r['min_margin'])} | {pct(r['median_margin'])} |")
+    if measured:
+        lines += ["", "| claim | run | started (UTC) | commit | verdict | measured | margin |",
+                  "|---|---|---|---|---|---|---|"]
+        for m in measured:
+            dirty = " (dirty)" if m.git_dirty else ""
+            lines.append(f"| {m.claim} | {m.run_id} | {m.started} | {m.commit}{dirty} | "
+                         f"{m.status} | {format_value(m.value)} | {pct(m.margin)} |")
+    return "\n".join(lines) + "\n"

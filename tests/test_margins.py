@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
-from test_claims import TASKS, _store, pipeline
 
+from test_claims import TASKS, _store, pipeline
 from whyevents.repro import margins
 from whyevents.repro.cli import main as cli_main
 from whyevents.repro.store import Run

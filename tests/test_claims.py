@@ -405,3 +405,20 @@ def test_bandwidth_claim_without_server_bound_points_is_missing_and_says_why():
     with pytest.raises(MissingData, match="not server-bound and were excluded"):
         claims.evaluate("C3.1", rows, "full")
     assert claims.evaluate("C3.2", rows, "full").passed     # CPU per request: every point
+
+
+def test_claims_use_the_interpreted_build_only():
+    # a 2x2 run: the interpreted rows hold C2.5 (fifo ~ event); the compiled rows alone would not
+    c = _by_id()["C2.5"]
+    interp = [dict(r, build="interpreted") for r in pipeline()]
+    compiled = [dict(r, build="compiled") for r in pipeline(fifo=[5000.0] * len(TASKS),
+                                                            event=[40000.0] * len(TASKS))]
+    both = interp + compiled
+    assert claims.evaluate(c, both, "full").value == pytest.approx(
+        claims.evaluate(c, interp, "full").value)
+    assert claims.evaluate(c, both, "full").passed
+    assert not claims.evaluate(c, [dict(r, build="interpreted") for r in compiled], "full").passed
+    # rows from before the build column count as interpreted
+    assert claims.evaluate(c, pipeline(), "full").passed
+    with pytest.raises(MissingData, match="rows of another build than interpreted left out"):
+        claims.evaluate(c, compiled, "full")

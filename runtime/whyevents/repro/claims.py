@@ -92,7 +92,7 @@ from whyevents.repro import paths
 __all__ = [
     "COLUMNS", "Claim", "Verdict", "MissingData", "ClaimFailed", "METRICS", "load_claims",
     "get_claim", "evaluate", "evaluate_all", "check", "ratio_at", "flatness", "slope_loglog",
-    "ratio_between", "max_x", "eligible_rows", "BANDWIDTH_COLUMNS",
+    "ratio_between", "max_x", "eligible_rows", "BANDWIDTH_COLUMNS", "CLAIM_BUILD",
 ]
 
 
@@ -473,14 +473,30 @@ def _holds(op: str, value: float, thr) -> bool:
 BANDWIDTH_COLUMNS = ("mbit_s",)
 
 
+#: the build every claim is decided on (``whyevents.accel``): the interpreted one, the reference.
+#: A run measuring both builds (the 2x2) keeps its compiled rows for the figures; a claim never
+#: mixes builds, so threads are compared with events within one build.
+CLAIM_BUILD = "interpreted"
+
+
+def _build_ok(r: Mapping[str, Any]) -> bool:
+    v = r.get("build")
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v == "":
+        return True                      # a run from before the build column: interpreted
+    return str(v) == CLAIM_BUILD
+
+
 def eligible_rows(claim: Claim, rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The rows a claim may use: for a web bandwidth claim, drop the points flagged as not
-    server-bound (``claim_eligible`` false: the server below 0.9 of its CPU allotment, or the
-    client above 0.8 of its core); they are excluded, not averaged in. Rows without the column
-    (runs before issue 10) are kept. Other claims (CPU or switches per request) use every row."""
+    """The rows a claim may use: only the interpreted build's (``CLAIM_BUILD``; rows without a
+    ``build`` column predate the compiled build and are interpreted); and for a web bandwidth
+    claim, not the points flagged as not server-bound (``claim_eligible`` false: the server
+    below 0.9 of its CPU allotment, or the client above 0.8 of its core); they are excluded, not
+    averaged in. Rows without that column (runs before issue 10) are kept. Other claims (CPU or
+    switches per request) use every server-bound or not row."""
+    rows = [r for r in rows if _build_ok(r)]
     y = (claim.args or {}).get("y")
     if claim.experiment != "web" or y not in BANDWIDTH_COLUMNS:
-        return list(rows)
+        return rows
 
     def ok(r: Mapping[str, Any]) -> bool:
         v = r.get("claim_eligible")
@@ -500,9 +516,12 @@ def evaluate(claim: Claim | str, rows: Sequence[Mapping[str, Any]], profile: str
     try:
         value = float(METRICS[claim.metric](list(kept), **args))
     except MissingData as exc:
-        dropped = len(rows) - len(kept)
+        other = sum(not _build_ok(r) for r in rows)
+        dropped = len(rows) - len(kept) - other
         why = (f" ({dropped} of the run's points are not server-bound and were excluded)"
                if dropped else "")
+        if other:
+            why += f" ({other} rows of another build than {CLAIM_BUILD} left out)"
         raise MissingData(f"{claim.id} ({claim.experiment}, {profile}): {exc}{why}") from None
     thr = _effective(claim.op, threshold, tol)
     passed = _holds(claim.op, value, thr)

@@ -103,8 +103,8 @@ def test_points_cover_the_profile_rep_by_rep():
         reps = [p["rep"] for p in pts]
         assert reps == sorted(reps)          # interleaved: all of rep 0, then rep 1, ...
     quick = P.points(_params())
-    assert {("whyevents", "fifo"), ("whyevents", "pth"), ("kernel", "-"), ("event", "-")} == \
-        {(p["backend"], p["scheduler"]) for p in quick}
+    assert {("whyevents", "fifo"), ("whyevents", "pth"), ("kernel", "-"), ("event", "-"),
+            ("greenlet", "-")} == {(p["backend"], p["scheduler"]) for p in quick}
 
 
 def test_limits_say_why():
@@ -115,7 +115,7 @@ def test_limits_say_why():
 # -- measuring --------------------------------------------------------------------------------
 
 _ALL = [("whyevents", "fifo"), ("whyevents", "pth"), ("kernel", "-"), ("event", "-"),
-        ("gevent", "-"), ("asyncio", "-"), ("coro", "-")]
+        ("gevent", "-"), ("asyncio", "-"), ("coro", "-"), ("greenlet", "-")]
 
 
 @pytest.mark.parametrize("backend, scheduler", _ALL, ids=[f"{b}-{s}" for b, s in _ALL])
@@ -148,7 +148,8 @@ def test_measure_tiny_point(ctx, backend, scheduler):
 
 
 @pytest.mark.parametrize("backend, scheduler", [("whyevents", "fifo"), ("whyevents", "pth"),
-                                                ("kernel", "-"), ("event", "-"), ("coro", "-")])
+                                                ("kernel", "-"), ("event", "-"), ("coro", "-"),
+                                                ("greenlet", "-")])
 def test_count_mode_completes_exactly_the_tasks(ctx, backend, scheduler):
     params = _params(tasks_total=3000)
     point = {"backend": backend, "scheduler": scheduler, "tasks": 50, "rep": 0}
@@ -157,6 +158,18 @@ def test_count_mode_completes_exactly_the_tasks(ctx, backend, scheduler):
     assert row["total_completed"] == row["completed"] == row["issued"] == 3000
     assert row["bytes_read"] == 3000 * 8192
     assert row["latency_samples"] == 3000
+
+
+def test_greenlet_floor_runs_one_task_slot(tmp_path):
+    # one slot: the dispatcher and one worker hand the task back and forth, nothing else ready
+    f = tmp_path / "f.bin"
+    f.write_bytes(b"x" * 65536)
+    spec = {"backend": "greenlet", "scheduler": "-", "tasks": 1, "read_bytes": 8192,
+            "file_bytes": 65536, "tasks_total": 500, "warmup_s": 0.0, "warmup_rounds": 0,
+            "window_rounds": 1, "window_s": 0.1, "path": str(f)}
+    out = W.run_point(spec)
+    assert out["status"] == "ok" and out["completed"] == 500
+    assert out["bytes_read"] == 500 * 8192
 
 
 def test_count_mode_fewer_tasks_than_slots(ctx):

@@ -9,6 +9,8 @@ after a warm-up) and latency (issue to end of read: p50, p90, p99) against N, fo
   switch): the paper's "optimized Pth" and its unmodified original;
 * ``kernel`` threads, one per task slot (the same program on ``threading``);
 * ``event``: the event server, one loop pulling tasks from a deque;
+* ``greenlet``: the substrate floor, the threaded program on raw greenlet with the least
+  scheduler that runs it (what no greenlet runtime can go below);
 * ``coro``: compiler-transformed threads, the threaded program as ``async def`` on
   ``threads.coro``'s O(1) loop (section 4; full profile, and the ``compiler`` experiment);
 * optional peers ``gevent`` and ``asyncio`` (the threaded program in their idiom).
@@ -101,6 +103,7 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "kernel": ("kernel", "-"),
     "event": ("event", "-"),
     "coro": ("coro", "-"),
+    "greenlet": ("greenlet", "-"),
 }
 #: optional peers (``peers`` parameter): backend column, scheduler "-"
 PEERS = ("gevent", "asyncio")
@@ -113,7 +116,7 @@ _FULL_TASKS = [1, 4, 16, 64, 256, 1000, 4096, 10000, 16384, 65536, 100000, 26214
 PROFILES: dict[str, dict] = {
     "quick": {
         "tasks": _QUICK_TASKS,
-        "backends": ["fifo", "pth", "kernel", "event"],
+        "backends": ["fifo", "pth", "kernel", "event", "greenlet"],
         "peers": [],
         # three interleaved repetitions, reduced to their median by the claims: one 1.5 s
         # window of fifo at 1,000 tasks varied by 30% between runs on this machine
@@ -136,7 +139,7 @@ PROFILES: dict[str, dict] = {
     },
     "full": {
         "tasks": _FULL_TASKS,
-        "backends": ["fifo", "pth", "kernel", "event", "coro"],
+        "backends": ["fifo", "pth", "kernel", "event", "coro", "greenlet"],
         "peers": ["gevent", "asyncio"],
         "reps": 3,
         "warmup_s": 1.0,
@@ -158,7 +161,8 @@ PROFILES: dict[str, dict] = {
 PARAM_HELP: dict[str, str] = {
     "tasks": "concurrent tasks N (closed loop: N always in flight), one point each",
     "backends": "fifo, pth (green threads under that scheduler), kernel (threading), event "
-                "(one loop, a deque), coro (async def threads on threads.coro)",
+                "(one loop, a deque), coro (async def threads on threads.coro), greenlet (the "
+                "substrate floor: raw greenlet, the least scheduler that runs the program)",
     "peers": "optional peers: gevent, asyncio (skipped rows when the module is missing)",
     "reps": "repetitions, interleaved: rep 0 of every point, then rep 1, ...",
     "warmup_s": "seconds after the first N tasks are issued before counting starts (minimum)",

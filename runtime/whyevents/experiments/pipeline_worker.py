@@ -27,6 +27,11 @@ Why the workload is shaped this way (SEDA's threaded-server benchmark, HotOS 200
   starting the N threads may fail (pid or memory limits), which is a result, not an error.
 * **Peers** (gevent, asyncio) run the threaded program in their own idiom (greenlets or tasks,
   their ``Event`` and ``Queue``).
+* **The substrate floor** (``greenlet``): the threaded program on raw greenlet with the least
+  scheduler that runs it (a ready deque, one-slot ``Event`` and ``Queue`` waiters, a park that
+  switches straight to the next ready greenlet): what no greenlet runtime can go below, so the
+  gap between green threads and events splits into the runtime's share (fifo / greenlet) and the
+  substrate's (greenlet / event).
 * **Compiler-transformed threads** (``coro``): the threaded program with ``async def`` workers
   on ``threads.coro`` (a ready deque, ``send()``, waiters moved in O(1); no futures), reading as
   the event server does.
@@ -444,6 +449,116 @@ def _run_coro(spec: dict, fd: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# The substrate floor: the threaded program on raw greenlet with the least scheduler that runs it
+# ---------------------------------------------------------------------------------------------
+
+def _run_greenlet(spec: dict, fd: int) -> dict:
+    """The threaded program once more on raw greenlet, with only what it needs: a ready deque, a
+    park that switches straight to the next ready greenlet, an ``Event`` with one waiter slot and
+    a ``Queue`` that is a deque with one waiter slot (the dispatcher); reads as the event
+    server's (non-blocking). No hub, no timers, no poller, no book-keeping: what a green-thread
+    runtime cannot go below on greenlet, so ``fifo`` / ``greenlet`` is the runtime's own cost and
+    ``greenlet`` / ``event`` the substrate's (a greenlet switch saves and restores a slice of the
+    C stack, ~1.6 KB here, and the interpreter's frame state)."""
+    from greenlet import getcurrent, greenlet
+
+    n = spec["tasks"]
+    rb = spec["read_bytes"]
+    blocks = max(1, spec["file_bytes"] // rb)
+    total = spec["tasks_total"]
+    misses = [0]
+    read = _nowait_reader(misses)
+    ready: deque = deque()
+    rpush, rpop = ready.append, ready.popleft
+
+    main = getcurrent()                  # the dispatcher
+
+    def park() -> None:
+        if ready:
+            rpop().switch()
+        elif getcurrent() is not main:   # a worker starting up: back to the dispatcher
+            main.switch()
+        else:
+            raise RuntimeError("every green thread is parked: the pipeline deadlocked")
+
+    class Event:
+        __slots__ = ("flag", "waiter")
+
+        def __init__(self) -> None:
+            self.flag = False
+            self.waiter = None
+
+        def set(self) -> None:
+            self.flag = True
+            w = self.waiter
+            if w is not None:
+                self.waiter = None
+                rpush(w)
+
+        def clear(self) -> None:
+            self.flag = False
+
+        def wait(self) -> None:
+            if not self.flag:
+                self.waiter = getcurrent()
+                park()
+
+    items: deque = deque()
+    getter: list = [None]
+
+    def put(item) -> None:
+        items.append(item)
+        g = getter[0]
+        if g is not None:
+            getter[0] = None
+            rpush(g)
+
+    def get():
+        while not items:
+            getter[0] = getcurrent()
+            park()
+        return items.popleft()
+
+    chans = [Event() for _ in range(n)]
+    starts = [0.0] * n
+    offs = [0] * n
+    m = _Meter(n, spec)
+
+    def issue(i: int) -> None:
+        seq = m.seq
+        m.seq = seq + 1
+        m.issued += 1
+        offs[i] = (seq % blocks) * rb
+        starts[i] = perf_counter()
+        chans[i].set()
+
+    def worker(i: int) -> None:
+        ev = chans[i]
+        wait, clear = ev.wait, ev.clear
+        while True:
+            wait()
+            clear()
+            data = read(fd, rb, offs[i])
+            put((i, perf_counter(), len(data)))
+
+    t_begin = perf_counter()
+    for i in range(n):                   # each starts and parks on its channel at once
+        greenlet(worker, parent=main).switch(i)
+    for i in range(min(n, total) if total else n):
+        issue(i)
+    m.seeded()
+    gc.freeze()
+    complete = m.complete
+    while not m.over:
+        i, t_done, nb = get()
+        if complete(starts[i], t_done, nb):
+            issue(i)
+    out = m.result(t_begin, n)
+    out["read_misses"] = misses[0]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # The event server: one loop, a deque of events, no threads
 # ---------------------------------------------------------------------------------------------
 
@@ -492,7 +607,8 @@ def _run_event(spec: dict, fd: int) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 _RUNNERS = {"whyevents": _run_whyevents, "kernel": _run_kernel, "event": _run_event,
-            "gevent": _run_gevent, "asyncio": _run_asyncio, "coro": _run_coro}
+            "gevent": _run_gevent, "asyncio": _run_asyncio, "coro": _run_coro,
+            "greenlet": _run_greenlet}
 
 
 def _summarize(raw: dict, spec: dict) -> dict:

@@ -49,12 +49,14 @@ def frame(rows: Sequence[Mapping[str, Any]]):
 
 
 def label_pipeline(df):
-    """The pipeline figure's series names: ``backend`` or ``backend (scheduler)``."""
+    """The pipeline figure's series names: ``backend`` or ``backend (scheduler)``; the raw
+    greenlet program is ``greenlet (floor)``: a floor under green threads, not a peer."""
     sched = df.get("scheduler")
     if sched is None:
-        return df["backend"].astype(str)
-    return [b if s in (None, "-", "") or not isinstance(s, str) else f"{b} ({s})"
-            for b, s in zip(df["backend"], sched, strict=True)]
+        sched = ["-"] * len(df)
+    return ["greenlet (floor)" if b == "greenlet"
+            else b if s in (None, "-", "") or not isinstance(s, str) else f"{b} ({s})"
+            for b, s in zip(df["backend"].astype(str), sched, strict=True)]
 
 
 def label_web(df):

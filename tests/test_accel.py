@@ -88,7 +88,8 @@ def test_a_twin_built_from_another_source_is_stale_and_not_used(tmp_path):
     assert usable == {} and stale == [module]
     manifest["modules"][module]["source_sha256"] = accel.source_sha256(module)
     usable, stale = accel._usable(manifest)
-    assert usable == {module: os.path.join(accel.COMPILED_DIR, manifest["modules"][module]["file"])}
+    assert usable == {module: os.path.normpath(
+        os.path.join(accel.COMPILED_DIR, manifest["modules"][module]["file"]))}
     manifest["abi"] = ".cpython-0-other.so"     # another interpreter's build: never loaded
     assert accel._usable(manifest) == ({}, [])
 

@@ -96,6 +96,33 @@ def test_points_interleave_configs_clients_and_reps():
     reps = [q["rep"] for q in pts]
     assert reps == sorted(reps)                  # every rep 0 before any rep 1
     assert all(set(sweep.KEY_FIELDS) <= set(q) for q in pts)
+    assert {q["build"] for q in pts} == {"interpreted"}
+
+
+def test_builds_parameter_and_their_interleaving(monkeypatch):
+    from whyevents import accel_build
+    with pytest.raises(ValueError, match="builds: 'bogus' is not one of interpreted, compiled"):
+        sweep.check_params(dict(sweep.PROFILES["quick"], builds="bogus"))
+    with pytest.raises(ValueError, match="builds: empty"):
+        sweep.check_params(dict(sweep.PROFILES["quick"], builds=[]))
+    monkeypatch.setattr(accel_build, "check", lambda: False)
+    with pytest.raises(ValueError, match="no usable compiled build"):
+        sweep.check_params(dict(sweep.PROFILES["quick"], builds="interpreted,compiled"))
+    monkeypatch.setattr(accel_build, "check", lambda: True)
+    p = sweep.check_params(dict(sweep.PROFILES["quick"], builds="interpreted,compiled", reps=2,
+                                clients=[1, 64], servers=["knot-c/epoll", "eventloop/epoll"]))
+    pts = sweep.points(p)
+    assert len(pts) == 2 * 2 * 2 * 2
+    # at each client count: one build's servers side by side, then the other's; the order of
+    # the builds alternates by rep, so drift hits both alike
+    first = [(q["build"], q["server"]) for q in pts if q["rep"] == 0 and q["clients"] == 1]
+    assert first == [("interpreted", "knot-c"), ("interpreted", "eventloop"),
+                     ("compiled", "knot-c"), ("compiled", "eventloop")]
+    second = [q["build"] for q in pts if q["rep"] == 1 and q["clients"] == 1]
+    assert second == ["compiled", "compiled", "interpreted", "interpreted"]
+    assert accel_build.build_env("interpreted", {"X": "1"}) == {
+        "X": "1", "WHYEVENTS_PURE_PYTHON": "1"}
+    assert accel_build.build_env("compiled", {"WHYEVENTS_PURE_PYTHON": "1"}) == {}
 
 
 def test_limits_and_skipped_point():
@@ -120,11 +147,13 @@ def test_limits_and_skipped_point():
 def test_measure_small_point(ctx, server, poller):
     params = _small()
     seen = []
-    rows = sweep.measure({"server": server, "poller": poller, "clients": 4, "rep": 0}, params,
+    rows = sweep.measure({"server": server, "poller": poller, "clients": 4,
+                          "build": "interpreted", "rep": 0}, params,
                          ctx=ctx, progress=seen.append)
     assert len(rows) == 1
     row = rows[0]
     assert row["status"] == "ok", row["error"]
+    assert row["build"] == row["build_used"] == "interpreted"     # the server process ran it
     assert set(sweep.COLUMNS) <= set(row)
     assert (row["server"], row["poller"], row["clients"], row["rep"]) == (server, poller, 4, 0)
     assert row["requests"] > 0 and row["mbit_s"] > 0

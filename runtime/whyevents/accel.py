@@ -119,7 +119,7 @@ def _usable(manifest: dict) -> tuple[dict[str, str], list[str]]:
     if manifest.get("abi") != _abi():
         return usable, stale
     for module, entry in manifest.get("modules", {}).items():
-        so = os.path.join(COMPILED_DIR, entry.get("file", ""))
+        so = os.path.normpath(os.path.join(COMPILED_DIR, entry.get("file", "")))
         if module not in _SIDES or not os.path.isfile(so):
             continue
         if entry.get("source_sha256") != source_sha256(module):

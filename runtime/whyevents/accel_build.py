@@ -136,6 +136,44 @@ def check() -> bool:
     return bool(usable) and not stale
 
 
+#: the builds an experiment can ask for, per point (``builds`` parameter): the interpreted one
+#: (the ``.py``; its subprocess gets ``WHYEVENTS_PURE_PYTHON=1``) and the compiled one
+BUILDS = ("interpreted", "compiled")
+
+
+def check_builds(value: object, name: str = "builds") -> list[str]:
+    """An experiment's ``builds`` parameter (a list, or ``"a,b"``), normalized and checked:
+    ``ValueError`` naming ``name`` for an unknown or empty value, or for ``compiled`` when no
+    usable compiled build is here."""
+    if isinstance(value, str):
+        value = [p for p in (s.strip() for s in value.split(",")) if p]
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{name}: {value!r} is not a list")
+    out: list[str] = []
+    for item in value:
+        b = str(item).strip()
+        if b not in BUILDS:
+            raise ValueError(f"{name}: {item!r} is not one of {', '.join(BUILDS)}")
+        if b not in out:
+            out.append(b)
+    if not out:
+        raise ValueError(f"{name}: empty: choose interpreted, compiled or both")
+    if "compiled" in out and not check():
+        raise ValueError(f"{name}: 'compiled' asked, but there is no usable compiled build "
+                         "here (make build-compiled; a stale one is rebuilt by it too)")
+    return out
+
+
+def build_env(build: str, env: dict | None = None) -> dict:
+    """The environment of a subprocess that must run ``build``: ``WHYEVENTS_PURE_PYTHON=1``
+    for the interpreted one, unset for the compiled one."""
+    out = dict(os.environ if env is None else env)
+    out.pop(accel.ENV_PURE, None)
+    if build == "interpreted":
+        out[accel.ENV_PURE] = "1"
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m whyevents.accel_build",
                                 description=__doc__.splitlines()[0])

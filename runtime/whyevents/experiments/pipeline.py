@@ -64,6 +64,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from whyevents.accel_build import BUILDS as _BUILDS
+from whyevents.accel_build import build_env, check_builds
 from whyevents.harness.procs import pick_cpu
 
 __all__ = [
@@ -107,8 +109,8 @@ BACKENDS: dict[str, tuple[str, str]] = {
 }
 #: optional peers (``peers`` parameter): backend column, scheduler "-"
 PEERS = ("gevent", "asyncio")
-#: ``builds`` parameter values (``whyevents.accel``)
-BUILDS = ("interpreted", "compiled")
+#: ``builds`` parameter values (``whyevents.accel_build``)
+BUILDS = _BUILDS
 
 _QUICK_TASKS = [1, 10, 100, 1000, 10000]
 _FULL_TASKS = [1, 4, 16, 64, 256, 1000, 4096, 10000, 16384, 65536, 100000, 262144]
@@ -184,7 +186,6 @@ PARAM_HELP: dict[str, str] = {
 }
 
 _WORKER = "from whyevents.experiments.pipeline_worker import main; main()"
-_ENV_PURE = "WHYEVENTS_PURE_PYTHON"         # whyevents.accel.ENV_PURE
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,7 +267,7 @@ def check_params(params: dict) -> dict:
         "pth_max_tasks": _int("pth_max_tasks", p["pth_max_tasks"], 1),
         "poller": p["poller"],
         "pin": p["pin"],
-        "builds": _names("builds", p["builds"], BUILDS),
+        "builds": check_builds(p["builds"]),
     }
     if not out["backends"] and not out["peers"]:
         raise ValueError("backends: empty, and no peers either: nothing to measure")
@@ -277,13 +278,6 @@ def check_params(params: dict) -> dict:
         raise ValueError(f"poller: {out['poller']!r} is not one of epoll, poll")
     if not isinstance(out["pin"], bool):
         raise ValueError(f"pin: {out['pin']!r} is not a boolean")
-    if not out["builds"]:
-        raise ValueError("builds: empty: choose interpreted, compiled or both")
-    if "compiled" in out["builds"]:
-        from whyevents.accel_build import check
-        if not check():
-            raise ValueError("builds: 'compiled' asked, but there is no usable compiled build "
-                             "here (make build-compiled; a stale one is rebuilt by it too)")
     return out
 
 
@@ -417,10 +411,7 @@ def _measure(point: dict, params: dict, path: str, ctx: dict | None,
                 "window_rounds": params["window_rounds"],
                 "poller": params["poller"], "path": path, "out": str(out), "cpu": cpu}
         err_path = Path(tmp) / "stderr.txt"
-        env = dict(os.environ)
-        env.pop(_ENV_PURE, None)
-        if point.get("build", "interpreted") == "interpreted":
-            env[_ENV_PURE] = "1"
+        env = build_env(point.get("build", "interpreted"))
         t0 = time.monotonic()
         problem = None
         with open(err_path, "wb") as err:

@@ -70,6 +70,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 
+from whyevents.accel_build import build_env, check_builds
 from whyevents.harness import procs
 from whyevents.harness.cpu_quota import CpuQuota, CpuQuotaUnavailable, availability
 from whyevents.http.fileset import build_fileset
@@ -97,9 +98,9 @@ DESCRIPTION = (
     "Haboob's lower peak), response-time percentiles, fairness and whether the client saturated.")
 
 #: the columns the claims read (``repro.claims.COLUMNS`` collects each experiment's)
-COLUMNS = ("server", "poller", "clients", "mbit_s", "ctx_switches_per_request",
+COLUMNS = ("server", "poller", "clients", "build", "mbit_s", "ctx_switches_per_request",
            "cpu_us_per_request", "errors", "status")
-KEY_FIELDS = ("server", "poller", "clients", "rep")
+KEY_FIELDS = ("server", "poller", "clients", "build", "rep")
 SUMMARY_FIELDS = ("mbit_s", "cpu_us_per_request", "ctx_switches_per_request", "errors")
 
 #: the servers the sweep knows, and the pollers each accepts (from the one server registry)
@@ -127,6 +128,7 @@ _QUICK: dict = {
     "client": "wrk",
     "server_cores": 0.5,
     "quota_period_ms": 10.0,
+    "builds": ["interpreted"],
 }
 #: quick is what CI runs; full is the paper's range and differs only where listed
 PROFILES: dict[str, dict] = {
@@ -157,6 +159,9 @@ PARAM_HELP: dict[str, str] = {
     "server_cores": "CPU allotment of the server process in cores (cgroup CPU quota; 0: no cap, "
                     "its whole core); recorded as 'unavailable: why' where no cgroup is writable",
     "quota_period_ms": "the quota's CFS period in ms (the allotment is enforced per period)",
+    "builds": "interpreted (the .py: WHYEVENTS_PURE_PYTHON=1), compiled (make build-compiled): "
+              "each server process runs the one asked; both for the 2x2 (Knot-C vs its twin "
+              "within each build); each row's build and build_used say which",
 }
 
 #: descriptors a server needs besides one per connection (listener, poller, pipes, cache misses)
@@ -270,17 +275,24 @@ def check_params(params: dict) -> dict:
         raise ValueError(f"server_cores x quota_period_ms = {out['server_cores'] * period:g} ms:"
                          f" the kernel's smallest quota is 1 ms; lengthen the period")
     out["quota_period_ms"] = period
+    out["builds"] = check_builds(params["builds"])
     return out
 
 
 def points(params: dict) -> list[dict]:
-    """Every (server, poller, clients) once per rep, reps outermost (interleaved)."""
+    """Every (server, poller, clients, build) once per rep, reps outermost (interleaved); at
+    each client count the builds one after the other (their order alternating by rep), each
+    with every server side by side."""
     out = []
+    builds = params.get("builds", ["interpreted"])
     for rep in range(params["reps"]):
+        order = builds if rep % 2 == 0 else builds[::-1]
         for clients in params["clients"]:
-            for config in params["servers"]:
-                server, poller = _parse_config(config)
-                out.append({"server": server, "poller": poller, "clients": clients, "rep": rep})
+            for build in order:
+                for config in params["servers"]:
+                    server, poller = _parse_config(config)
+                    out.append({"server": server, "poller": poller, "clients": clients,
+                                "build": build, "rep": rep})
     return out
 
 
@@ -447,12 +459,14 @@ def measure(point: dict, params: dict, *, ctx: dict | None = None,
     workers: list = []
     cap: CpuQuota | None = None
     try:
-        server = ServerProcess(spec, cpu=server_cpu, start_timeout=_SERVER_START_TIMEOUT)
+        server = ServerProcess(spec, cpu=server_cpu, start_timeout=_SERVER_START_TIMEOUT,
+                               env=build_env(point.get("build") or "interpreted"))
         try:
             ready = server.start()
         except ServerStartError as e:
             row.update(status="failed", error=f"server did not start: {e}")
             return [row]
+        row["build_used"] = ready.get("build")
         cap = _cap_server(server.pid, params, row)
         n_cores = len(client_cpus) or (os.cpu_count() or 1)
         if params["client"] == "wrk":

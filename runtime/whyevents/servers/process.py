@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     host, port = handle.address[:2]
     _say({"ready": True, "host": host, "port": port, "pid": os.getpid(),
           "threads": getattr(getattr(handle, "knot", None), "threads", None),
-          "fd_limit": list(procs.fd_limit()), "affinity": sorted(os.sched_getaffinity(0))})
+          "fd_limit": list(procs.fd_limit()), "affinity": sorted(os.sched_getaffinity(0)),
+          "build": _build_used()})
     for line in sys.stdin:
         cmd = line.strip()
         if cmd == "stats":
@@ -119,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
 # The parent
 # ---------------------------------------------------------------------------------------------
 
+def _build_used() -> str:
+    """What this child runs: ``compiled``, ``interpreted`` or ``mixed`` (``whyevents.accel``)."""
+    from whyevents.accel import build_info
+    return build_info()["build"]
+
+
 class ServerProcess:
     """The parent's side: ``start()`` -> the ready line; ``ask``/``stats`` snapshots;
     ``cpu_times()``; ``stop()`` -> the final snapshot; ``kill()``. A context manager that always
@@ -128,9 +135,10 @@ class ServerProcess:
     """
 
     def __init__(self, spec: dict[str, Any], cpu: int | None = None,
-                 start_timeout: float = START_TIMEOUT) -> None:
+                 start_timeout: float = START_TIMEOUT, env: dict | None = None) -> None:
         self.spec = dict(spec)
         self.cpu = cpu
+        self.env = env                  # the child's environment (None: this one's)
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen | None = None
         self.address: tuple | None = None
@@ -150,7 +158,8 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "whyevents.servers.process", json.dumps(self.spec)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err,
-            preexec_fn=procs.child_preexec(self.cpu, raise_fds=True), process_group=0)
+            preexec_fn=procs.child_preexec(self.cpu, raise_fds=True), process_group=0,
+            env=self.env)
         try:
             info = self.reply(self.start_timeout)
         except (RuntimeError, TimeoutError, ValueError) as e:

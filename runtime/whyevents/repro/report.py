@@ -96,6 +96,29 @@ def _provenance_table(runs: Mapping[str, store.Run]) -> list[str]:
     return lines
 
 
+def _costs(runs: Mapping[str, store.Run]) -> list[str]:
+    """Threads vs events within each build, and the pipeline's gap split into greenlet's share
+    and the runtime's (``repro.costs``), from the runs used."""
+    from whyevents.repro import costs
+
+    out = ["## Threads vs events, within each build", "",
+           "Medians over reps. The 2x2 is interpreted vs compiled x threads vs events when a run "
+           "measured both builds (`builds=interpreted,compiled`); ratios are formed within one "
+           "build only, and the claims use the interpreted build.", ""]
+    if "pipeline" in runs:
+        out += ["Task pipeline, tasks/s: `greenlet floor` is the threaded program on raw greenlet "
+                "with the least scheduler that runs it, so `greenlet / event` is what the "
+                "substrate costs and `fifo / greenlet` what the runtime adds "
+                f"(run `{runs['pipeline'].run_id}`):", "",
+                *costs.markdown(costs.pipeline_costs(runs["pipeline"].rows()),
+                                costs.PIPELINE_COLUMNS), ""]
+    if "web" in runs:
+        out += ["Web server, server CPU µs per request (8 KiB files, keep-alive), Knot-C against "
+                f"its event twin, both on epoll (run `{runs['web'].run_id}`):", "",
+                *costs.markdown(costs.web_costs(runs["web"].rows()), costs.WEB_COLUMNS), ""]
+    return out if len(out) > 5 else []
+
+
 def render(profile: str, verdicts: Sequence[_claims.Verdict], runs: Mapping[str, store.Run],
            figures: Mapping[str, Path], relative_to: Path, claims_path: Path | None = None) -> str:
     """The report's Markdown text."""
@@ -129,6 +152,7 @@ def render(profile: str, verdicts: Sequence[_claims.Verdict], runs: Mapping[str,
             out += [f"![{stem}]({rel.as_posix()})", ""]
     else:
         out += ["No stored runs to draw yet.", ""]
+    out += _costs(runs)
     out += ["## Runs used", "", *(_provenance_table(runs) if runs else ["No stored runs."]), ""]
     out += ["## The sentences", ""]
     for c in claim_list:

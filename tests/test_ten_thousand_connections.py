@@ -1,4 +1,5 @@
-"""10,000 concurrent keep-alive connections to each whyevents server, two requests on each.
+"""10,000 concurrent keep-alive connections to each whyevents server, two requests on each; and
+10,000 idle connections, each closed by the server's time-out while another client is served.
 
 The paper's claim is about high concurrency, so each server must hold 10,000 open keep-alive
 connections at once and answer on all of them. The server runs in its own process
@@ -9,6 +10,11 @@ listen backlog never overflows into SYN retransmits), send one GET on every conn
 every response, then a second GET on every connection: a correct second answer on all 10,000
 proves each one stayed open. The server's own counters must then say 10,000 connections,
 20,000 requests, no errors. Nothing here asserts a time; the timeout only bounds a hang.
+
+The idle case (issue 13, hostile clients): 10,000 clients connect and never send a byte. Each
+holds a descriptor, and for Knot a thread, until the server's ``request_timeout`` closes it
+(``idle_closes``, SEDA ``idle_closed``); meanwhile a normal client is served, and after the
+time-out every idle socket reads EOF and the server holds no connection and counts no error.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import time
 import pytest
 
 from whyevents.benchmarks.servers import BenchServer, get_request, make_docroot
+from whyevents.servers.process import ServerProcess
 
 N = 10_000
 #: descriptors the test process needs beyond its N sockets (pytest, the selector, pipes)
@@ -142,3 +149,84 @@ def test_ten_thousand_keep_alive_connections(server, tmp_path):
         assert stats.get("accept_backoffs", 0) == 0
         final = proc.stop()
         assert final is not None and final["requests"] == 2 * N
+
+
+#: the server's counter of connections it closed for sending nothing within request_timeout
+IDLE_COUNTER = {"knot-c": "idle_closes", "knot-a": "idle_closes", "eventloop": "idle_closes",
+                "seda": "idle_closed"}
+#: long enough for all N to be connected before the first times out, on a busy machine
+IDLE_TIMEOUT = 20.0
+
+
+def _wait(pred, timeout: float):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+def _get_once(address, request: bytes) -> bytes:
+    with socket.create_connection(address, timeout=PHASE_TIMEOUT) as s:
+        s.sendall(request)
+        buf = b""
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end >= 0:
+                m = _LENGTH.search(buf, 0, end + 2)
+                if m and len(buf) >= end + 4 + int(m.group(1)):
+                    return buf
+            chunk = s.recv(65536)
+            assert chunk, "the server closed before answering"
+            buf += chunk
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("server", ["knot-c", "knot-a", "eventloop", "seda"])
+def test_ten_thousand_idle_connections_time_out_while_others_are_served(server, tmp_path):
+    soft = _raise_nofile()
+    if soft < N + MARGIN:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {soft} < {N + MARGIN}: the test process "
+                    f"cannot hold {N:,} sockets")
+    root, body = make_docroot(tmp_path / "www")
+    kwargs: dict = {"poller": "epoll", "request_timeout": IDLE_TIMEOUT}
+    if server == "knot-c":
+        kwargs["threads"] = N + 64          # one thread per idle connection, and some to serve
+    counter = IDLE_COUNTER[server]
+    with ServerProcess({"server": server, "root": root, "kwargs": kwargs}) as proc, \
+            selectors.DefaultSelector() as sel:
+        proc.start()
+        address = ("127.0.0.1", proc.address[1])
+        socks = _connect_all(address, sel)
+        try:
+            held = _wait(lambda: proc.stats()["connections_open"] >= N, PHASE_TIMEOUT)
+            assert held, f"the server holds {proc.stats()['connections_open']} of {N} connections"
+            answer = _get_once(address, get_request())          # served while they idle
+            assert _STATUS.match(answer) and answer.endswith(body)
+            assert proc.stats()[counter] < N                     # before their time-out
+            closed = _wait(lambda: proc.stats()[counter] >= N,
+                           IDLE_TIMEOUT + PHASE_TIMEOUT)
+            stats = proc.stats()
+            assert closed, f"{stats[counter]} of {N} idle connections closed"
+            for s in socks:                                      # every idle one sees EOF
+                sel.register(s, selectors.EVENT_READ)
+            eof, deadline = 0, time.monotonic() + PHASE_TIMEOUT
+            while eof < N and time.monotonic() < deadline:
+                for key, _ in sel.select(1.0):
+                    try:
+                        data = key.fileobj.recv(1)
+                    except ConnectionResetError:
+                        data = b""
+                    assert data == b"", "an idle connection got bytes it did not ask for"
+                    sel.unregister(key.fileobj)
+                    eof += 1
+            assert eof == N
+            assert _wait(lambda: proc.stats()["connections_open"] == 0, PHASE_TIMEOUT)
+            stats = proc.stats()
+            assert stats[counter] == N
+            assert stats["errors"] == {} and stats.get("timeouts_408", 0) == 0
+            assert stats["requests"] == 1
+        finally:
+            for s in socks:
+                s.close()

@@ -336,3 +336,23 @@ def test_each_point_runs_on_the_build_it_asks(ctx, backend, scheduler):
         row = P.measure(point, _params(), ctx=ctx)[0]
         assert row["status"] == "ok", row.get("error")
         assert row["build"] == build and row["build_used"] == build
+
+
+def test_pth_points_above_pth_once_above_run_in_rep_0_only():
+    params = _params(tasks=[1000, 20000], reps=3, pth_once_above=10000, pth_max_tasks=100000,
+                     backends=["pth", "fifo"])
+    for rep in range(3):
+        for n in (1000, 20000):
+            reason = P._skip_reason({"backend": "whyevents", "scheduler": "pth", "tasks": n,
+                                     "rep": rep}, params, None)
+            assert (reason is not None) == (n > 10000 and rep > 0), (n, rep, reason)
+            if reason:
+                assert "pth_once_above=10,000" in reason and "rep 0 only" in reason
+    # fifo is never affected, and the full profile keeps pth at 100,000 in rep 0
+    assert P._skip_reason({"backend": "whyevents", "scheduler": "fifo", "tasks": 20000, "rep": 2},
+                          params, None) is None
+    full = P.check_params(dict(P.PROFILES["full"]))
+    assert P._skip_reason({"backend": "whyevents", "scheduler": "pth", "tasks": 100000,
+                           "rep": 0}, full, None) is None
+    with pytest.raises(ValueError, match="pth_once_above"):
+        P.check_params({**P.PROFILES["quick"], "pth_once_above": 0})

@@ -35,8 +35,10 @@ Why this module is shaped this way:
   periodic in rounds (``pth`` completes tasks quickly while few workers wait and slowly when all
   do) wherever it starts; the warm-up lasts a quarter round (and ``warmup_s``). For fast
   configurations a round is far shorter than the window; for ``pth`` at 10,000 tasks it is a few
-  seconds, at 100,000 about five minutes, so a pth point there costs ~1.1 rounds, not the 2 that
-  a whole-round warm-up cost (690 s per point on 2026-11-26).
+  seconds, at 65,536 about 3.5 minutes here. A pth point still costs about two round-times: the
+  dispatcher, queued behind all N workers that seeding made ready, first runs a round-time after
+  the seeding, so the warm-up lasts that long whatever its count (65,536 tasks: warm-up 212 s,
+  window 219 s); so points above ``pth_once_above`` are measured in rep 0 only.
 * **Caps are rows, not silence**: kernel threads beyond ``kernel_max_tasks`` (the machine's
   pid_max is shared with every process on it) and ``pth`` beyond ``pth_max_tasks`` (one point's
   warm-up round grows as N^2) give ``skipped`` rows that say why; a kernel point the OS refuses
@@ -135,6 +137,7 @@ PROFILES: dict[str, dict] = {
         "timeout_s": 120.0,
         "kernel_max_tasks": 10000,
         "pth_max_tasks": 10000,
+        "pth_once_above": 10000,
         "poller": "epoll",
         "pin": True,
         "builds": ["interpreted"],
@@ -154,6 +157,9 @@ PROFILES: dict[str, dict] = {
         "timeout_s": 3600.0,
         "kernel_max_tasks": 16384,
         "pth_max_tasks": 100000,
+        # a pth point at 65,536 tasks costs ~7 min here and at 100,000 ~17 (two round-times of
+        # O(N^2) work); once each keeps the full profile under 2 hours (see PARAM_HELP)
+        "pth_once_above": 16384,
         "poller": "epoll",
         "pin": True,
         "builds": ["interpreted"],
@@ -179,6 +185,9 @@ PARAM_HELP: dict[str, str] = {
     "timeout_s": "a point's subprocess is killed after this many seconds (a failed row)",
     "kernel_max_tasks": "kernel-thread points above this N are skipped (pid_max is shared)",
     "pth_max_tasks": "pth points above this N are skipped (the warm-up round grows as N^2)",
+    "pth_once_above": "pth points above this N are measured in rep 0 only (later reps are "
+                      "skipped rows saying why): each costs two round-times of O(N^2) work, "
+                      "and pth's 1/N collapse there is hundreds of times the noise between reps",
     "poller": "the green hub's poller: epoll or poll (pth always rebuilds a poll set)",
     "pin": "pin each point's subprocess to one core (the last allowed CPU) when there are 2+",
     "builds": "interpreted (the .py: WHYEVENTS_PURE_PYTHON=1), compiled (make build-compiled): "
@@ -265,6 +274,7 @@ def check_params(params: dict) -> dict:
         "timeout_s": _float("timeout_s", p["timeout_s"], 0.0, strict=True),
         "kernel_max_tasks": _int("kernel_max_tasks", p["kernel_max_tasks"], 1),
         "pth_max_tasks": _int("pth_max_tasks", p["pth_max_tasks"], 1),
+        "pth_once_above": _int("pth_once_above", p["pth_once_above"], 1),
         "poller": p["poller"],
         "pin": p["pin"],
         "builds": check_builds(p["builds"]),
@@ -315,12 +325,14 @@ def limits(params: dict) -> dict:
         "pid_max": _pid_max(),
         "kernel_max_tasks": params["kernel_max_tasks"],
         "pth_max_tasks": params["pth_max_tasks"],
+        "pth_once_above": params["pth_once_above"],
         "pinned_cpu": pick_cpu() if params["pin"] else None,
         "why": ("kernel threads are capped below pid_max, which every process on the machine "
                 "shares (a sweep that ran until the OS refused would starve the others of pids); "
                 "a point the OS refuses anyway is recorded as failed. The pth scheduler's "
                 "warm-up round costs O(N^2) (N tasks, each switch walking ~N/2 waiting "
-                "threads), so points above pth_max_tasks would take hours and are skipped."),
+                "threads), so points above pth_max_tasks would take hours and are skipped, and "
+                "points above pth_once_above are measured in rep 0 only."),
     }
 
 
@@ -377,6 +389,11 @@ def _skip_reason(point: dict, params: dict, ctx: dict | None) -> str | None:
     if point["scheduler"] == "pth" and n > params["pth_max_tasks"]:
         return (f"pth capped at pth_max_tasks={params['pth_max_tasks']:,}: its warm-up round "
                 f"costs O(N^2) switches x waiting threads and would take too long")
+    once = params.get("pth_once_above")
+    if point["scheduler"] == "pth" and once is not None and n > once and point.get("rep", 0):
+        return (f"pth above pth_once_above={once:,} tasks is measured in rep 0 only: a point "
+                f"costs two round-times of O(N^2) work (minutes), and its 1/N collapse is far "
+                f"beyond the noise between reps")
     return None
 
 

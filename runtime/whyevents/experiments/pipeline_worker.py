@@ -57,8 +57,9 @@ a fraction of a round measures whichever part of the period it fell on, while a 
 rounds measures the period's mean wherever it starts. So the warm-up need not end on a round:
 windows of exactly N completions started at 0, 0.1, 0.25, 0.5 and 0.75 of a round gave 1,806,
 1,806, 1,848, 1,864 and 1,880 tasks/s (pth, 10,000 tasks, one run; the first round alone 4% below
-the later ones at 4,096). A quarter-round warm-up takes ~10% of a round's time (its fast part),
-which is what makes pth at 100,000 tasks cost ~1.1 rounds (~5 min) instead of 2. Latency is each
+the later ones at 4,096). Under ``pth`` the warm-up lasts about a round-time whatever its count:
+the dispatcher, queued behind the N workers that seeding made ready, first sees completions a
+round-time after the seeding (65,536 tasks here: warm-up 212 s, window 219 s). Latency is each
 task's time from issue to the end of its read, for the tasks completed in the window. With
 ``tasks_total`` > 0 the run instead issues exactly that many tasks and measures from the first
 issue to the last completion (used by the tests to compare schedulers task for task).

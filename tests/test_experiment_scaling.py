@@ -257,3 +257,31 @@ def test_kernel_memory_check_counts_only_the_capped_threads():
 def test_coro_refuses_socket_parking():
     row = one("coro", 10, park="socket")
     assert row["status"] == "failed" and "no poller" in row["error"]
+
+
+def test_kernel_refusal_skips_the_larger_kernel_points_of_the_sweep():
+    # the OS refuses (RLIMIT_AS): that point fails, the kernel points at or above its N later in
+    # the sweep are skipped rows saying why; whyevents points are not affected
+    p = params(address_space_mb=700)
+    with scaling.prepare(p) as ctx:
+        first = scaling.measure(point("kernel", 2000), p, ctx=ctx)[0]
+        assert first["status"] == "failed" and ctx["kernel_refused_at"] == 2000
+        for n, rep in ((2000, 1), (5000, 0)):
+            row = scaling.measure(point("kernel", n, rep=rep), p, ctx=ctx)[0]
+            assert row["status"] == "skipped"
+            assert "already refused at N=2,000" in row["error"]
+        assert scaling.measure(point("kernel", 100), params(), ctx=ctx)[0]["status"] == "ok"
+
+
+def test_wake_phase_is_bounded_and_says_so(tmp_path):
+    # a bound too short for any thread to finish: the row says how many had, and the point
+    # still ends (the worker does not wait for the rest)
+    res = scaling_worker.Result(str(tmp_path / "r.json"))
+    spec = {"backend": "whyevents", "park": "condition", "threads": 300, "runnable": 2,
+            "yield_window_s": 0.05, "cap": 0, "kernel_stack_kib": 64, "rlimit_as_mb": 0,
+            "cpu": None, "out": str(tmp_path / "r.json"), "wake_timeout_s": 1e-9}
+    scaling_worker.run_point(spec, res)
+    assert res.data["wake_all_s"] is None
+    assert res.data["woken"] < 300
+    assert "the wake phase was cut short" in res.data["wake_cut"]
+    assert scaling.WAKE_TIMEOUT_S >= 60      # the sweep's bound leaves 10,000 kernel threads room

@@ -69,7 +69,7 @@ from . import scaling_worker as _w
 __all__ = [
     "EXPERIMENT", "DESCRIPTION", "KEY_FIELDS", "SUMMARY_FIELDS", "PROFILES", "PARAM_HELP",
     "BACKENDS", "PEERS", "check_params", "points", "measure", "limits", "pick_cpu", "COLUMNS",
-    "STACK_COLUMNS",
+    "STACK_COLUMNS", "prepare", "WAKE_TIMEOUT_S",
 ]
 
 EXPERIMENT = "scaling"
@@ -312,6 +312,17 @@ def _expected_cap(backend: str, park: str, p: dict) -> int:
     return min(caps)
 
 
+#: the wake phase's bound (``scaling_worker``): N kernel threads woken on one core convoy on the
+#: GIL, superlinearly (10,000 took up to 35 s here, 21,785 more than 13 minutes)
+WAKE_TIMEOUT_S = 120.0
+
+
+@contextlib.contextmanager
+def prepare(params: dict):
+    """The sweep's shared state: the N at which the OS refused kernel threads (None yet)."""
+    yield {"kernel_refused_at": None}
+
+
 def measure(point: dict, params: dict, *, ctx=None,
             progress: Callable[[dict], None] | None = None) -> list[dict]:
     """Run one point in a pinned subprocess; one row, ``ok`` or ``failed``/``skipped`` with a
@@ -322,6 +333,10 @@ def measure(point: dict, params: dict, *, ctx=None,
         return [_row(point, "failed", f"backend: unknown {backend!r}")]
     if backend in PEERS and importlib.util.find_spec(backend) is None:
         return [_row(point, "skipped", f"{backend} is not installed")]
+    refused_at = ctx.get("kernel_refused_at") if isinstance(ctx, dict) else None
+    if backend == "kernel" and refused_at is not None and n >= refused_at:
+        return [_row(point, "skipped", f"kernel threads already refused at N={refused_at:,} "
+                                       "in this sweep (the same limit refuses them here)")]
     park = point.get("park", p["park"])
     mem = _memory_problem(backend, min(n, _expected_cap(backend, park, p)), park)
     if mem:
@@ -332,7 +347,8 @@ def measure(point: dict, params: dict, *, ctx=None,
         spec = {"backend": backend, "park": park, "threads": n,
                 "runnable": p["runnable"], "yield_window_s": p["yield_window_s"],
                 "cap": p["kernel_cap"], "kernel_stack_kib": p["kernel_stack_kib"],
-                "rlimit_as_mb": p["address_space_mb"], "cpu": cpu, "out": str(out)}
+                "rlimit_as_mb": p["address_space_mb"], "cpu": cpu, "out": str(out),
+                "wake_timeout_s": WAKE_TIMEOUT_S}
         data, problem, seconds = _run_worker(spec, out, Path(tmp), p["timeout_s"], progress)
     data["worker_s"] = round(seconds, 3)
     data["cpu"] = cpu
@@ -340,6 +356,8 @@ def measure(point: dict, params: dict, *, ctx=None,
         how_far = _how_far(data)
         return [_row(point, "failed", problem + how_far, data)]
     status = data.get("status")
+    if backend == "kernel" and data.get("refused") and isinstance(ctx, dict):
+        ctx["kernel_refused_at"] = n        # larger kernel points, and later reps, skip
     if status not in ("ok", "failed"):
         return [_row(point, "failed", f"worker ended in phase {data.get('phase')!r} without a "
                                       "result", data)]

@@ -24,7 +24,8 @@ Phases, the same for every backend (each one's figures written when it ends):
 3. yield: ``runnable`` extra threads yield in a loop (``sleep(0)``) for ``yield_window_s`` while the
    N stay parked: ``yields_per_s`` is the scheduler's switch rate with N threads alive, the O(1)
    property that let the paper's modified Pth "scale to 100,000 threads";
-4. wake: all N are woken and run to the end; ``wake_all_s`` is the time until the last finished.
+4. wake: all N are woken and run to the end; ``wake_all_s`` is the time until the last finished
+   (at most ``wake_timeout_s``: beyond it the row says how many had finished, ``wake_cut``).
 
 Between 2 and 3, green threads (``whyevents``) report their stack growth (``stack_figures``: the
 C stack greenlet saved and the Python frame bytes per parked thread, median/p99/max, and what a
@@ -538,10 +539,21 @@ def _sync_point(b: _Sync, spec: dict, res: Result, target: int) -> dict:
                 a.send(b"x")
         else:
             gate.open()
-        b.wait_until(lambda: len(done) >= k)
+        # bounded: N kernel threads woken on one core convoy on the GIL and the condition's
+        # lock (10,000 took up to 35 s here, 21,785 more than 13 minutes)
+        limit = spec.get("wake_timeout_s")
+        cut_at = perf_counter() + limit if limit else None
+        b.wait_until(lambda: len(done) >= k or (cut_at is not None and perf_counter() > cut_at))
         if phase:
-            out.update(wake_all_s=perf_counter() - t2, woken=len(done))
+            if len(done) >= k:
+                out.update(wake_all_s=perf_counter() - t2, woken=len(done))
+            else:
+                out.update(wake_all_s=None, woken=len(done),
+                           wake_cut=f"{len(done):,} of {k:,} threads had run to the end "
+                                    f"{limit:g} s after the wake: the wake phase was cut short")
             res.update(phase="woken", **out)
+        if len(done) < k:
+            return                  # the rest stay blocked; the worker exits without them
         b.finish(handles)
         for a, c in pairs:
             a.close()

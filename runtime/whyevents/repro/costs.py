@@ -16,28 +16,18 @@ with status ``ok`` count.
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+# one reading of a row for the claims and these tables: what counts as ok, what as a number
+from whyevents.repro.claims import _num, _ok
 
 __all__ = ["pipeline_costs", "web_costs", "markdown", "PIPELINE_COLUMNS", "WEB_COLUMNS"]
 
 PIPELINE_COLUMNS = ("build", "tasks", "event", "greenlet floor", "fifo", "coro",
                     "greenlet / event", "fifo / greenlet", "fifo / event", "coro / event")
 WEB_COLUMNS = ("build", "clients", "knot-c us/req", "twin us/req", "knot-c / twin")
-
-
-def _ok(r: Mapping[str, Any]) -> bool:
-    return r.get("status") in (None, "", "ok")
-
-
-def _num(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
 
 
 def _medians(rows: Sequence[Mapping[str, Any]], series_of, x: str, y: str

@@ -13,6 +13,7 @@ them, SEDA on both pollers included, in ``test_servers_shared.py``. All traffic 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -256,6 +257,48 @@ def test_partial_writes_wait_for_writability_without_blocking_others(docroot: Pa
                 r = read_response(f)
                 assert r.status == 200 and r.body == big
         slow.close()
+
+
+def test_a_command_from_a_stage_wakes_asocket_after_a_poke_lands_during_its_read(
+        docroot: Path, monkeypatch) -> None:
+    """The wake-up race in aSocket's ``_command``/``_loop``: a stage thread's command that
+    arrives while aSocket is consuming the eventfd must not leave the "already poked" flag set
+    with nothing left to read, or every later command (here: the close after a
+    ``Connection: close`` answer, sent by HttpSend) waits for aSocket's tick. The tick is made
+    30 s and the interleaving is forced: the first eventfd read first runs another thread's
+    command."""
+    from whyevents.seda import haboob
+
+    monkeypatch.setattr(haboob, "_MAX_TICK", 30.0)
+    real_read = os.eventfd_read
+    forced = threading.Event()
+
+    class Gone:                       # a command on a connection already released: a no-op
+        closed = released = True
+
+    with start(docroot, threads=2, request_timeout=None) as handle:
+        server = handle.server
+
+        def read(fd):
+            if threading.get_ident() == server._loop_ident and not forced.is_set():
+                forced.set()
+                poke = threading.Thread(target=server._command,
+                                        args=(haboob._WANT_WRITE, Gone()))
+                poke.start()          # another OS thread, as a stage's would be
+                poke.join()
+            return real_read(fd)
+
+        monkeypatch.setattr(os, "eventfd_read", read)
+        close = req("/small.txt", extra="Connection: close\r\n")
+        for _ in range(2):            # the 1st close's poke forces the race; the 2nd must wake
+            with connect(handle) as s:
+                s.sendall(close)
+                f = s.makefile("rb")
+                r = read_response(f)
+                assert r.status == 200 and r.body == SMALL
+                assert f.read() == b""      # the close, well before the 30 s tick (GUARD 10 s)
+        assert forced.is_set()
+        monkeypatch.setattr(os, "eventfd_read", real_read)
 
 
 RESERVE_SERVER = r"""

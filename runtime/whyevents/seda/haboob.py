@@ -424,11 +424,16 @@ class Haboob:
                 elif fd == lfd:
                     self._accept(now)
                 elif fd == wfd:
-                    self._wake_pending = False
+                    # Read, then clear the flag (``_command``): a command added after the
+                    # clear pokes the eventfd again, one added before it is in ``cmds``
+                    # below. Cleared first, a poke landing between the clear and the read
+                    # was consumed with the flag left set, and from then on no command woke
+                    # the loop: each waited for the next socket event or tick (up to 1 s).
                     try:
                         os.eventfd_read(wfd)
                     except OSError:
                         pass
+                    self._wake_pending = False
             while cmds:
                 kind, conn = cmds.popleft()
                 if kind is _CLOSE:

@@ -422,30 +422,3 @@ def test_claims_use_the_interpreted_build_only():
     assert claims.evaluate(c, pipeline(), "full").passed
     with pytest.raises(MissingData, match="rows of another build than interpreted left out"):
         claims.evaluate(c, compiled, "full")
-
-
-def test_points_measured_while_the_machine_ran_slow_are_left_out():
-    # C2.4 (event flat 1k-100k): one rep of the event server at 10,000 tasks ran while another
-    # tenant of the host had the core; its reference loop says so and the claim drops it
-    c = _by_id()["C2.4"]
-    reps = []
-    for rep in range(3):
-        for r in pipeline():
-            slow = rep > 0 and r["backend"] == "event" and r["tasks"] == 10000
-            reps.append(dict(r, rep=rep, throughput_rps=r["throughput_rps"] * (0.5 if slow else 1),
-                             ref_before_mops=5.0 if slow else 10.0 + 0.1 * rep,
-                             ref_after_mops=10.0))
-    assert not claims.evaluate(c, [{k: v for k, v in r.items() if not k.startswith("ref_")}
-                                   for r in reps], "full").passed     # no reference: counted
-    speed = claims.machine_speed(reps)
-    assert [s for s in speed if s < claims.SPEED_FLOOR] == [0.5, 0.5]
-    slow = claims.slow_rows(reps)
-    assert [(r["backend"], r["tasks"], r["rep"]) for r in slow] == [("event", 10000, 1),
-                                                                      ("event", 10000, 2)]
-    v = claims.evaluate(c, reps, "full")
-    assert v.passed and v.value == pytest.approx(1.0)
-    # every rep of a point slow: the point is missing, and the reason names the slow machine
-    all_slow = [dict(r, ref_before_mops=5.0) if r["backend"] == "event" and r["tasks"] == 100000
-                else r for r in reps]
-    with pytest.raises(MissingData, match="ran below 85% of its usual speed were excluded"):
-        claims.evaluate(c, all_slow, "full")

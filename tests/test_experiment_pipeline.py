@@ -141,9 +141,6 @@ def test_measure_tiny_point(ctx, backend, scheduler):
     assert row["bytes_read"] == row["total_completed"] * 8192
     assert row["bytes_per_task"] == 8192
     assert row["threads_started"] == (1 if backend == "event" else 10)
-    # the machine-speed reference, before and after the point (claims.machine_speed)
-    assert row["ref_before_mops"] > 0.1 and row["ref_after_mops"] > 0.1
-    assert row["steal_s"] is None or row["steal_s"] >= 0
     if P.pick_cpu() is not None:
         assert row["affinity"] == [P.pick_cpu()]
     if scheduler == "pth":

@@ -80,7 +80,7 @@ import traceback
 from collections import deque
 from time import perf_counter, process_time
 
-__all__ = ["main", "run_point", "percentiles", "reference_rate", "WorkloadFailed"]
+__all__ = ["main", "run_point", "percentiles", "WorkloadFailed"]
 
 _RWF_NOWAIT = getattr(os, "RWF_NOWAIT", 0)
 
@@ -649,51 +649,6 @@ def _summarize(raw: dict, spec: dict) -> dict:
     return row
 
 
-#: seconds the machine-speed reference runs, before the point and again after it
-REFERENCE_S = 0.03
-
-
-def reference_rate(duration: float = REFERENCE_S) -> float:
-    """The machine's speed for this process right now, in millions of small Python calls per
-    second: a fixed loop (a call, a deque append and popleft) that fits in the L1 cache, so it
-    depends on nothing a point builds up (threads, memory) and only on the core's speed and
-    share. Measured before and after each point (``ref_before_mops``/``ref_after_mops``): a
-    point measured while the machine ran slow (another tenant of the host, which the guest's
-    CPU accounting does not show) says so in its own row, and the claims leave it out
-    (``repro.claims.eligible_rows``)."""
-    q = deque()
-    append, popleft = q.append, q.popleft
-
-    def call(x: int) -> int:
-        append(x)
-        return popleft()
-
-    n = 0
-    t0 = perf_counter()
-    end = t0 + duration
-    while True:
-        for i in range(1000):
-            call(i)
-        n += 1000
-        t = perf_counter()
-        if t >= end:
-            return n / (t - t0) / 1e6
-
-
-def _steal_s(cpu: int | None) -> float | None:
-    """Seconds the hypervisor ran something else on ``cpu`` (``/proc/stat``'s steal), or None."""
-    if cpu is None:
-        return None
-    try:
-        with open("/proc/stat") as f:
-            for line in f:
-                if line.startswith(f"cpu{cpu} "):
-                    return int(line.split()[8]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
-    return None
-
-
 def run_point(spec: dict) -> dict:
     """Measure one point in this process; returns the row's measured columns and ``status``."""
     backend = spec["backend"]
@@ -703,20 +658,13 @@ def run_point(spec: dict) -> dict:
     try:
         while os.read(fd, 1 << 16):      # make sure the file sits in the page cache
             pass
-        cpu = spec.get("cpu")
-        ref_before = reference_rate()
-        steal0 = _steal_s(cpu)
         try:
             raw = _RUNNERS[backend](spec, fd)
         except WorkloadFailed as e:
             return {"status": "failed", "error": str(e)}
         except Skipped as e:
             return {"status": "skipped", "error": str(e)}
-        steal1 = _steal_s(cpu)
         row = _summarize(raw, spec)
-        row["ref_before_mops"] = ref_before
-        row["ref_after_mops"] = reference_rate()
-        row["steal_s"] = steal1 - steal0 if steal0 is not None and steal1 is not None else None
         row["status"] = "ok"
         return row
     finally:

@@ -93,7 +93,6 @@ __all__ = [
     "COLUMNS", "Claim", "Verdict", "MissingData", "ClaimFailed", "METRICS", "load_claims",
     "get_claim", "evaluate", "evaluate_all", "check", "ratio_at", "flatness", "slope_loglog",
     "ratio_between", "max_x", "eligible_rows", "BANDWIDTH_COLUMNS", "CLAIM_BUILD",
-    "SPEED_FLOOR", "machine_speed", "slow_rows",
 ]
 
 
@@ -487,49 +486,14 @@ def _build_ok(r: Mapping[str, Any]) -> bool:
     return str(v) == CLAIM_BUILD
 
 
-#: a point whose machine-speed reference (``pipeline_worker.reference_rate``, before and after
-#: the point) fell below this fraction of the run's median was measured while the machine ran
-#: slow, and no claim uses it
-SPEED_FLOOR = 0.85
-
-
-def machine_speed(rows: Sequence[Mapping[str, Any]]) -> list[float | None]:
-    """Per row, the machine's speed around the point against the run's usual: the lower of its
-    two reference rates (``ref_before_mops``, ``ref_after_mops``) over the median of all the
-    rows' references; None for a row without them (runs before the reference existed, failed
-    and skipped points)."""
-    def refs(r: Mapping[str, Any]) -> list[float]:
-        return [v for v in (_num(r.get("ref_before_mops")), _num(r.get("ref_after_mops")))
-                if v is not None and v > 0]
-
-    every = [v for r in rows for v in refs(r)]
-    if not every:
-        return [None] * len(rows)
-    usual = statistics.median(every)
-    return [min(rs) / usual if (rs := refs(r)) else None for r in rows]
-
-
-def slow_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The claim build's rows measured while the machine ran slow (``machine_speed`` below
-    ``SPEED_FLOOR``), each with its ``machine_speed``: what ``eligible_rows`` leaves out."""
-    mine = [r for r in rows if _build_ok(r)]
-    return [{**r, "machine_speed": s} for r, s in zip(mine, machine_speed(mine), strict=True)
-            if s is not None and s < SPEED_FLOOR]
-
-
 def eligible_rows(claim: Claim, rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The rows a claim may use: only the interpreted build's (``CLAIM_BUILD``; rows without a
-    ``build`` column predate the compiled build and are interpreted); not the points measured
-    while the machine ran slow (``machine_speed`` below ``SPEED_FLOOR``: another tenant of the
-    host took the core, which the guest's CPU accounting does not show; rows without the
-    reference are kept); and for a web bandwidth claim, not the points flagged as not
-    server-bound (``claim_eligible`` false: the server below 0.9 of its CPU allotment, or the
-    client above 0.8 of its core). They are excluded, not averaged in. Rows without that column
-    (runs before issue 10) are kept. Other claims (CPU or switches per request) use every
-    server-bound or not row."""
+    ``build`` column predate the compiled build and are interpreted); and for a web bandwidth
+    claim, not the points flagged as not server-bound (``claim_eligible`` false: the server
+    below 0.9 of its CPU allotment, or the client above 0.8 of its core); they are excluded, not
+    averaged in. Rows without that column (runs before issue 10) are kept. Other claims (CPU or
+    switches per request) use every server-bound or not row."""
     rows = [r for r in rows if _build_ok(r)]
-    rows = [r for r, speed in zip(rows, machine_speed(rows), strict=True)
-            if speed is None or speed >= SPEED_FLOOR]
     y = (claim.args or {}).get("y")
     if claim.experiment != "web" or y not in BANDWIDTH_COLUMNS:
         return rows
@@ -553,13 +517,9 @@ def evaluate(claim: Claim | str, rows: Sequence[Mapping[str, Any]], profile: str
         value = float(METRICS[claim.metric](list(kept), **args))
     except MissingData as exc:
         other = sum(not _build_ok(r) for r in rows)
-        slow = len(slow_rows(rows))
-        dropped = len(rows) - len(kept) - other - slow
+        dropped = len(rows) - len(kept) - other
         why = (f" ({dropped} of the run's points are not server-bound and were excluded)"
                if dropped else "")
-        if slow:
-            why += (f" ({slow} points measured while the machine ran below {SPEED_FLOOR:.0%} "
-                    f"of its usual speed were excluded)")
         if other:
             why += f" ({other} rows of another build than {CLAIM_BUILD} left out)"
         raise MissingData(f"{claim.id} ({claim.experiment}, {profile}): {exc}{why}") from None

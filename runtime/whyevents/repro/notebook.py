@@ -20,8 +20,8 @@ from typing import Any
 from whyevents.repro import claims as _claims
 from whyevents.repro import runner, store
 
-__all__ = ["experiment", "frame", "provenance", "slow_points", "check_claims", "check_verdicts",
-           "claims_table", "claim_ids", "results_root"]
+__all__ = ["experiment", "frame", "provenance", "check_claims", "check_verdicts", "claims_table",
+           "claim_ids", "results_root"]
 
 
 def results_root(root: str | Path | None) -> Path | None:
@@ -75,20 +75,6 @@ def provenance(run: store.Run):
             "time_start_utc", "duration_s", "cpu_model", "cpu_count", "memory_bytes", "kernel",
             "python", "rlimit_nofile", "limits", "parameters")
     return pd.DataFrame({"value": [str(p.get(k)) for k in keys]}, index=list(keys))
-
-
-def slow_points(run: store.Run):
-    """The run's points measured while the machine ran slow (``claims.slow_rows``: the reference
-    loop before or after the point below ``claims.SPEED_FLOOR`` of the run's usual), which the
-    claims leave out, as a DataFrame; prints how many first."""
-    import pandas as pd
-
-    slow = pd.DataFrame(_claims.slow_rows(run.rows()))
-    print(f"{len(slow)} point(s) measured below {_claims.SPEED_FLOOR:.0%} of the machine's "
-          f"usual speed (a reference loop before and after each point), left out of the claims")
-    cols = [c for c in ("backend", "scheduler", "subject", "tasks", "build", "rep",
-                        "throughput_rps", "machine_speed") if c in slow]
-    return slow[cols].round(2) if len(slow) else slow
 
 
 def claim_ids(experiment: str, claims_path: Path | None = None) -> list[str]:

@@ -40,7 +40,7 @@ test: $(STAMP)
 	$(VENV)/bin/nbqa ruff notebooks/
 	WHYEVENTS_PURE_PYTHON=1 $(PY) -m pytest tests
 	WHYEVENTS_PURE_PYTHON=1 bash ci/nbval.sh
-	@if $(PY) -m whyevents.accel_build --check; then \
+	@if $(PY) -m whyevents.accel.build --check; then \
 		echo "compiled build: the runtime's and the event side's tests again"; \
 		$(PY) -m pytest $(COMPILED_TESTS) $(COMPILED_DESELECT); \
 	else \
@@ -54,10 +54,10 @@ test: $(STAMP)
 ## breaks, the interpreted build stays. clean-compiled removes it.
 build-compiled: $(STAMP)
 	-$(PY) -m pip install -q "cython>=3.0"
-	$(PY) -m whyevents.accel_build
+	$(PY) -m whyevents.accel.build
 
 clean-compiled: $(STAMP)
-	$(PY) -m whyevents.accel_build --clean
+	$(PY) -m whyevents.accel.build --clean
 
 ## reproduce: run every experiment at PROFILE (quick|full) and print where results went, on the
 ## interpreted build (the reference) unless WHYEVENTS_PURE_PYTHON=0 is given

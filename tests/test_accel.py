@@ -14,7 +14,8 @@ import sys
 import pytest
 
 import whyevents
-from whyevents import accel, accel_build
+from whyevents import accel
+from whyevents.accel import build as accel_build
 from whyevents.harness import provenance
 
 HAVE_BUILD = accel.build_info()["compiled_available"]
@@ -98,7 +99,8 @@ def test_build_without_cython_says_so_and_changes_nothing():
     code = """
 import sys
 sys.modules["Cython"] = None            # as if not installed
-from whyevents import accel, accel_build
+from whyevents import accel
+from whyevents.accel import build as accel_build
 before = accel._manifest()
 assert accel_build.build() == 0
 assert accel._manifest() == before
@@ -109,7 +111,7 @@ assert accel._manifest() == before
 
 
 def test_check_exit_status_says_whether_a_build_is_usable():
-    r = subprocess.run([sys.executable, "-m", "whyevents.accel_build", "--check"],
+    r = subprocess.run([sys.executable, "-m", "whyevents.accel.build", "--check"],
                        capture_output=True, timeout=60)
     assert r.returncode == (0 if accel_build.check() else 1)
 

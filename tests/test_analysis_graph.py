@@ -14,7 +14,7 @@ import pytest
 
 from whyevents import eventloop, knot
 from whyevents.analysis import Analysis, Project, static_graph
-from whyevents.eventloop import blocking_graph
+from whyevents.duality import blocking_graph
 from whyevents.experiments.compiler_worker import quiet, traffic
 
 pytestmark = pytest.mark.timeout(120)

@@ -23,7 +23,7 @@ import pytest
 from whyevents.benchmarks import servers as web
 from whyevents.benchmarks.servers_peers import FileAnswer, MiniHttp
 from whyevents.repro import cli
-from whyevents.serving import ServerCounters
+from whyevents.server_common import ServerCounters
 
 HAS_WRK = shutil.which("wrk") is not None
 

@@ -16,7 +16,8 @@ import pytest
 
 from _http import fetch
 from whyevents import eventloop
-from whyevents.eventloop import blocking_graph, duality
+from whyevents.duality import blocking_graph
+from whyevents.duality import table as duality
 from whyevents.eventloop.state import (
     CLOSED,
     DISK,
@@ -31,7 +32,7 @@ from whyevents.eventloop.state import (
     transition_table,
 )
 from whyevents.http import DEFAULT_LIMITS, Handler, PageCache
-from whyevents.serving import ServerCounters
+from whyevents.server_common import ServerCounters
 
 POLLERS = ["epoll", "poll"]
 BODY = bytes(range(256)) * 32          # 8 KiB, every byte value

@@ -309,7 +309,7 @@ def test_percentiles():
 # -- builds (whyevents.accel): the 2x2 ----------------------------------------------------------
 
 def test_builds_interleave_and_compiled_needs_a_build():
-    from whyevents import accel_build
+    from whyevents.accel import build as accel_build
     if accel_build.check():
         params = P.check_params({"tasks": [10, 100], "backends": ["fifo", "event"], "reps": 2,
                                  "builds": "interpreted,compiled"})
@@ -328,7 +328,7 @@ def test_builds_interleave_and_compiled_needs_a_build():
 
 @pytest.mark.parametrize("backend, scheduler", [("whyevents", "fifo"), ("event", "-")])
 def test_each_point_runs_on_the_build_it_asks(ctx, backend, scheduler):
-    from whyevents import accel_build
+    from whyevents.accel import build as accel_build
     builds = ["interpreted"] + (["compiled"] if accel_build.check() else [])
     for build in builds:
         point = {"backend": backend, "scheduler": scheduler, "tasks": 10, "build": build,

@@ -100,7 +100,7 @@ def test_points_interleave_configs_clients_and_reps():
 
 
 def test_builds_parameter_and_their_interleaving(monkeypatch):
-    from whyevents import accel_build
+    from whyevents.accel import build as accel_build
     with pytest.raises(ValueError, match="builds: 'bogus' is not one of interpreted, compiled"):
         sweep.check_params(dict(sweep.PROFILES["quick"], builds="bogus"))
     with pytest.raises(ValueError, match="builds: empty"):

@@ -40,7 +40,7 @@ from test_servers_shared import (
     Config,
     make_root,
 )
-from whyevents.serving import raise_fd_limit
+from whyevents.server_common import raise_fd_limit
 
 pytestmark = pytest.mark.timeout(120)
 

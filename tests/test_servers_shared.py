@@ -44,8 +44,8 @@ from _http import (
     reset,
     wait_for,
 )
-from whyevents import servers, serving
-from whyevents.serving import raise_fd_limit
+from whyevents import server_common, servers
+from whyevents.server_common import raise_fd_limit
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -359,9 +359,9 @@ def test_lingering_is_bounded_in_time_and_bytes(docroot, config, monkeypatch):
     bounds (here 1 s in all, 0.5 s of silence, 64 KiB), counted in ``lingering_cut``; while it
     lingers, another client is served, even by a Knot-C with a single pool thread (the
     lingering holds that thread, but only until a bound runs out)."""
-    monkeypatch.setattr(serving, "LINGER_TIME", 1.0)
-    monkeypatch.setattr(serving, "LINGER_TIMEOUT", 0.5)
-    monkeypatch.setattr(serving, "LINGER_BYTES", 64 << 10)
+    monkeypatch.setattr(server_common, "LINGER_TIME", 1.0)
+    monkeypatch.setattr(server_common, "LINGER_TIMEOUT", 0.5)
+    monkeypatch.setattr(server_common, "LINGER_BYTES", 64 << 10)
     extra = {"threads": 1} if config.server == "knot-c" else {}
     with config.start(docroot, **extra) as srv:
         silent, chatty, flood = connect(srv), connect(srv), connect(srv)

@@ -5,7 +5,7 @@
 * ``check``: atomic sections (``with threads.atomic():``, ``@threads.atomic``) proven not to
   block, even indirectly; ``file:line:col: error: ...`` otherwise (exit status 1).
 * ``graph``: the static blocking graph (nodes = blocking points, edges = code between them),
-  comparable with the graph ``eventloop.blocking_graph`` records at run time.
+  comparable with the graph ``duality.blocking_graph`` records at run time.
 * ``liveness``: the locals live across each blocking call and those the frame pins though
   dead; warnings where large state may be held across a blocking call (``--live-state``).
 * ``stack``: an upper bound on each function's stack need (bytes, frames), or why there is none

@@ -2,7 +2,7 @@
 
 The paper (section 2.1, after Lauer and Needham): "Each node in this graph represents a blocking
 or yielding point, and each edge represents the code that is executed between two such points."
-``eventloop.blocking_graph`` records that graph from a running server; this module predicts it
+``duality.blocking_graph`` records that graph from a running server; this module predicts it
 from the source, so the two can be compared (every recorded edge must be a predicted one).
 
 Nodes are call sites in the checked code (``"recv@knot/connection.py:140"``):
@@ -72,7 +72,7 @@ class StaticGraph:
         self.called: set = set()
 
     def build(self):
-        from ..eventloop.blocking_graph import BlockingGraph
+        from ..duality.blocking_graph import BlockingGraph
 
         for _ in range(12):
             before = (len(self.edges), dict(self.summaries))

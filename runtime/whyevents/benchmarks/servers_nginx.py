@@ -162,7 +162,7 @@ class NginxProcess:
             return ""
 
     def start(self) -> NginxProcess:
-        from whyevents.serving import somaxconn
+        from whyevents.server_common import somaxconn
 
         binary = nginx_binary()
         if binary is None:

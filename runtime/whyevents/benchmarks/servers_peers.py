@@ -17,7 +17,7 @@ Why this shape:
   TCP_NODELAY on accepted sockets: pywsgi writes headers and body in two sends, so without
   NODELAY Nagle holds the body until the client's delayed ACK (~40 ms) and a keep-alive
   connection does ~25 requests/s. That is a real pitfall, kept visible on purpose.
-* **Every server runs in a background OS thread** through ``whyevents.serving.ServerHandle``,
+* **Every server runs in a background OS thread** through ``whyevents.server_common.ServerHandle``,
   with ``ServerCounters`` (requests, connections, errors, and the process's CPU in
   ``snapshot()``), exactly as the whyevents servers do, so the server-process protocol
   (``whyevents.servers.process``, spec ``start="whyevents.benchmarks.servers_peers:start_peer"``)
@@ -34,7 +34,7 @@ import socket as _stdsocket
 from collections.abc import Callable
 
 from whyevents.http.response import StaticResponse, error_response
-from whyevents.serving import ServerCounters, ServerHandle, listen, somaxconn
+from whyevents.server_common import ServerCounters, ServerHandle, listen, somaxconn
 
 __all__ = ["PEER_SERVERS", "MiniHttp", "FileAnswer", "start_peer", "MAX_HEAD_BYTES"]
 

@@ -3,8 +3,8 @@
 The paper (section 2.1) leans on Lauer and Needham's duality: an event system and a thread system
 are duals, with the same blocking graph and, implemented equally well, the same performance. To
 test that, this package serves exactly what Knot serves, through the same ``whyevents.http``
-code, the same ``serving`` listener, counters and handle, and the same ``start`` signature, but
-written the other way round:
+code, the same ``server_common`` listener, counters and handle, and the same ``start``
+signature, but written the other way round:
 
     from whyevents import eventloop
 
@@ -18,10 +18,9 @@ Modules, each one job:
 * ``loop``: ``EventServer`` and ``start``: the readiness loop (``epoll`` registered once, or
   ``poll`` rebuilt per wait), accept with EMFILE back-off, timers, all the socket I/O.
 * ``pool``: kernel threads that read page-cache misses and report through an eventfd.
-* ``blocking_graph``: record the blocking graph of this server or of a green-thread server,
-  as edge counts and Graphviz DOT, to compare the duals.
-* ``duality``: Lauer and Needham's pairs, each mapped to the functions that play it here and in
-  Knot.
+
+The blocking graph recorder and the duality table compare this server with Knot and belong to
+neither: they are ``whyevents.duality``.
 """
 
 from .loop import NAME, POLLERS, RECV_BYTES, EventServer, start

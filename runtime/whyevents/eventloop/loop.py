@@ -1,7 +1,7 @@
 """The event server: one OS thread, one readiness loop, a state machine per connection.
 
 This is Knot's dual (the paper's section 2.1, Lauer and Needham): the same HTTP code
-(``whyevents.http``), the same listener, counters and handle (``whyevents.serving``), the same
+(``whyevents.http``), the same listener, counters and handle (``whyevents.server_common``), the same
 per-request work (one ``recv``, ``RequestParser.feed``, ``Handler.respond``, one ``send``), but
 where Knot writes a connection as a thread that blocks, this server writes it as a
 ``state.Connection`` whose waits are states, and the loop below calls a handler when the kernel
@@ -72,7 +72,7 @@ Facts and decisions
   until the next client arrived.
 * **Lingering close** after an error reply (a parse error, a 408): the connection moves to
   LINGERING, writing is shut down and what the client still sends is read and discarded on
-  each IN edge until its FIN or a bound (``serving.Linger``: its own timer), so the client
+  each IN edge until its FIN or a bound (``server_common.Linger``: its own timer), so the client
   reads the reply whole instead of a reset. It costs the loop a state, never a wait.
 * **Clients vanishing** (ECONNRESET, EPIPE, any error from ``recv``/``send``) close that
   connection and count ``client_aborts``; nothing is printed. A bug (an exception out of a
@@ -98,7 +98,7 @@ from time import monotonic
 
 from ..http import DEFAULT_LIMITS, Handler, HTTPError, Limits, PageCache, error_response
 from ..http.handler import NOT_FOUND_ERRNOS
-from ..serving import (
+from ..server_common import (
     ACCEPT_BACKOFF,
     ACCEPT_ERRNOS,
     ACCEPT_SKIP_ERRNOS,
@@ -180,7 +180,7 @@ class _Conn(Connection):
         self.readable = False   # an IN edge not yet acted on
         self.hup = False        # an event said RDHUP/HUP/ERR: a short read no longer drains
         self.active = now       # last progress (loop clock), for request_timeout
-        self.linger = None      # a serving.Linger once LINGERING
+        self.linger = None      # a server_common.Linger once LINGERING
         self.partial_since = 0.0  # when a timer first saw a request incomplete (0: not)
 
 

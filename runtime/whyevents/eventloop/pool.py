@@ -18,7 +18,7 @@ the loop has closed (whose number a new descriptor may already reuse). Workers a
 (at most ``size``), blocked in a C ``SimpleQueue.get`` while idle, and never joined: they leave
 when they read the ``None`` that ``close`` queues for each.
 
-Kernel-thread machinery is captured at import (``_thread``), as ``serving`` does, so a later
+Kernel-thread machinery is captured at import (``_thread``), as ``server_common`` does, so a later
 ``whyevents.threads.monkey.patch_all()`` cannot turn the workers into green threads.
 """
 

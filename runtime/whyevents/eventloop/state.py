@@ -17,7 +17,7 @@ DISK.
     WRITING  a response is partly sent; the rest waits for the socket to become writable
     DISK     the next response owed is a page-cache miss being read by the disk pool
     LINGERING an error reply was sent and writing shut down; what the client still sends is
-             read and discarded until it closes or a bound runs out (``serving.Linger``)
+             read and discarded until it closes or a bound runs out (``server_common.Linger``)
     CLOSED   final
 
 Events (what the loop observed), and where they lead::

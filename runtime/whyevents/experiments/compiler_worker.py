@@ -1,7 +1,7 @@
 """The measurements of the ``compiler`` experiment (section 4), one function per kind of point.
 
 * ``graph_point(server)``: the static blocking graph (``whyevents.analysis``) against the graph
-  ``eventloop.blocking_graph`` records on the same traffic (keep-alive requests, a page-cache
+  ``duality.blocking_graph`` records on the same traffic (keep-alive requests, a page-cache
   miss, a 404, a pipelined pair, a close): how many recorded edges, how many of them predicted.
 * ``atomic_point(case)``: a seeded atomic-section violation (a switch hidden three calls deep,
   a wait on an empty queue) or a clean variant, checked statically (``whyevents check``) and run
@@ -174,7 +174,7 @@ def quiet(handle, timeout: float = 10.0) -> bool:
 def graph_point(server: str) -> dict:
     from whyevents import eventloop, knot
     from whyevents.analysis import Analysis, Project, static_graph
-    from whyevents.eventloop import blocking_graph
+    from whyevents.duality import blocking_graph
 
     root = _docroot()
     if server == "eventloop":

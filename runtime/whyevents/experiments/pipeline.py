@@ -66,8 +66,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from whyevents.accel_build import BUILDS as _BUILDS
-from whyevents.accel_build import build_env, check_builds
+from whyevents.accel.build import BUILDS as _BUILDS
+from whyevents.accel.build import build_env, check_builds
 from whyevents.harness.procs import pick_cpu
 
 __all__ = [
@@ -111,7 +111,7 @@ BACKENDS: dict[str, tuple[str, str]] = {
 }
 #: optional peers (``peers`` parameter): backend column, scheduler "-"
 PEERS = ("gevent", "asyncio")
-#: ``builds`` parameter values (``whyevents.accel_build``)
+#: ``builds`` parameter values (``whyevents.accel.build``)
 BUILDS = _BUILDS
 
 _QUICK_TASKS = [1, 10, 100, 1000, 10000]

@@ -70,7 +70,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 
-from whyevents.accel_build import build_env, check_builds
+from whyevents.accel.build import build_env, check_builds
 from whyevents.harness import procs
 from whyevents.harness.cpu_quota import CpuQuota, CpuQuotaUnavailable, availability
 from whyevents.http.fileset import build_fileset

@@ -28,7 +28,7 @@ How it is laid out, each module one job:
 * ``server``: ``start``, argument checks, what runs on which OS thread, and how it stops.
 
 ``whyevents serve knot-c|knot-a`` runs it from the command line (through
-``serving.serve_cli(start, ...)``).
+``server_common.serve_cli(start, ...)``).
 
 Measured (2 vCPUs shared with other work: medians of 3 interleaved runs, +-20% between
 sessions; server pinned to CPU 0, ``wrk -t1 -d5s`` pinned to CPU 1, 8 KiB file, keep-alive; CPU

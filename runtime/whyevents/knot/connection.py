@@ -16,7 +16,7 @@ returning the pre-built header+body ``bytes``), one ``sendall``. Requests that a
 * answer the requests ``feed`` returned, in order; stop after one that does not keep the
   connection alive (HTTP/1.0 without keep-alive, ``Connection: close``);
 * if the parser then has an error, send ``error_response(status)`` (it says ``Connection:
-  close``) and close, lingering (``serving.Linger``): the byte stream is no longer in sync;
+  close``) and close, lingering (``server_common.Linger``): the byte stream is no longer in sync;
 * a page-cache miss (``Miss``) is read from disk by the backend (``read_file``), then
   ``Handler.finish`` builds, caches and answers it; a missing or unsafe path is a 404 that keeps
   the connection.
@@ -62,7 +62,7 @@ from time import monotonic
 
 from ..http import HTTPError, Miss, RequestParser, error_response
 from ..http.handler import NOT_FOUND_ERRNOS
-from ..serving import Linger
+from ..server_common import Linger
 
 __all__ = ["serve_connection", "load", "RECV_BYTES", "MEMO_ENTRIES", "MEMO_REQUEST_BYTES"]
 
@@ -198,8 +198,9 @@ def serve_connection(knot, conn) -> None:
 
 
 def _close_with_error(knot, conn, status: int) -> None:
-    """Send an error page that closes the connection, then a lingering close (``serving.Linger``:
-    shut down writing, drain what the client still sends, bounded) so the client reads it whole;
+    """Send an error page that closes the connection, then a lingering close
+    (``server_common.Linger``: shut down writing, drain what the client still sends, bounded) so
+    the client reads it whole;
     the caller closes. On Knot-C this holds a pool thread for at most ``LINGER_TIME``."""
     response = error_response(status)
     knot.counters.error(status)

@@ -13,7 +13,7 @@ The paper (section 5) ran Knot with two scheduling policies and plotted both in 
   descriptor limit.
 
 In the threaded style the policy is just which loop the threads run. Both loops share
-``accept_connection``, which also applies the EMFILE rule (``whyevents.serving``): an accept
+``accept_connection``, which also applies the EMFILE rule (``whyevents.server_common``): an accept
 that fails for lack of descriptors (EMFILE, ENFILE, ENOBUFS, ENOMEM) sleeps ``ACCEPT_BACKOFF``
 (a green sleep parks only this thread, so the server keeps serving what it has) and tries again,
 counting ``accept_backoffs``. Retrying on a timer matters with edge-triggered epoll: the
@@ -24,7 +24,7 @@ set, the error that closing the listener causes (EBADF green, EINVAL kernel) end
 
 from __future__ import annotations
 
-from ..serving import ACCEPT_BACKOFF, ACCEPT_ERRNOS, ACCEPT_SKIP_ERRNOS
+from ..server_common import ACCEPT_BACKOFF, ACCEPT_ERRNOS, ACCEPT_SKIP_ERRNOS
 from .connection import serve_connection
 
 __all__ = ["accept_connection", "knot_c_worker", "knot_a_acceptor", "POLICIES"]

@@ -1,6 +1,6 @@
 """Starting and stopping Knot: ``start(...) -> ServerHandle``, and what runs where.
 
-Where things run. ``start`` validates its arguments, then ``serving.ServerHandle`` starts one
+Where things run. ``start`` validates its arguments, then ``server_common.ServerHandle`` starts one
 new OS thread for the server and returns once it listens. In that thread:
 
 * **green**: ``threads.run(main, scheduler=, poller=)`` makes that OS thread a hub. ``main``
@@ -34,7 +34,7 @@ import socket as _stdsocket
 from time import monotonic
 
 from ..http import DEFAULT_LIMITS, Handler, PageCache
-from ..serving import (
+from ..server_common import (
     ServerCounters,
     ServerHandle,
     check_common_args,

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 from whyevents import threads
 from whyevents.http.fileset import RequestMix
-from whyevents.serving import raise_fd_limit
+from whyevents.server_common import raise_fd_limit
 from whyevents.threads import socket as gsocket
 
 DEFAULT_PATH = "/"

@@ -120,7 +120,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 
 
 def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from whyevents import serving
+    from whyevents import server_common
 
     server = SERVERS[args.server]
     kwargs = dict(server.fixed, root=args.root, host=args.host, port=args.port,
@@ -132,7 +132,7 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         kwargs["backend"] = args.backend
     try:
         start = importlib.import_module(server.module).start
-        return serving.serve_cli(start, args.server, **kwargs)
+        return server_common.serve_cli(start, args.server, **kwargs)
     except (ValueError, OSError) as e:
         parser.error(str(e))
         return 2

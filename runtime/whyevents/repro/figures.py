@@ -423,7 +423,7 @@ def parse_edges(text) -> set[tuple[str, str]]:
     return out
 
 
-#: the run-time vocabulary of ``eventloop.blocking_graph``, in the order a request meets it
+#: the run-time vocabulary of ``duality.blocking_graph``, in the order a request meets it
 _IO_ORDER = ("start", "accept", "read", "disk", "write", "close")
 
 
@@ -447,7 +447,7 @@ def _layout(nodes: set[str]) -> dict[str, tuple[float, float]]:
 def blocking_graph_figure(graphs: Mapping[str, Mapping[str, Any]]):
     """The blocking graph per server: nodes are blocking points, edges the code between two of
     them. ``graphs``: name -> {"static": edges, "recorded": edges or None}. Static edges
-    (``whyevents.analysis``) grey; recorded ones (``eventloop.blocking_graph`` at run time) drawn
+    (``whyevents.analysis``) grey; recorded ones (``duality.blocking_graph`` at run time) drawn
     over them in blue, or red where the static graph did not predict them; a loop on a node is a
     ring beside it."""
     import matplotlib.pyplot as plt

@@ -67,7 +67,7 @@ What differs from Haboob, and why
   dropped (``send_timeouts``).
 * Lingering close: a connection that an error reply closes (a parse error, 408, 503) is not
   released at once but handed to aSocket, which shuts down writing and reads and discards
-  what the client still sends until its FIN or a bound (``serving.Linger``), so a reset never
+  what the client still sends until its FIN or a bound (``server_common.Linger``), so a reset never
   overtakes the reply.
 * Descriptors: aSocket stops accepting while only a reserve of descriptors is left (so that
   CacheMiss can still open files), and on EMFILE/ENFILE from accept() alike: it stops watching
@@ -120,7 +120,7 @@ from ..http import (
     read_file,
 )
 from ..http.handler import NOT_FOUND_ERRNOS
-from ..serving import (
+from ..server_common import (
     ACCEPT_BACKOFF,
     ACCEPT_ERRNOS,
     ACCEPT_SKIP_ERRNOS,
@@ -255,7 +255,7 @@ class _Conn:
     ``read_closed`` (client EOF: close when nothing is left in
     flight), ``closed`` (no one touches the socket any more; aSocket closes it).
     aSocket alone: ``mask`` (poller interest), ``last_active``, ``released`` (socket closed),
-    ``linger`` (a ``serving.Linger`` while closed but draining: lingering close),
+    ``linger`` (a ``server_common.Linger`` while closed but draining: lingering close),
     ``sent_seen`` and ``partial_since`` (time-outs: write progress, a trickling request).
     """
 
@@ -588,7 +588,7 @@ class Haboob:
         self.counters.connections_open -= 1
 
     def _linger(self, conn: _Conn) -> None:
-        """Lingering close (``serving.Linger``) of a connection closed after an error reply:
+        """Lingering close (``server_common.Linger``) of a connection closed after an error reply:
         shut down writing, keep reading (and discarding) until FIN or a bound, then release."""
         if conn.released:
             return

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..serving import ServerHandle, check_common_args, serve_cli
+from ..server_common import ServerHandle, check_common_args, serve_cli
 from .haboob import (
     DEFAULT_FILE_THREADS,
     DEFAULT_QUEUE_CAPACITY,

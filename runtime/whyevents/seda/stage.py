@@ -52,7 +52,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from ..serving import wait_thread_gone
+from ..server_common import wait_thread_gone
 from ..threads.originals import original
 
 __all__ = ["Stage", "QueueFull", "StageStopped", "DEFAULT_CAPACITY", "DEFAULT_BATCH"]

@@ -1,4 +1,4 @@
-"""``python -m whyevents.accel_build`` (``make build-compiled``): build the compiled twins.
+"""``python -m whyevents.accel.build`` (``make build-compiled``): build the compiled twins.
 
 Compiles every module of ``accel.MODULES`` with Cython in pure-Python mode (the ``.py`` as it
 is, a ``.pxd`` beside it if there is one) and one C compiler with one set of flags, for the
@@ -23,7 +23,7 @@ import sys
 import sysconfig
 import tempfile
 
-from . import accel
+from whyevents import accel
 
 __all__ = ["main", "DIRECTIVES", "EXTRA_COMPILE_ARGS"]
 
@@ -175,7 +175,7 @@ def build_env(build: str, env: dict | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m whyevents.accel_build",
+    p = argparse.ArgumentParser(prog="python -m whyevents.accel.build",
                                 description=__doc__.splitlines()[0])
     g = p.add_mutually_exclusive_group()
     g.add_argument("--clean", action="store_true", help="remove the compiled build")

@@ -219,7 +219,7 @@ def record_event_loop(server) -> Iterator[Recorder]:
     may run at a time in a process. Visits happen on the loop's thread; read the graphs after
     the block, once the traffic you care about has been served (``connections_open`` back to 0).
     """
-    from .loop import _Conn
+    from ..eventloop.loop import _Conn
 
     server = getattr(server, "server", server)
     if not hasattr(server, "_trace"):

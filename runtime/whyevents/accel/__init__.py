@@ -1,7 +1,7 @@
 """The optional compiled build: which library modules have a Cython-compiled twin, and using it.
 
 The interpreted build is the default and the reference. ``make build-compiled`` (which runs
-``python -m whyevents.accel_build``) compiles the library modules in ``MODULES`` with Cython in
+``python -m whyevents.accel.build``) compiles the library modules in ``MODULES`` with Cython in
 pure-Python mode (the ``.py`` unchanged; a ``.pxd`` beside it may declare types) and the same
 compiler flags, for both sides of every comparison: the thread runtime's hot modules and the
 event side's loops (``eventloop/loop.py``, the task pipeline's event loop). Application code
@@ -54,7 +54,7 @@ MODULES: tuple[tuple[str, str], ...] = (
 )
 _SIDES = dict(MODULES)
 
-PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPILED_DIR = os.path.join(PACKAGE_DIR, "_compiled")
 MANIFEST = os.path.join(COMPILED_DIR, "manifest.json")
 ENV_PURE = "WHYEVENTS_PURE_PYTHON"

@@ -263,7 +263,7 @@ def test_ctrl_c_kills_the_subprocess(ctx, monkeypatch):
 def _meter(n, **spec):
     base = {"read_bytes": 1, "tasks_total": 0, "warmup_s": 0.0, "warmup_rounds": 0.25,
             "window_s": 0.0001, "window_rounds": 1}
-    m = W._Meter(n, {**base, **spec})
+    m = W.Meter(n, {**base, **spec})
     m.seeded()
     return m
 

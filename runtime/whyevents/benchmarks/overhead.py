@@ -9,13 +9,16 @@ of its own). Counts are deterministic; nothing here is timed.
   Python function the runtime, the workload and the stdlib run. Functions compiled by the
   optional Cython build (``whyevents.build_info()``) make no such event, so in that build the
   counts are the interpreted code's only; the result records the build.
-* **Pipeline task** (the task-pipeline experiment's threaded program, ``experiments/
-  pipeline_worker.py`` ``_threaded``; a faithful copy of its per-task loop is ``pipeline``
-  below): N workers each parked on an ``Event``; the dispatcher ``issue``-s a task by setting a
-  worker's event, the worker ``pread``-s 8 KiB of a cached file (``fileio.pread``) and
-  ``put``-s a completion into the dispatcher's ``Queue``, whose ``get`` hands it to the
-  dispatcher, which ``complete``-s it and issues the next task. The workload's own Python calls
-  per task are ``issue``, ``complete`` and ``pread`` (3); the rest is the runtime's.
+* **Pipeline task**: the task-pipeline experiment's threaded program itself
+  (``experiments/pipeline_worker.threaded`` on the green-thread runtime, as a ``whyevents``
+  point runs it), with a small N: N workers each parked on an ``Event``; the dispatcher
+  ``issue``-s a task by setting a worker's event, the worker ``pread``-s 8 KiB of a cached file
+  (``fileio.pread``) and ``put``-s a completion into the dispatcher's ``Queue``, whose ``get``
+  hands it to the dispatcher, which ``complete``-s it (``Meter.complete``: the experiment's
+  book-keeping) and issues the next task. Profiling is switched on and off by the meter's own
+  window (its ``snapshot`` hook), after a warm-up of 2 rounds, and covers whole rounds; the
+  window's closing adds two calls in all (``Meter._close`` and the hook). The workload's own
+  Python calls per task are ``issue``, ``complete`` and ``pread`` (3); the rest is the runtime's.
 * **Knot keep-alive request**: ``knot.connection.serve_connection`` on a green thread serving
   one loopback TCP connection, the client a kernel thread (so only the server's OS thread is
   profiled) that sends a GET and reads the 8 KiB response, again and again (``CLIENT_PAUSE``
@@ -38,11 +41,10 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from time import perf_counter
 
 __all__ = [
-    "CONFIGS", "PIPELINE_CALLS_TARGET", "CallCounter", "table", "pipeline", "pipeline_calls",
-    "saved_stack", "knot_session", "knot_calls", "run_counts", "format_counts",
+    "CONFIGS", "PIPELINE_CALLS_TARGET", "CallCounter", "table", "pipeline", "pipeline_spec",
+    "pipeline_calls", "saved_stack", "knot_session", "knot_calls", "run_counts", "format_counts",
 ]
 
 CONFIGS = (("fifo", "epoll"), ("fifo", "poll"), ("pth", "poll"))
@@ -59,6 +61,7 @@ REQUEST = b"GET /file8k HTTP/1.1\r\nHost: x\r\n\r\n"
 #: server whose client is across a network.
 CLIENT_PAUSE = 0.001
 READ_BYTES = 8192
+FILE_BYTES = 1 << 20
 
 
 class CallCounter:
@@ -102,90 +105,78 @@ def table(counts: Counter, per: float, top: int = 40) -> str:
 # The task pipeline
 # ---------------------------------------------------------------------------------------------
 
-def pipeline(fd: int, n: int, tasks: int, counter: CallCounter | None) -> dict:
-    """The threaded pipeline: ``n`` workers, ``tasks`` tasks after a warm-up of 2 rounds; runs
-    inside ``threads.run``. Profiles the ``tasks`` tasks with ``counter`` (None: not at all).
+class _WindowProfile:
+    """The pipeline meter's ``snapshot`` hook: the profiler on as the window opens (garbage
+    collected first, the collector off), off as it closes; returns nothing to record."""
 
-    The per-task loop is ``pipeline_worker._threaded``'s (minus its measurement book-keeping,
-    which is one ``complete`` call here as there)."""
-    from whyevents import threads
+    def __init__(self, counter: CallCounter | None) -> None:
+        self.counter = counter
+        self.edges = 0
+
+    def __call__(self) -> None:
+        self.edges += 1
+        if self.counter is None:
+            return
+        if self.edges == 1:
+            _quiet_gc()
+            sys.setprofile(self.counter)
+        else:
+            sys.setprofile(None)
+            gc.enable()
+
+
+def pipeline_spec(n: int, tasks: int, warmup_rounds: int = 2) -> dict:
+    """The point spec ``pipeline_worker.threaded`` reads: ``n`` workers, a warm-up of
+    ``warmup_rounds`` rounds, then a window of at least ``tasks`` completions, closed on a whole
+    round (``tasks`` a multiple of ``n`` makes it exactly ``tasks``); no time minimums."""
+    return {"tasks": n, "read_bytes": READ_BYTES, "file_bytes": FILE_BYTES, "tasks_total": 0,
+            "warmup_rounds": warmup_rounds, "warmup_s": 0.0,
+            "window_rounds": max(1, -(-tasks // n)), "window_s": 0.0}
+
+
+def pipeline(fd: int, n: int, tasks: int, counter: CallCounter | None) -> dict:
+    """The pipeline experiment's threaded program (``pipeline_worker.threaded``), ``n`` workers,
+    ``tasks`` tasks in the window (whole rounds) after a warm-up of 2 rounds; runs inside
+    ``threads.run``. Profiles the window with ``counter`` (None: not at all). Returns the
+    meter's raw figures; the parked workers are abandoned, as in the experiment."""
+    from whyevents.experiments import pipeline_worker
     from whyevents.threads import fileio
 
-    rb = READ_BYTES
-    blocks = (1 << 20) // rb
-    read = fileio.pread
-    chans = [threads.Event() for _ in range(n)]
-    starts = [0.0] * n
-    offs = [0] * n
-    done = threads.Queue()
-    box = {"seq": 0, "completed": 0, "bytes": 0}
-    warm = 2 * n
-
-    def issue(i: int) -> None:
-        seq = box["seq"]
-        box["seq"] = seq + 1
-        offs[i] = (seq % blocks) * rb
-        starts[i] = perf_counter()
-        chans[i].set()
-
-    def worker(i: int) -> None:
-        ev = chans[i]
-        wait, clear, put = ev.wait, ev.clear, done.put
-        while True:
-            wait()
-            clear()
-            data = read(fd, rb, offs[i])
-            put((i, perf_counter(), len(data)))
-
-    def complete(t_start: float, t_done: float, nb: int) -> bool:
-        box["completed"] += 1
-        box["bytes"] += nb
-        return True
-
-    for i in range(n):
-        threads.spawn(worker, i)
-    for i in range(n):
-        issue(i)
-    get = done.get
-    for _ in range(warm):
-        i, t_done, nb = get()
-        if complete(starts[i], t_done, nb):
-            issue(i)
-    box["completed"] = box["bytes"] = 0
-    if counter is not None:
-        _quiet_gc()
-        sys.setprofile(counter)
     try:
-        for _ in range(tasks):
-            i, t_done, nb = get()
-            if complete(starts[i], t_done, nb):
-                issue(i)
+        return pipeline_worker.threaded(pipeline_worker.whyevents_lib(), pipeline_spec(n, tasks),
+                                        fileio.pread, fd, _WindowProfile(counter))
     finally:
         sys.setprofile(None)
         gc.enable()
-    return box
+        gc.unfreeze()                  # threaded() froze the heap, as for a point
 
 
 def cached_file(directory: str) -> int:
     """A 1 MiB file in ``directory``, read once into the page cache; returns an open fd."""
     path = os.path.join(directory, "file1m")
     with open(path, "wb") as f:
-        f.write(os.urandom(1 << 20))
+        f.write(os.urandom(FILE_BYTES))
     fd = os.open(path, os.O_RDONLY)
-    os.pread(fd, 1 << 20, 0)
+    os.pread(fd, FILE_BYTES, 0)
     return fd
 
 
 def pipeline_calls(fd: int, scheduler: str = "fifo", poller: str = "epoll", workers: int = 100,
                    tasks: int = 3000) -> dict:
-    """Python calls per pipeline task: ``{"per_task", "calls" (Counter), "completed", ...}``."""
+    """Python calls per pipeline task: ``{"per_task", "calls" (Counter), "completed", ...}``.
+
+    ``tasks`` counts whole rounds of ``workers`` (rounded up); ``completed`` is the window's
+    count, the divisor of ``per_task``; ``bytes`` and ``short_reads`` cover every completion
+    (``total_completed``), warm-up included."""
     from whyevents import threads
 
     counter = CallCounter()
-    box = threads.run(pipeline, fd, workers, tasks, counter, scheduler=scheduler, poller=poller)
-    return {"scheduler": scheduler, "poller": poller, "workers": workers, "tasks": tasks,
-            "completed": box["completed"], "bytes": box["bytes"],
-            "per_task": counter.total() / tasks, "calls": counter.calls}
+    raw = threads.run(pipeline, fd, workers, tasks, counter, scheduler=scheduler, poller=poller)
+    done = raw["completed"]
+    return {"scheduler": scheduler, "poller": poller, "workers": workers, "tasks": done,
+            "completed": done, "total_completed": raw["total_completed"],
+            "bytes": raw["bytes_read"], "short_reads": raw["short_reads"],
+            "per_task": counter.total() / done, "calls": counter.calls}
 
 
 def saved_stack(fd: int, n: int = 1000) -> dict:
@@ -193,7 +184,7 @@ def saved_stack(fd: int, n: int = 1000) -> dict:
     from whyevents import threads
 
     def main():
-        pipeline(fd, n, 10, None)
+        pipeline(fd, n, n, None)                   # warm-up of 2 rounds, then one round
         threads.sleep(0)                           # let the workers handed a last task park
         gs = [t._g for t in threads.get_hub()._live if t._state == "parked" and t._g]
         return [g._stack_saved for g in gs]

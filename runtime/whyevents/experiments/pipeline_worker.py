@@ -27,11 +27,11 @@ Why the workload is shaped this way (SEDA's threaded-server benchmark, HotOS 200
   starting the N threads may fail (pid or memory limits), which is a result, not an error.
 * **Peers** (gevent, asyncio) run the threaded program in their own idiom (greenlets or tasks,
   their ``Event`` and ``Queue``).
-* **The substrate floor** (``greenlet``): the threaded program on raw greenlet with the least
-  scheduler that runs it (a ready deque, one-slot ``Event`` and ``Queue`` waiters, a park that
-  switches straight to the next ready greenlet): what no greenlet runtime can go below, so the
-  gap between green threads and events splits into the runtime's share (fifo / greenlet) and the
-  substrate's (greenlet / event).
+* **The substrate floor** (``greenlet``, module ``pipeline_greenlet``): the threaded program on
+  raw greenlet with the least scheduler that runs it (a ready deque, one-slot ``Event`` and
+  ``Queue`` waiters, a park that switches straight to the next ready greenlet): what no greenlet
+  runtime can go below, so the gap between green threads and events splits into the runtime's
+  share (fifo / greenlet) and the substrate's (greenlet / event).
 * **Compiler-transformed threads** (``coro``): the threaded program with ``async def`` workers
   on ``threads.coro`` (a ready deque, ``send()``, waiters moved in O(1); no futures), reading as
   the event server does.
@@ -72,6 +72,7 @@ the output path; a crash or timeout leaves no file and the parent records a fail
 from __future__ import annotations
 
 import gc
+import importlib
 import importlib.util
 import json
 import os
@@ -80,7 +81,8 @@ import traceback
 from collections import deque
 from time import perf_counter, process_time
 
-__all__ = ["main", "run_point", "percentiles", "WorkloadFailed"]
+__all__ = ["main", "run_point", "percentiles", "WorkloadFailed", "Skipped", "Meter", "Lib",
+           "threaded", "whyevents_lib", "BACKENDS"]
 
 _RWF_NOWAIT = getattr(os, "RWF_NOWAIT", 0)
 
@@ -93,7 +95,7 @@ class Skipped(Exception):
     """The point cannot run here (a peer's module is missing): a skipped row."""
 
 
-class _Meter:
+class Meter:
     """The dispatcher's bookkeeping: counts, bytes, latencies and the measurement window.
 
     Only the dispatcher (one thread, or the event loop's ``complete`` handler) calls
@@ -106,6 +108,12 @@ class _Meter:
     completions each) when ``window_rounds`` > 0: under a scheduler whose completion rate varies
     within a round (``pth``: fast while few workers wait, slow when all do) whole rounds measure
     the period's mean wherever they start, and a part of a round would not.
+
+    ``snapshot`` (optional) is called as the window opens and as it closes, each time right
+    beside the clock and CPU-time stamps; what it returns at both edges, when not None, becomes
+    the row's scheduler counters (``sched``): the whyevents backend reads its hub's counters
+    there, and ``benchmarks/overhead.py`` turns its call counter on and off there, so that it
+    counts the window of this very loop.
     """
 
     __slots__ = ("rb", "total", "warm_target", "warmup_s", "window_s", "snapshot", "completed",
@@ -213,11 +221,13 @@ def _nowait_reader(counter: list[int]):
 # The threaded server (whyevents green threads, kernel threads, gevent): one program
 # ---------------------------------------------------------------------------------------------
 
-def _threaded(lib, spec: dict, read, fd: int, snapshot=None) -> dict:
+def threaded(lib, spec: dict, read, fd: int, snapshot=None) -> dict:
     """Run the pipeline on a threading-like ``lib`` (``Event``, ``Queue``, ``spawn``).
 
     The calling thread is the dispatcher (for green threads: the main thread inside ``run``);
     it returns the raw figures as soon as the window closes, abandoning the parked workers.
+    ``benchmarks/overhead.py`` runs this same function (on ``whyevents_lib()``, with a small N)
+    to count the Python calls per task of the loop below.
     """
     n = spec["tasks"]
     rb = spec["read_bytes"]
@@ -228,7 +238,7 @@ def _threaded(lib, spec: dict, read, fd: int, snapshot=None) -> dict:
     starts = [0.0] * n
     offs = [0] * n
     done = Queue()
-    m = _Meter(n, spec, snapshot)
+    m = Meter(n, spec, snapshot)
 
     def issue(i: int) -> None:
         seq = m.seq
@@ -271,8 +281,8 @@ def _threaded(lib, spec: dict, read, fd: int, snapshot=None) -> dict:
     return m.result(t_begin, started)
 
 
-class _Lib:
-    """A namespace of the three things ``_threaded`` needs."""
+class Lib:
+    """A namespace of the three things ``threaded`` needs."""
 
     def __init__(self, Event, Queue, spawn) -> None:  # noqa: N803 - class-like names
         self.Event = Event
@@ -280,11 +290,18 @@ class _Lib:
         self.spawn = spawn
 
 
+def whyevents_lib() -> Lib:
+    """The green-thread runtime's ``Event``, ``Queue`` and ``spawn`` (imports the runtime)."""
+    from whyevents import threads
+
+    return Lib(threads.Event, threads.Queue, threads.spawn)
+
+
 def _run_whyevents(spec: dict, fd: int) -> dict:
     from whyevents import threads
     from whyevents.threads import fileio
 
-    lib = _Lib(threads.Event, threads.Queue, threads.spawn)
+    lib = whyevents_lib()
     fileio.reset_stats()
     hub_box: list = []
 
@@ -299,7 +316,7 @@ def _run_whyevents(spec: dict, fd: int) -> dict:
 
     def main() -> dict:
         hub_box.append(threads.get_hub())
-        return _threaded(lib, spec, fileio.pread, fd, snapshot)
+        return threaded(lib, spec, fileio.pread, fd, snapshot)
 
     out = threads.run(main, scheduler=spec["scheduler"], poller=spec["poller"])
     fs = fileio.stats()
@@ -316,8 +333,8 @@ def _run_kernel(spec: dict, fd: int) -> dict:
         t.start()
         return t
 
-    lib = _Lib(threading.Event, queue.Queue, spawn)
-    return _threaded(lib, spec, os.pread, fd)
+    lib = Lib(threading.Event, queue.Queue, spawn)
+    return threaded(lib, spec, os.pread, fd)
 
 
 def _run_gevent(spec: dict, fd: int) -> dict:
@@ -327,8 +344,8 @@ def _run_gevent(spec: dict, fd: int) -> dict:
     import gevent.event
     import gevent.queue
 
-    lib = _Lib(gevent.event.Event, gevent.queue.Queue, gevent.spawn)
-    return _threaded(lib, spec, os.pread, fd)
+    lib = Lib(gevent.event.Event, gevent.queue.Queue, gevent.spawn)
+    return threaded(lib, spec, os.pread, fd)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -349,7 +366,7 @@ def _run_asyncio(spec: dict, fd: int) -> dict:
         starts = [0.0] * n
         offs = [0] * n
         done: asyncio.Queue = asyncio.Queue()
-        m = _Meter(n, spec)
+        m = Meter(n, spec)
 
         def issue(i: int) -> None:
             seq = m.seq
@@ -409,7 +426,7 @@ def _run_coro(spec: dict, fd: int) -> dict:
         starts = [0.0] * n
         offs = [0] * n
         done = coro.Queue()
-        m = _Meter(n, spec)
+        m = Meter(n, spec)
 
         def issue(i: int) -> None:
             seq = m.seq
@@ -450,116 +467,6 @@ def _run_coro(spec: dict, fd: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# The substrate floor: the threaded program on raw greenlet with the least scheduler that runs it
-# ---------------------------------------------------------------------------------------------
-
-def _run_greenlet(spec: dict, fd: int) -> dict:
-    """The threaded program once more on raw greenlet, with only what it needs: a ready deque, a
-    park that switches straight to the next ready greenlet, an ``Event`` with one waiter slot and
-    a ``Queue`` that is a deque with one waiter slot (the dispatcher); reads as the event
-    server's (non-blocking). No hub, no timers, no poller, no book-keeping: what a green-thread
-    runtime cannot go below on greenlet, so ``fifo`` / ``greenlet`` is the runtime's own cost and
-    ``greenlet`` / ``event`` the substrate's (a greenlet switch saves and restores a slice of the
-    C stack, ~1.6 KB here, and the interpreter's frame state)."""
-    from greenlet import getcurrent, greenlet
-
-    n = spec["tasks"]
-    rb = spec["read_bytes"]
-    blocks = max(1, spec["file_bytes"] // rb)
-    total = spec["tasks_total"]
-    misses = [0]
-    read = _nowait_reader(misses)
-    ready: deque = deque()
-    rpush, rpop = ready.append, ready.popleft
-
-    main = getcurrent()                  # the dispatcher
-
-    def park() -> None:
-        if ready:
-            rpop().switch()
-        elif getcurrent() is not main:   # a worker starting up: back to the dispatcher
-            main.switch()
-        else:
-            raise RuntimeError("every green thread is parked: the pipeline deadlocked")
-
-    class Event:
-        __slots__ = ("flag", "waiter")
-
-        def __init__(self) -> None:
-            self.flag = False
-            self.waiter = None
-
-        def set(self) -> None:
-            self.flag = True
-            w = self.waiter
-            if w is not None:
-                self.waiter = None
-                rpush(w)
-
-        def clear(self) -> None:
-            self.flag = False
-
-        def wait(self) -> None:
-            if not self.flag:
-                self.waiter = getcurrent()
-                park()
-
-    items: deque = deque()
-    getter: list = [None]
-
-    def put(item) -> None:
-        items.append(item)
-        g = getter[0]
-        if g is not None:
-            getter[0] = None
-            rpush(g)
-
-    def get():
-        while not items:
-            getter[0] = getcurrent()
-            park()
-        return items.popleft()
-
-    chans = [Event() for _ in range(n)]
-    starts = [0.0] * n
-    offs = [0] * n
-    m = _Meter(n, spec)
-
-    def issue(i: int) -> None:
-        seq = m.seq
-        m.seq = seq + 1
-        m.issued += 1
-        offs[i] = (seq % blocks) * rb
-        starts[i] = perf_counter()
-        chans[i].set()
-
-    def worker(i: int) -> None:
-        ev = chans[i]
-        wait, clear = ev.wait, ev.clear
-        while True:
-            wait()
-            clear()
-            data = read(fd, rb, offs[i])
-            put((i, perf_counter(), len(data)))
-
-    t_begin = perf_counter()
-    for i in range(n):                   # each starts and parks on its channel at once
-        greenlet(worker, parent=main).switch(i)
-    for i in range(min(n, total) if total else n):
-        issue(i)
-    m.seeded()
-    gc.freeze()
-    complete = m.complete
-    while not m.over:
-        i, t_done, nb = get()
-        if complete(starts[i], t_done, nb):
-            issue(i)
-    out = m.result(t_begin, n)
-    out["read_misses"] = misses[0]
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
 # The event server: one loop, a deque of events, no threads
 # ---------------------------------------------------------------------------------------------
 
@@ -575,7 +482,7 @@ def _run_event(spec: dict, fd: int) -> dict:
     q: deque = deque()
     post = q.append
     pop = q.popleft
-    m = _Meter(n, spec)
+    m = Meter(n, spec)
     mcomplete = m.complete
 
     def issue() -> None:
@@ -607,9 +514,27 @@ def _run_event(spec: dict, fd: int) -> dict:
 # Entry points
 # ---------------------------------------------------------------------------------------------
 
-_RUNNERS = {"whyevents": _run_whyevents, "kernel": _run_kernel, "event": _run_event,
-            "gevent": _run_gevent, "asyncio": _run_asyncio, "coro": _run_coro,
-            "greenlet": _run_greenlet}
+#: backend -> (module, function): ``function(spec, fd)`` runs one point in this process and
+#: returns the raw figures (``Meter.result``'s dict, plus ``read_misses`` where it counts them),
+#: raising ``WorkloadFailed`` or ``Skipped``. A backend that needs a scheduler of its own lives in
+#: a module of its own, imported only when its point runs (``pipeline_greenlet``: the floor); a
+#: new backend is a module built from ``Meter`` (and ``threaded`` when it has ``Event``, ``Queue``
+#: and ``spawn``) and a row here.
+BACKENDS: dict[str, tuple[str, str]] = {
+    "whyevents": (__name__, "_run_whyevents"),
+    "kernel": (__name__, "_run_kernel"),
+    "event": (__name__, "_run_event"),
+    "gevent": (__name__, "_run_gevent"),
+    "asyncio": (__name__, "_run_asyncio"),
+    "coro": (__name__, "_run_coro"),
+    "greenlet": ("whyevents.experiments.pipeline_greenlet", "run_greenlet"),
+}
+
+
+def _runner(backend: str):
+    """The function that runs ``backend``'s point (its module imported now)."""
+    module, name = BACKENDS[backend]
+    return getattr(importlib.import_module(module), name)
 
 
 def _summarize(raw: dict, spec: dict) -> dict:
@@ -652,14 +577,15 @@ def _summarize(raw: dict, spec: dict) -> dict:
 def run_point(spec: dict) -> dict:
     """Measure one point in this process; returns the row's measured columns and ``status``."""
     backend = spec["backend"]
-    if backend not in _RUNNERS:
-        raise ValueError(f"backend: {backend!r} is not one of {sorted(_RUNNERS)}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: {backend!r} is not one of {sorted(BACKENDS)}")
+    run = _runner(backend)
     fd = os.open(spec["path"], os.O_RDONLY | os.O_CLOEXEC)
     try:
         while os.read(fd, 1 << 16):      # make sure the file sits in the page cache
             pass
         try:
-            raw = _RUNNERS[backend](spec, fd)
+            raw = run(spec, fd)
         except WorkloadFailed as e:
             return {"status": "failed", "error": str(e)}
         except Skipped as e:

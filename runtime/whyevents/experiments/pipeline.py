@@ -13,6 +13,8 @@ after a warm-up) and latency (issue to end of read: p50, p90, p99) against N, fo
   scheduler that runs it (what no greenlet runtime can go below);
 * ``coro``: compiler-transformed threads, the threaded program as ``async def`` on
   ``threads.coro``'s O(1) loop (section 4; full profile, and the ``compiler`` experiment);
+* ``gen``: the same transform with nothing on top, each thread a generator that yields the list
+  it waits on (``pipeline_gen``): the floor of compiler-transformed threads;
 * optional peers ``gevent`` and ``asyncio`` (the threaded program in their idiom).
 
 The workload itself, and why it is shaped so, is in ``pipeline_worker``'s docstring: in short, a
@@ -35,10 +37,11 @@ Why this module is shaped this way:
   periodic in rounds (``pth`` completes tasks quickly while few workers wait and slowly when all
   do) wherever it starts; the warm-up lasts a quarter round (and ``warmup_s``). For fast
   configurations a round is far shorter than the window; for ``pth`` at 10,000 tasks it is a few
-  seconds, at 65,536 about 3.5 minutes here. A pth point still costs about two round-times: the
-  dispatcher, queued behind all N workers that seeding made ready, first runs a round-time after
-  the seeding, so the warm-up lasts that long whatever its count (65,536 tasks: warm-up 212 s,
-  window 219 s); so points above ``pth_once_above`` are measured in rep 0 only.
+  seconds, and it grows as N^2 beyond that (a round is O(N^2) work). A pth point still costs
+  about two round-times: the dispatcher, queued behind all N workers that seeding made ready,
+  first runs a round-time after the seeding, so the warm-up lasts that long whatever its count
+  (each row records both: ``warmup_s_actual`` and ``measured_s``); so points above
+  ``pth_once_above`` are measured in rep 0 only.
 * **Caps are rows, not silence**: kernel threads beyond ``kernel_max_tasks`` (the machine's
   pid_max is shared with every process on it) and ``pth`` beyond ``pth_max_tasks`` (one point's
   warm-up round grows as N^2) give ``skipped`` rows that say why; a kernel point the OS refuses
@@ -69,6 +72,7 @@ from pathlib import Path
 from whyevents.accel.build import BUILDS as _BUILDS
 from whyevents.accel.build import build_env, check_builds
 from whyevents.harness.procs import pick_cpu
+from whyevents.threads.registry import POLLER_NAMES
 
 __all__ = [
     "EXPERIMENT", "DESCRIPTION", "KEY_FIELDS", "SUMMARY_FIELDS", "PROFILES", "PARAM_HELP",
@@ -108,6 +112,7 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "event": ("event", "-"),
     "coro": ("coro", "-"),
     "greenlet": ("greenlet", "-"),
+    "gen": ("gen", "-"),
 }
 #: optional peers (``peers`` parameter): backend column, scheduler "-"
 PEERS = ("gevent", "asyncio")
@@ -120,10 +125,10 @@ _FULL_TASKS = [1, 4, 16, 64, 256, 1000, 4096, 10000, 16384, 65536, 100000, 26214
 PROFILES: dict[str, dict] = {
     "quick": {
         "tasks": _QUICK_TASKS,
-        "backends": ["fifo", "pth", "kernel", "event", "greenlet"],
+        "backends": ["fifo", "pth", "kernel", "event", "greenlet", "gen"],
         "peers": [],
-        # three interleaved repetitions, reduced to their median by the claims: one 1.5 s
-        # window of fifo at 1,000 tasks varied by 30% between runs on this machine
+        # three interleaved repetitions, reduced to their median by the claims: one short window
+        # varies a lot between runs on a shared machine (paper/MARGINS.md shows by how much)
         "reps": 3,
         "warmup_s": 0.5,
         # a quarter round: the window's whole rounds measure pth's periodic pace wherever they
@@ -144,7 +149,7 @@ PROFILES: dict[str, dict] = {
     },
     "full": {
         "tasks": _FULL_TASKS,
-        "backends": ["fifo", "pth", "kernel", "event", "coro", "greenlet"],
+        "backends": ["fifo", "pth", "kernel", "event", "coro", "greenlet", "gen"],
         "peers": ["gevent", "asyncio"],
         "reps": 3,
         "warmup_s": 1.0,
@@ -157,8 +162,8 @@ PROFILES: dict[str, dict] = {
         "timeout_s": 3600.0,
         "kernel_max_tasks": 16384,
         "pth_max_tasks": 100000,
-        # a pth point at 65,536 tasks costs ~7 min here and at 100,000 ~17 (two round-times of
-        # O(N^2) work); once each keeps the full profile under 2 hours (see PARAM_HELP)
+        # a pth point above this costs two round-times of O(N^2) work (minutes; the row's
+        # warmup_s_actual + measured_s); once each keeps the full profile's time in bounds
         "pth_once_above": 16384,
         "poller": "epoll",
         "pin": True,
@@ -170,7 +175,8 @@ PARAM_HELP: dict[str, str] = {
     "tasks": "concurrent tasks N (closed loop: N always in flight), one point each",
     "backends": "fifo, pth (green threads under that scheduler), kernel (threading), event "
                 "(one loop, a deque), coro (async def threads on threads.coro), greenlet (the "
-                "substrate floor: raw greenlet, the least scheduler that runs the program)",
+                "substrate floor: raw greenlet, the least scheduler that runs the program), gen "
+                "(generator threads: the compiler's transform with nothing on top)",
     "peers": "optional peers: gevent, asyncio (skipped rows when the module is missing)",
     "reps": "repetitions, interleaved: rep 0 of every point, then rep 1, ...",
     "warmup_s": "seconds after the first N tasks are issued before counting starts (minimum)",
@@ -284,8 +290,8 @@ def check_params(params: dict) -> dict:
     if out["read_bytes"] > out["file_bytes"]:
         raise ValueError(f"read_bytes: {out['read_bytes']} is larger than file_bytes "
                          f"({out['file_bytes']})")
-    if out["poller"] not in ("epoll", "poll"):
-        raise ValueError(f"poller: {out['poller']!r} is not one of epoll, poll")
+    if out["poller"] not in POLLER_NAMES:
+        raise ValueError(f"poller: {out['poller']!r} is not one of {', '.join(POLLER_NAMES)}")
     if not isinstance(out["pin"], bool):
         raise ValueError(f"pin: {out['pin']!r} is not a boolean")
     return out

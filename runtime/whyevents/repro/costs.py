@@ -25,8 +25,9 @@ from whyevents.repro.claims import _num, _ok
 
 __all__ = ["pipeline_costs", "web_costs", "markdown", "PIPELINE_COLUMNS", "WEB_COLUMNS"]
 
-PIPELINE_COLUMNS = ("build", "tasks", "event", "greenlet floor", "fifo", "coro",
-                    "greenlet / event", "fifo / greenlet", "fifo / event", "coro / event")
+PIPELINE_COLUMNS = ("build", "tasks", "event", "greenlet floor", "fifo", "coro", "gen",
+                    "greenlet / event", "fifo / greenlet", "fifo / event", "coro / event",
+                    "gen / event")
 WEB_COLUMNS = ("build", "clients", "knot-c us/req", "twin us/req", "knot-c / twin")
 
 
@@ -54,7 +55,8 @@ def _pipeline_series(r: Mapping[str, Any]) -> str | None:
     b, s = r.get("backend"), r.get("scheduler")
     if b == "whyevents":
         return "fifo" if s == "fifo" else None
-    return {"event": "event", "greenlet": "greenlet floor", "coro": "coro"}.get(str(b))
+    return {"event": "event", "greenlet": "greenlet floor", "coro": "coro",
+            "gen": "gen"}.get(str(b))
 
 
 def pipeline_costs(rows: Sequence[Mapping[str, Any]]) -> list[dict]:
@@ -65,11 +67,12 @@ def pipeline_costs(rows: Sequence[Mapping[str, Any]]) -> list[dict]:
         ev = m.get("event")
         if ev is None:
             continue
-        g, f, c = m.get("greenlet floor"), m.get("fifo"), m.get("coro")
+        g, f, c, gen = m.get("greenlet floor"), m.get("fifo"), m.get("coro"), m.get("gen")
         out.append({"build": build, "tasks": tasks, "event": ev, "greenlet floor": g,
-                    "fifo": f, "coro": c,
+                    "fifo": f, "coro": c, "gen": gen,
                     "greenlet / event": _ratio(g, ev), "fifo / greenlet": _ratio(f, g),
-                    "fifo / event": _ratio(f, ev), "coro / event": _ratio(c, ev)})
+                    "fifo / event": _ratio(f, ev), "coro / event": _ratio(c, ev),
+                    "gen / event": _ratio(gen, ev)})
     return out
 
 

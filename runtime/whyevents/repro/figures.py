@@ -14,7 +14,8 @@ axis, so a kernel-thread point the OS refused is visible rather than silently mi
 
 Axes a reader can trust: where a claim is about flatness (throughput, bandwidth, switch rate,
 bytes per thread), the value axis is linear and starts at zero, so a few percent of noise looks
-like a few percent (on a log axis 1.47M-1.59M yields/s looked like a collapse and a recovery); a
+like a few percent (on a log axis a few percent of a switch rate looked like a collapse and a
+recovery); a
 panel that stays logarithmic says why in its title. The comparison series are drawn whatever the
 profile: kernel threads and the peers beside whyevents; one a run does not hold is named on the
 figure ("not in this run: ...") rather than silently absent.
@@ -54,7 +55,7 @@ def label_pipeline(df):
     sched = df.get("scheduler")
     if sched is None:
         sched = ["-"] * len(df)
-    return ["greenlet (floor)" if b == "greenlet"
+    return ["greenlet (floor)" if b == "greenlet" else "gen (generator threads)" if b == "gen"
             else b if s in (None, "-", "") or not isinstance(s, str) else f"{b} ({s})"
             for b, s in zip(df["backend"].astype(str), sched, strict=True)]
 
@@ -307,7 +308,7 @@ def web_bound_figure(rows: Sequence[Mapping[str, Any]]):
             _from_zero(ax)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="small")
-    axes[1][1].set_yscale("log")          # 1 client costs ~10x a loaded server's request
+    axes[1][1].set_yscale("log")          # 1 client costs far more than a loaded server's request
     axes[1][1].set_title("CPU per request: server (solid), client (dashed); log: 1 client "
                          "costs ~10x", fontsize="medium")
     util_ax = axes[0][1]

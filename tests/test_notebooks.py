@@ -62,6 +62,71 @@ def test_structure_check_catches_stray_outputs_and_unchecked_claims(tmp_path):
     assert any("parameters" in p for p in check_notebooks.problems([path], claims))
 
 
+def _code(nb, pred):
+    return next(c for c in nb["cells"] if c["cell_type"] == "code" and pred(c))
+
+
+def _planted(tmp_path, name, plant):
+    """problems() of a copy of notebook ``name`` with ``plant(nb)`` applied."""
+    bad = copy.deepcopy(_load(name))
+    plant(bad)
+    path = tmp_path / name
+    path.write_text(json.dumps(bad))
+    return check_notebooks.problems([path], [c for c in _claims() if c["notebook"] == name])
+
+
+def test_structure_check_catches_a_parameters_cell_that_left_the_template(tmp_path):
+    def drift(nb):                     # 04's old mistake: a parameter set twice
+        params = _code(nb, lambda c: "parameters" in c["metadata"].get("tags", []))
+        params["source"] = "".join(params["source"]) + "\nreuse = True"
+
+    found = _planted(tmp_path, "04_duality.ipynb", drift)
+    assert any("parameters cell differs from the template" in p for p in found), found
+    assert check_notebooks.write_parameters([tmp_path / "04_duality.ipynb"])
+    assert check_notebooks.problems([tmp_path / "04_duality.ipynb"],
+                                    [c for c in _claims() if c["notebook"] == "04_duality.ipynb"]
+                                    ) == []
+
+
+def test_structure_check_catches_imports_below_repro(tmp_path):
+    def imports(nb):
+        cell = _code(nb, lambda c: "import" in "".join(c["source"]))
+        cell["source"] = ("%matplotlib inline\nfrom whyevents import duality\n"
+                          "import whyevents.eventloop\nfrom whyevents.repro import figures\n"
+                          "from IPython.display import display\nimport pandas as pd\n")
+
+    found = _planted(tmp_path, "02_hundred_thousand_threads.ipynb", imports)
+    assert sorted(p.split(" imports ")[1].split(" ")[0] for p in found if " imports " in p) == [
+        "whyevents.duality", "whyevents.eventloop"], found
+    assert check_notebooks.import_problems("import os\nfrom . import x") != []
+    assert check_notebooks.import_problems("from whyevents.experiments import web") == []
+
+
+def test_structure_check_catches_typed_claim_ids_and_another_notebooks_claims(tmp_path):
+    def typed(nb):
+        cell = _code(nb, lambda c: "notebook_claims" in "".join(c["source"]))
+        cell["source"] = 'CLAIMS = ["C2.7"]\nnb.claims_table(CLAIMS, profile, run)'
+
+    found = _planted(tmp_path, "02_hundred_thousand_threads.ipynb", typed)
+    assert any("types a claim id" in p for p in found), found
+    assert any("notebook_claims(\"02_hundred_thousand_threads\")" in p for p in found), found
+
+    def other(nb):
+        cell = _code(nb, lambda c: "notebook_claims" in "".join(c["source"]))
+        cell["source"] = "".join(cell["source"]).replace("02_hundred_thousand_threads",
+                                                         "01_task_pipeline")
+
+    found = _planted(tmp_path, "02_hundred_thousand_threads.ipynb", other)
+    assert any("01_task_pipeline" in p and "takes its claims" in p for p in found), found
+
+    def unprinted(nb):                 # the expected output lost the claim's line
+        cell = _code(nb, lambda c: "nbval-check-output" in c["metadata"].get("tags", []))
+        cell["outputs"][0]["text"] = ["something else\n"]
+
+    found = _planted(tmp_path, "02_hundred_thousand_threads.ipynb", unprinted)
+    assert any("C2.7" in p and "no line for it" in p for p in found), found
+
+
 def test_every_notebook_takes_the_profile_parameters():
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
         first = next(c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")

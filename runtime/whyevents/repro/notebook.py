@@ -8,7 +8,18 @@ The claims cell contract (docs/DESIGN.md, "Notebooks"): ``check_claims`` prints 
 claim (``C2.1 PASS — fifo flat from 1k to 10k tasks``), never a number, evaluates every claim
 before raising so a reader sees all verdicts, and raises ``ClaimFailed`` naming the failed ones,
 so nbval fails the notebook. The values behind the verdicts go to ``claims_table`` (a cell whose
-output nbval ignores).
+output nbval ignores). A notebook takes its claims from ``paper/claims.yaml`` by its own name
+(``notebook_claims``), so no claim id is typed in a notebook.
+
+The parameters cell is not written by hand either: papermill needs it as literal assignments, so
+each notebook carries the text ``parameters_cell(name)`` renders from one template
+(``PARAMETERS`` and the per-notebook values in ``NOTEBOOKS``), and ``ci/check_notebooks.py``
+fails when a notebook's cell differs (``--write`` puts the rendered cell back).
+
+What the notebooks show of the code and the machine rather than of a run (the duality table,
+recorded and static blocking graphs, code sizes, static analyses) is in ``notebook_code`` and
+re-exported here, so a notebook imports ``repro`` and nothing below it (docs/DESIGN.md,
+"Layers").
 """
 
 from __future__ import annotations
@@ -19,9 +30,87 @@ from typing import Any
 
 from whyevents.repro import claims as _claims
 from whyevents.repro import runner, store
+from whyevents.repro.notebook_code import (
+    blocking_graphs,
+    code_lines,
+    duality_table,
+    package_lines,
+    quiet,
+    server_sizes,
+    static_edges,
+    static_live_state,
+    static_stack_bounds,
+    traffic,
+)
 
 __all__ = ["experiment", "frame", "provenance", "check_claims", "check_verdicts", "claims_table",
-           "claim_ids", "results_root"]
+           "claim_ids", "notebook_claims", "results_root", "report_dir", "machine",
+           "PARAMETERS", "NOTEBOOKS", "parameters_cell",
+           # re-exported from notebook_code
+           "blocking_graphs", "code_lines", "duality_table", "package_lines", "quiet",
+           "server_sizes", "static_edges", "static_live_state", "static_stack_bounds", "traffic"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The parameters cell
+# ---------------------------------------------------------------------------------------------
+
+#: The parameters cell's rows: (name, default, comment); ``{experiment}``, ``{example}`` and the
+#: reuse row come from the notebook's entry in ``NOTEBOOKS``.
+PARAMETERS: tuple[tuple[str, str, str], ...] = (
+    ("profile", '"quick"',
+     '"quick": minutes, what CI runs; "full": the paper\'s range (notebooks/params/full.yaml)'),
+    ("reuse", "{reuse}", "{reuse_comment}"),
+    ("overrides", "{{}}",
+     "experiment parameters to change, e.g. {example}; see `whyevents run {experiment} --help`"),
+    ("results_root", "None", "None: data/results/; a directory: keep this notebook's runs there"),
+)
+_HEADER = ("# Parameters (rendered by repro.notebook.parameters_cell; "
+           "ci/check_notebooks.py --write)\n"
+           "# papermill: -p profile full, or -f notebooks/params/full.yaml\n")
+_CLUSTER = ("cluster", "None",
+            "a Dask scheduler address (tcp://host:8786): its workers measure the points, "
+            "one per machine")
+_REPORT_DIR = ("report_dir", "None",
+               "None: paper/ (or $WHYEVENTS_REPORT_DIR); where REPORT.md and figures/ go")
+_REUSE = ("False", "True: report on the latest complete stored run instead of measuring")
+
+#: Per notebook (file stem): the experiment it runs (None: it runs none), the overrides example,
+#: the reuse default and why, and whether it writes the report.
+NOTEBOOKS: dict[str, dict[str, Any]] = {
+    "00_overview": {"experiment": None},
+    "01_task_pipeline": {"experiment": "pipeline"},
+    "02_hundred_thousand_threads": {"experiment": "scaling"},
+    "03_web_bandwidth": {"experiment": "web"},
+    "04_duality": {"experiment": "web", "reuse": (
+        "True", "True here: report on the web sweep 03 stored (measures one if none)")},
+    "05_compiler_support": {"experiment": "compiler", "example": '{"pipeline_reps": 5}'},
+    "99_report": {"experiment": None, "report_dir": True},
+}
+
+
+def parameters_cell(name: str) -> str:
+    """The parameters cell of notebook ``name`` (file name or stem), rendered from the template.
+
+    Every notebook takes ``profile``, ``reuse``, ``overrides`` and ``results_root`` (so
+    ``make reproduce`` passes any of them to all); a notebook that runs an experiment also takes
+    ``cluster``, and ``99_report`` takes ``report_dir``.
+    """
+    stem = Path(name).stem
+    if stem not in NOTEBOOKS:
+        raise KeyError(f"{stem}: not in repro.notebook.NOTEBOOKS (add its entry)")
+    spec = NOTEBOOKS[stem]
+    experiment = spec["experiment"]
+    reuse, reuse_comment = spec.get("reuse", _REUSE)
+    values = {"reuse": reuse, "reuse_comment": reuse_comment,
+              "example": spec.get("example", '{"reps": 3}'), "experiment": experiment or "NAME"}
+    rows = [(n, d.format(**values), c.format(**values)) for n, d, c in PARAMETERS]
+    if experiment is not None:
+        rows.append(_CLUSTER)
+    if spec.get("report_dir"):
+        rows.append(_REPORT_DIR)
+    width = max(len(f"{n} = {d}") for n, d, _ in rows) + 2
+    return _HEADER + "".join(f"{f'{n} = {d}':<{width}}# {c}\n" for n, d, c in rows)
 
 
 def results_root(root: str | Path | None) -> Path | None:
@@ -77,9 +166,49 @@ def provenance(run: store.Run):
     return pd.DataFrame({"value": [str(p.get(k)) for k in keys]}, index=list(keys))
 
 
+def machine(profile: str):
+    """This machine as the experiments' provenance sees it (CPU, memory, kernel, open-file and
+    pid limits, the tree's commit), as a one-column DataFrame: ``00_overview``'s table."""
+    import pandas as pd
+
+    from whyevents.harness import provenance as _provenance
+
+    prov = _provenance.collect({}, profile, None)
+    try:
+        pid_max = Path("/proc/sys/kernel/pid_max").read_text().strip()
+    except OSError:
+        pid_max = None
+    return pd.Series({"cpu": prov["cpu_model"], "cpus": prov["cpu_count"],
+                      "memory GiB": round((prov["memory_bytes"] or 0) / 2**30, 1),
+                      "kernel": prov["kernel"], "python": prov["python"],
+                      "open files (soft, hard)": prov["rlimit_nofile"], "pid_max": pid_max,
+                      "git commit": prov["git_commit"], "tree dirty": prov["git_dirty"]},
+                     name="value").to_frame()
+
+
+def report_dir(root: str | Path | None = None) -> Path:
+    """Where ``99_report`` writes REPORT.md and figures/: ``root``, else $WHYEVENTS_REPORT_DIR
+    (ci/nbval.sh points it at a scratch directory), else paper/."""
+    import os
+
+    from whyevents.repro import paths
+
+    return Path(root or os.environ.get("WHYEVENTS_REPORT_DIR") or paths.PAPER)
+
+
 def claim_ids(experiment: str, claims_path: Path | None = None) -> list[str]:
     """The ids of the claims decided by ``experiment``'s rows, in file order."""
     return [c.id for c in _claims.load_claims(claims_path) if c.experiment == experiment]
+
+
+def notebook_claims(notebook: str, claims_path: Path | None = None) -> list[str]:
+    """The ids of the claims ``paper/claims.yaml`` says ``notebook`` checks (its ``notebook:``
+    field; file name or stem), in file order: a notebook's claims cells take them from here."""
+    stem = Path(notebook).stem
+    ids = [c.id for c in _claims.load_claims(claims_path) if Path(c.notebook or "").stem == stem]
+    if not ids:
+        raise LookupError(f"no claim in claims.yaml names notebook {notebook}")
+    return ids
 
 
 def _verdicts(ids: Sequence[str], profile: str, run: store.Run,

@@ -37,6 +37,7 @@ $(STAMP): pyproject.toml Makefile
 test: $(STAMP)
 	bash ci/ensure_tools.sh test
 	$(PY) -m ruff check runtime tests ci
+	$(PY) ci/lint_units.py runtime
 	$(VENV)/bin/nbqa ruff notebooks/
 	WHYEVENTS_PURE_PYTHON=1 $(PY) -m pytest tests
 	WHYEVENTS_PURE_PYTHON=1 bash ci/nbval.sh
@@ -80,6 +81,7 @@ lab: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check runtime tests ci
+	$(PY) ci/lint_units.py runtime
 	$(VENV)/bin/nbqa ruff notebooks/
 
 clean-venv:

@@ -11,7 +11,7 @@ Why this shape:
   runs them all again in a rotated order, and so on (A B C A B C ...), so that the machine's drift
   (large on shared 2-vCPU machines) spreads over all of them
   instead of favouring whichever ran in a quiet minute. Results are medians with the spread (min-max
-  and the inter-quartile range) of every trial; differences under ~15% are noise.
+  and the inter-quartile range) of every trial; a difference inside those spreads is noise.
 * **Workers are pinned to one core** (``os.sched_setaffinity``) when the machine has more than one,
   so a green-thread switch is never a migration; the parent (progress bar, bookkeeping) keeps the
   others. The pinning is recorded in the provenance.

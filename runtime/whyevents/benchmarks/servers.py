@@ -39,7 +39,8 @@ Why this shape:
 
 Knot-C serves each connection to completion on one of a fixed pool of threads, so with
 keep-alive it needs at least as many threads as wrk has connections (the rest would wait in the
-backlog, unserved): it gets ``max(DEFAULT_THREADS, connections + 64)``, recorded per cell.
+backlog, unserved): it gets ``max(256, connections + 64)`` threads (``knot_c_threads``; 256 is
+Knot's green default, ``knot.DEFAULT_THREADS["green"]``), recorded per cell.
 
 Only the standard library is imported at module level (the CLI builds every benchmark's parser);
 the servers and their frameworks are imported in the server subprocesses.

@@ -15,8 +15,9 @@ Why this shape:
   repeats one), so neither side re-parses.
 * **gevent.pywsgi is measured as its users run it**, a WSGI app behind pywsgi, with and without
   TCP_NODELAY on accepted sockets: pywsgi writes headers and body in two sends, so without
-  NODELAY Nagle holds the body until the client's delayed ACK (~40 ms) and a keep-alive
-  connection does ~25 requests/s. That is a real pitfall, kept visible on purpose.
+  NODELAY Nagle holds the body until the client's delayed ACK and a keep-alive connection
+  does one request per delayed-ACK time-out (``whyevents bench servers --servers pywsgi``
+  shows it). That is a real pitfall, kept visible on purpose.
 * **Every server runs in a background OS thread** through ``whyevents.server_common.ServerHandle``,
   with ``ServerCounters`` (requests, connections, errors, and the process's CPU in
   ``snapshot()``), exactly as the whyevents servers do, so the server-process protocol

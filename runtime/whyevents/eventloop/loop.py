@@ -50,7 +50,7 @@ Facts and decisions
   new connection, whose ``recv``/``send`` just says EAGAIN.
 * **Cache misses** (``Handler.respond`` returned a ``Miss``): with ``nowait`` (default) the loop
   resolves the path and tries ``os.preadv(..., RWF_NOWAIT)``: a file in the kernel's page cache
-  is served at once (~1 us of syscalls, like Knot's green ``fileio.pread``). If any of it is
+  is served at once (a few system calls, like Knot's green ``fileio.pread``). If any of it is
   not cached, or ``nowait=False``, ``Handler.load`` runs in a ``DiskPool`` thread and the answer
   comes back through the eventfd; the connection waits in DISK meanwhile. ``open`` and ``fstat``
   of the fast path run on the loop (a dentry-cache miss blocks it), as they do on Knot's hub.
@@ -62,9 +62,9 @@ Facts and decisions
   idle keep-alive connection is closed silently, a client that took no byte of a response for
   ``request_timeout`` is dropped; a connection waiting for the disk is never timed out. Times
   are the loop's clock, read once per iteration. A closed connection's entry stays until it
-  pops; when such entries outnumber the open connections the heap is compacted (a soak of
-  1,000,000 requests grew RSS by 35 MiB with them: one entry and connection shell per connection
-  of the last ``request_timeout`` seconds).
+  pops; when such entries outnumber the open connections the heap is compacted (without that,
+  a long soak's RSS grows by one entry and connection shell per connection of the last
+  ``request_timeout`` seconds; ``ci/soak.py`` reports the RSS growth per 100k requests).
 * **Accept policy**: each listener event accepts every pending connection before serving
   anything else, which favours accepting, like Knot-A and Haboob (the paper's section 5).
 * **EMFILE on accept** stops accepting for ``ACCEPT_BACKOFF`` (a timer), while every open

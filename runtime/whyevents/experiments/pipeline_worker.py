@@ -39,8 +39,9 @@ Why the workload is shaped this way (SEDA's threaded-server benchmark, HotOS 200
 Reads: ``whyevents`` uses the runtime's disk path (``fileio.pread``: ``preadv(RWF_NOWAIT)``, the
 kernel-thread pool only on a page-cache miss); the event server does the same non-blocking read
 itself (``os.pread`` on a miss, counted); kernel threads and the peers call ``os.pread``, which on
-a cached file does not block (their thread-pool file APIs cost 20-40 us per read and would
-measure the pool, not the scheduler: see ``whyevents bench runtime``'s ``read``).
+a cached file does not block (their thread-pool file APIs cost a round trip to another OS thread
+per read and would measure the pool, not the scheduler: see ``whyevents bench runtime``'s
+``read``).
 
 Measurement: the dispatcher (the process's main thread, or the event server's ``complete`` handler)
 sees every completion, so it keeps the books and opens and closes the window on completion times;
@@ -52,17 +53,19 @@ closes on a whole number of rounds (a multiple of N completions), with process C
 same window; then the dispatcher returns and the parked workers are abandoned. Why whole rounds:
 under ``pth`` the completion rate is periodic with a period of one round (the dispatcher wakes a
 batch of workers, the event manager's walk is short while they are ready and long when all wait
-again: at 10,000 tasks the rate falls from ~10k to ~1k tasks/s across each round), so a window of
+again: at 10,000 tasks the rate falls several-fold across each round), so a window of
 a fraction of a round measures whichever part of the period it fell on, while a window of whole
 rounds measures the period's mean wherever it starts. So the warm-up need not end on a round:
-windows of exactly N completions started at 0, 0.1, 0.25, 0.5 and 0.75 of a round gave 1,806,
-1,806, 1,848, 1,864 and 1,880 tasks/s (pth, 10,000 tasks, one run; the first round alone 4% below
-the later ones at 4,096). Under ``pth`` the warm-up lasts about a round-time whatever its count:
-the dispatcher, queued behind the N workers that seeding made ready, first sees completions a
-round-time after the seeding (65,536 tasks here: warm-up 212 s, window 219 s). Latency is each
-task's time from issue to the end of its read, for the tasks completed in the window. With
-``tasks_total`` > 0 the run instead issues exactly that many tasks and measures from the first
-issue to the last completion (used by the tests to compare schedulers task for task).
+windows of exactly N completions started at different fractions of a round give the same rate
+within the run's noise (the first round after seeding alone runs a little slow, which the warm-up
+covers); a pth point's rows over ``reps`` show that noise (``whyevents run pipeline -p
+backends=pth -p tasks=10000``). Under ``pth`` the warm-up lasts about a round-time whatever its
+count: the dispatcher, queued behind the N workers that seeding made ready, first sees
+completions a round-time after the seeding (each row records both: ``warmup_s_actual``,
+``measured_s``). Latency is each task's time from issue to the end of its read, for the tasks
+completed in the window. With ``tasks_total`` > 0 the run instead issues exactly that many tasks
+and measures from the first issue to the last completion (used by the tests to compare
+schedulers task for task).
 
 Protocol: ``python -c "from whyevents.experiments.pipeline_worker import main; main()" SPEC``
 where SPEC is JSON (point, parameters, file path, output path, CPU). The result is written to

@@ -92,7 +92,8 @@ BACKENDS = ("whyevents", "kernel", "gevent", "asyncio", "coro")
 PEERS = ("gevent", "asyncio")
 PARKS = ("condition", "socket")
 
-#: Conservative RSS per parked thread, for the memory check only (measured ones are ~60-80%).
+#: Conservative RSS per parked thread, for the memory check only (above the measured ones, which
+#: the rows' bytes per thread show).
 _EST_BYTES = {"whyevents": 10_000, "kernel": 40_000, "gevent": 12_000, "asyncio": 3_000,
               "coro": 2_000}
 _EST_SOCKET = 2_000
@@ -313,7 +314,7 @@ def _expected_cap(backend: str, park: str, p: dict) -> int:
 
 
 #: the wake phase's bound (``scaling_worker``): N kernel threads woken on one core convoy on the
-#: GIL, superlinearly (10,000 took up to 35 s here, 21,785 more than 13 minutes)
+#: GIL, superlinearly in N (tens of seconds at 10,000, many minutes at twice that)
 WAKE_TIMEOUT_S = 120.0
 
 

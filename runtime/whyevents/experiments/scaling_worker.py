@@ -161,7 +161,7 @@ def diagnose_refusal(k: int, exc: BaseException) -> str:
 
 
 #: most threads whose frames the stack figures walk (a stride sample above it): reading
-#: ``gr_frame``/``f_back`` materializes a frame object per frame, ~0.5 KB per thread
+#: ``gr_frame``/``f_back`` materializes a frame object per frame, memory for every thread walked
 FRAME_SAMPLE = 100_000
 PAGE = 4096
 
@@ -540,7 +540,7 @@ def _sync_point(b: _Sync, spec: dict, res: Result, target: int) -> dict:
         else:
             gate.open()
         # bounded: N kernel threads woken on one core convoy on the GIL and the condition's
-        # lock (10,000 took up to 35 s here, 21,785 more than 13 minutes)
+        # lock, superlinearly in N (tens of seconds at 10,000, many minutes at twice that)
         limit = spec.get("wake_timeout_s")
         cut_at = perf_counter() + limit if limit else None
         b.wait_until(lambda: len(done) >= k or (cut_at is not None and perf_counter() > cut_at))

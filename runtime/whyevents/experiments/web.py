@@ -42,9 +42,10 @@ How a point is measured, and why:
   thread for ~100 ms, so Knot-C admits about ``threads / 0.1 s`` connections per second and the
   other clients wait in the listen backlog: the "natural throttling mechanism [that limits] the
   number of new connections when the server is saturated with requests" (§5). The paper does
-  not give Knot-C's thread count; 1,024 puts that bound (~50k requests/s) above what one core
-  can serve, so Knot-C saturates on CPU like the others rather than on its pool. With the
-  package's default of 256 the pool binds first (~12k requests/s) and Knot-C's plateau sits
+  not give Knot-C's thread count; 1,024 puts that bound (five requests per thread per 100 ms)
+  above what one core can serve (``whyevents bench servers`` prints Knot-C's req/s on one core),
+  so Knot-C saturates on CPU like the others rather than on its pool. With the package's default
+  of 256 the pool binds first (a quarter of that bound) and Knot-C's plateau sits
   below the other servers' for a reason the paper's Knot did not have.
 * **Interleaved repetitions**: rep 0 of every (server, clients), then rep 1, ... so the machine's
   drift (large on shared 2-vCPU VMs) spreads over every configuration.

@@ -30,28 +30,23 @@ How it is laid out, each module one job:
 ``whyevents serve knot-c|knot-a`` runs it from the command line (through
 ``server_common.serve_cli(start, ...)``).
 
-Measured (2 vCPUs shared with other work: medians of 3 interleaved runs, +-20% between
-sessions; server pinned to CPU 0, ``wrk -t1 -d5s`` pinned to CPU 1, 8 KiB file, keep-alive; CPU
-is the server process's user + system time over the requests it counted)::
-
-                                  50 connections                1,000 connections
-    Knot-C green epoll (1024 t)   68k req/s  13.5 us (6.6+6.9)    42k req/s  23.5 us (13.1+10.4)
-    Knot-A green epoll            77k req/s  13.0 us (6.6+6.4)    41k req/s  24.4 us (14.5+9.9)
-    Knot-C kernel      (1024 t)   75k req/s  13.3 us (3.9+9.4)    32k req/s  31.3 us (10.9+20.4)
-
-Where the time goes, Knot-C green (A/B against prototypes, 14 interleaved pairs; py-spy cannot
-see across greenlet switches reliably): system time ~7 us (the 8 KiB send on loopback, which
-also delivers it to wrk; the successful recv; the recv that fails with EAGAIN before each park;
-one epoll_wait per ~48 requests at 50 connections, per ~500 at 1,000). User time ~6.5 us: the
-httptools parse ~2 us (the request memo, ``connection``, removes it); Knot's own loop, the
-handler's cached answer and the counters ~2 us (the kernel backend's whole user time is 4 us);
-the green runtime the rest: park/wake/switch, the socket timeout's timer on every park, and the
-EAGAIN exception (a runtime that skipped the recv after a short read, as nginx does, and armed
-no timer per park saved 2.3 us per request at 50 connections and 3.5 us at 1,000; with the memo
-too: 10.0 and 14.7 us). At 1,000 connections user time doubles: each epoll batch wakes ~500
-threads whose stacks, frames and parsers no longer fit in the caches. ``threads=`` for Knot-C:
-with fewer threads than clients the extra clients wait in the backlog (at 1,000 wrk connections
-the default 256 threads serve 256 of them; the other 744 get no answer during the run).
+What it costs: ``whyevents bench servers --servers knot-c,knot-a`` prints, for each at 50,
+1,000 and 10,000 wrk connections, req/s and the server process's CPU per request split into
+user and system time (medians of interleaved repetitions, with their spread); without
+``--servers`` it adds the peers (uvloop, gevent, nginx, ...). Where that time goes, as the
+structure of the code has it: system time is the response's ``sendall`` on loopback (which also
+delivers it to wrk), the ``recv`` that reads the request, and an ``epoll_wait`` shared by every
+connection that became ready in the same batch; user time is the HTTP parse (skipped for a
+repeated request when the request memo, ``connection``, is on), Knot's own loop with the
+handler's cached answer and the counters, and the green runtime's park, wake and switch. Two
+costs the runtime does not pay per request: the ``recv`` that would fail with EAGAIN before each
+park (a short read marks the socket drained, so the next ``recv`` waits for readability first,
+as nginx does: ``threads.socket``), and arming a timer on every park (a thread keeps one timer
+entry across parks, re-armed only when it fires early: ``sched_fifo.FifoHub.park``). With many
+connections user time per request grows: each epoll batch wakes many threads whose stacks,
+frames and parsers no longer fit in the caches. ``threads=`` for Knot-C: with fewer threads
+than clients the extra clients wait in the backlog (with 1,000 wrk connections the default 256
+threads serve 256 of them; the other 744 get no answer during the run).
 """
 
 from .backends import BACKENDS, Backend

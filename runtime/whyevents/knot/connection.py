@@ -28,10 +28,11 @@ same resource, byte for byte), so a read that holds exactly one complete request
 idle, is remembered by its bytes in a per-server dict (``Knot.request_memo``); the next identical
 read on any idle connection skips the parser. It is bounded (``MEMO_ENTRIES`` entries of at most
 ``MEMO_REQUEST_BYTES``, cleared when full, like ``Handler``'s target memo), so a client sending
-distinct requests only costs a failed lookup (~0.05 us). httptools' ``feed`` of a wrk-style GET
-costs 1.4 us warm (timeit); 50 green clients ping-ponging with ``serve_connection`` in one
-process spend 2.2 us less CPU per request with the memo (17.8 vs 20.2 us, client included); under
-wrk, 0.4-3.9 us (median ~2) over 14 interleaved pairs at 50 and 1,000 connections. The parser sees
+distinct requests only costs a failed dict lookup, far cheaper than the parse it saves (``timeit``
+httptools' ``feed`` of a wrk-style GET against a dict lookup of the same bytes). The memo's
+saving in server CPU per request is what ``whyevents bench servers --servers knot-c`` shows with
+``MEMO_REQUEST_BYTES`` set against a run without it, interleaved: a part of the parse's cost,
+noisy from run to run. The parser sees
 everything else: partial heads, pipelined bursts, errors, anything new. It is off by default
 because it is parser work, not concurrency: the event-loop and staged servers parse every request
 through the same ``whyevents.http``, and a Knot-only memo would credit Knot's threads with a
@@ -67,9 +68,9 @@ from ..server_common import Linger
 __all__ = ["serve_connection", "load", "RECV_BYTES", "MEMO_ENTRIES", "MEMO_REQUEST_BYTES"]
 
 #: Bytes asked of each ``recv``. A request head is ~100 bytes; a longer head or a pipelined burst
-#: just takes several reads. ``recv`` into a fresh ``bytes`` costs the same as ``recv_into`` a
-#: reused buffer here (2.05 vs 2.00 us for a 50-byte request on a socketpair), and keeps no
-#: per-connection buffer alive while the thread waits.
+#: just takes several reads. ``recv`` into a fresh ``bytes`` costs about the same as
+#: ``recv_into`` a reused buffer for a small request (timeit both on a socketpair to see), and
+#: keeps no per-connection buffer alive while the thread waits.
 RECV_BYTES = 8192
 #: The request memo (see the module docstring), off by default: set ``MEMO_REQUEST_BYTES`` to
 #: e.g. 1024 to remember requests of up to that many bytes, at most ``MEMO_ENTRIES`` of them

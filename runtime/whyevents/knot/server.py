@@ -46,8 +46,9 @@ from .policies import POLICIES
 
 __all__ = ["start", "Knot", "DEFAULT_THREADS", "STOP_TIMEOUT"]
 
-#: Knot-C's thread count when ``threads`` is None. Green threads cost ~6 KB each when parked;
-#: kernel threads cost a stack and a kernel task each, and the GIL serialises them anyway.
+#: Knot-C's thread count when ``threads`` is None. Green threads cost a few KB each when parked
+#: (``whyevents bench runtime --only memory``); kernel threads cost a stack and a kernel task
+#: each, and the GIL serialises them anyway.
 DEFAULT_THREADS = {"green": 256, "kernel": 64}
 #: Seconds ``stop`` waits for the server's threads to end after asking them to.
 STOP_TIMEOUT = 5.0

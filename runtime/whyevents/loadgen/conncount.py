@@ -13,7 +13,7 @@ paths, else ``default_bytes``), from memory, and records
 
 One thread, ``selectors`` (epoll), non-blocking sockets; bound to 127.0.0.1 by default and to
 any other loopback address asked for (``hosts``), so a client that spreads its destinations
-over 127.0.0.x can be checked too. Not fast (a Python event loop: some 10-20k requests/s), and
+over 127.0.0.x can be checked too. Not fast (a Python event loop, far slower than wrk), and
 it does not need to be: the model's shape does not depend on the rate.
 
     with CountingServer() as srv:

@@ -12,10 +12,10 @@ a point where ``client_saturated`` is set measures the load generator, not the s
 
 **Think time is exact on average.** A closed loop's rate is clients / (think + response time),
 so a think that runs long lowers the offered load. ``threads.sleep(0.02)`` wakes late: the hub
-sleeps in ``epoll.poll(timeout)``, which CPython rounds *up* to whole milliseconds (+0.5 ms on
-average), the kernel adds its timer slack (50 us), an expired timer's thread runs after the
-batch that is running when the hub polls, and a busy machine delays the wake-up further (on the
-2-vCPU machine of the issue: 1.3-1.5 ms late on average, 0.8 ms median, at 64 clients). So each
+sleeps in ``epoll.poll(timeout)``, which CPython rounds *up* to whole milliseconds, the kernel
+adds its timer slack (``/proc/self/timerslack_ns``), an expired timer's thread runs after the
+batch that is running when the hub polls, and a busy machine delays the wake-up further (a
+wake-up comes about a millisecond late; ``LoadResult.think_ms_mean`` shows it). So each
 client sleeps until an absolute deadline, ``end of response + think_time - carry``, where
 ``carry`` is how late its previous wake-up came (clamped to +-``think_time``): the think times
 of a client then sum to ``n * think_time`` up to one wake-up's lateness, whatever the runtime's

@@ -3,10 +3,11 @@
 A regular file is always "readable" to ``epoll``/``poll``, so the socket trick (try, park on
 EAGAIN) cannot work for disk I/O. Linux 4.14+ offers the next best thing: ``preadv2`` with
 ``RWF_NOWAIT`` reads what is in the page cache and fails with ``EAGAIN`` instead of waiting for the
-disk. So each read first tries ``os.preadv(fd, [buf], offset, os.RWF_NOWAIT)``: on a hit (~0.7 us
-here, the common case for the paper's 8 KiB cached-file workload) the green thread never leaves
-the CPU. Only on a miss does the read go to the kernel-thread pool (``threadpool.blocking``,
-~20-40 us round trip plus the disk), which parks just the caller.
+disk. So each read first tries ``os.preadv(fd, [buf], offset, os.RWF_NOWAIT)``: on a hit (one
+system call, the common case for the paper's 8 KiB cached-file workload) the green thread never
+leaves the CPU. Only on a miss does the read go to the kernel-thread pool (``threadpool.blocking``,
+a round trip to another OS thread, many times the hit's cost, plus the disk), which parks just
+the caller.
 
 Facts this relies on:
 
@@ -25,10 +26,10 @@ Facts this relies on:
 ``open`` and ``fstat`` in ``read_file`` run on the hub's thread (a dentry-cache miss blocks it;
 Linux's ``RESOLVE_CACHED`` is not reachable from Python).
 
-Measured here (2 vCPUs, CPython 3.11, cached file, medians of 7 x 100,000 calls): ``pread(fd,
-8192, off)`` 1.3 us (the ``preadv`` itself is 0.67 us; a zeroed ``bytearray`` and the copy to
-``bytes`` are 0.1 us each), ``preadinto`` into a reused ``bytearray`` 0.87 us, against 0.59 us
-for a plain ``os.pread``, which could block. A miss costs one pool round trip (~22 us) plus the
+What a hit costs: the ``preadv`` itself, plus for ``pread`` a zeroed ``bytearray`` and the copy
+to ``bytes`` (``preadinto`` into a reused ``bytearray`` skips both), a little more than a plain
+``os.pread``, which could block. ``whyevents bench runtime --only read`` prints the cost per
+8 KiB read against the peers' non-blocking file APIs. A miss costs one pool round trip plus the
 disk.
 """
 

@@ -23,7 +23,7 @@ Principles (after curio's kernel.py):
   to poll for I/O and expire timers, once per *batch*: the threads that were runnable when the
   batch began. So I/O is checked between batches and no thread starves another's descriptors
   (trio's batch rule).
-* **Threads are cheap because greenlets are reused.** Creating a greenlet costs 5-18 us on
+* **Threads are cheap because greenlets are reused.** Creating a greenlet is costly on
   CPython 3.11 (a 16 KiB frame-stack chunk is mapped for it); handing a new thread to a parked
   worker greenlet costs a switch. Finished workers wait in ``_idle`` (at most ``IDLE_WORKERS``).
 * **Nothing busy-waits.** With every thread parked the OS thread sleeps in ``epoll_wait`` until the
@@ -61,7 +61,8 @@ __all__ = [
     "IDLE_WORKERS", "add_exit_hook",
 ]
 
-#: How many finished worker greenlets are kept for reuse (each holds ~6 KB while idle).
+#: How many finished worker greenlets are kept for reuse (each holds its memory while idle: about
+#: a parked thread's, which ``whyevents bench runtime --only memory`` prints).
 IDLE_WORKERS = 1024
 
 NEW, READY, RUNNING, PARKED, DONE = "new", "ready", "running", "parked", "done"
@@ -176,7 +177,7 @@ class Thread:
             return target(*self._args, **self._kwargs)
         # Plain calls for the common arities: CPython 3.11 inlines them into this frame, while a
         # ``*args`` call adds a C frame that every parked thread's saved stack then carries
-        # (~370 bytes each at 100,000 threads).
+        # (``whyevents bench runtime`` prints greenlet's saved stack per parked thread).
         args = self._args
         n = len(args)
         if n == 0:

@@ -40,7 +40,7 @@ What is modelled, function by function (``pth_sched.c``, ``pth_pqueue.c``, ``pth
   ``insort`` rather than a Python-level walk on purpose: the position costs O(log n) comparisons
   but ``list.insert`` moves every element behind it, so the common case (a yielding thread goes
   to the tail, i.e. index 0 here) moves the whole ready queue, O(n) like Pth's walk; a walk
-  written in Python would cost 30-50x more per element than Pth's pointer chase and would
+  written in Python would cost many times more per element than Pth's pointer chase and would
   exaggerate the ready-queue cost relative to the waiting-queue scan, which is what the paper is
   about. The elements Pth's walk would have passed are counted in ``rq_steps``. Aging is O(1) as
   in Pth: the stored key is ``priority - boost`` and ``pth_pqueue_increase`` is ``boost += 1``.

@@ -60,18 +60,13 @@ the last data shares its edge, and no edge would come for the EOF left to read. 
 sockets, ``recv`` with flags and non-blocking sockets keep the plain protocol.
 
 Hot path: ``recv``/``send`` are one Python frame around the C method, bound at import
-(``_recv = _socket.socket.recv``); the ``try`` costs nothing unless EAGAIN is raised.
-``sendall``+``recv`` of one byte on a socketpair with data waiting costs 2.0 us against 1.8 us for
-the bare C methods. Measured here (2 vCPUs, CPython 3.11, greenlet 3.5), a 1-byte ping-pong between
-two green threads, each side ``sendall`` then ``recv(1)`` (so every ``recv`` first fails with
-EAGAIN and parks; per round trip: 2 sends, 4 recvs, 2 polls, 2 parks, 4 switches), medians of
-7 runs of 20,000 round trips, noisy machine:
-
-    loopback TCP (TCP_NODELAY):  epoll 18 us/round trip (17.6-29),  poll 18-19 us (18.2-37)
-    AF_UNIX socketpair:          epoll 13-14.5 us (12.5-16.5),      poll 13.7-15 us (13.2-26)
-
-The same system calls made in a plain loop with one epoll object take 12.9 us per TCP round trip,
-so the runtime's share (parking, waking, switching, the hub loop) is about 5 us, ~2.5 us a side.
+(``_recv = _socket.socket.recv``); the ``try`` costs nothing unless EAGAIN is raised, so
+``sendall``+``recv`` on a socket with data waiting costs little more than the bare C methods.
+A call that must wait adds the runtime's share: parking, waking, switching and the hub loop, on
+top of the system calls (a 1-byte ping-pong between two green threads pays, per round trip, 2
+sends, 2 polls, 2 parks and 4 switches beside its recvs). What a request costs the runtime under
+load is what ``whyevents bench servers --servers knot-c`` prints (server CPU per request, user
+and system), and ``whyevents bench runtime --only yield,wake`` prints a switch and a wake-up.
 """
 
 from __future__ import annotations

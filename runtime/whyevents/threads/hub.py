@@ -25,7 +25,8 @@ Principles (after curio's kernel.py):
   (trio's batch rule).
 * **Threads are cheap because greenlets are reused.** Creating a greenlet is costly on
   CPython 3.11 (a 16 KiB frame-stack chunk is mapped for it); handing a new thread to a parked
-  worker greenlet costs a switch. Finished workers wait in ``_idle`` (at most ``IDLE_WORKERS``).
+  worker greenlet costs a switch (``whyevents bench runtime --only spawn`` prints the spawn
+  cost). Finished workers wait in ``_idle`` (at most ``IDLE_WORKERS``).
 * **Nothing busy-waits.** With every thread parked the OS thread sleeps in ``epoll_wait`` until the
   next deadline or event. If nothing at all could wake a thread, the main thread gets ``Deadlock``.
 

@@ -23,10 +23,12 @@ What it flags, on one physical line (a number is ``68``, ``1,880``, ``2.3``, ``6
 * a **speed ratio**: ``1.3x``, ``2 ×``/``3 times`` followed by faster/slower/more/less/fewer/as,
   a percentage followed by faster/slower/more/less/fewer/lower/higher;
 * **hardware counts**: a number of cycles, instructions or cache misses;
+* a number in seconds, minutes, hours, a size or a percentage followed by "here" or "on this
+  machine" (``35 s here``);
 * a **measurement word** (measured, median, mean, average, p50/p90/p99, timeit, A/B, ``costs``,
   ``took``, ``saves``/``saved``, ``spends``) on the line or the line before it in the same
-  docstring or comment block, together with a number in seconds, milliseconds, minutes, a size or
-  a percentage on the line.
+  docstring or comment block, together with a number in seconds, milliseconds, minutes or a
+  percentage on the line.
 
 What it leaves alone: a number with a unit that is a parameter or a bound, the common case
 ("an 8 KiB file", "a 2 s linger bound", "a timeout of 120 s", "RLIMIT_NOFILE at 20,000"), unless
@@ -40,7 +42,8 @@ in words and the command that measures it (e.g. "``whyevents bench servers`` pri
 server's CPU per request").
 
 Usage: ``python ci/lint_units.py PATH [PATH ...]`` (directories are walked for ``*.py``). Prints
-``path:line: text`` for each finding; exits 1 if there is any, 0 if none. Stdlib only.
+``path:line: text  [rule]`` for each finding; exits 1 if there is any, 0 if none, 2 on a usage
+error. Stdlib only.
 """
 
 from __future__ import annotations
@@ -174,7 +177,7 @@ def python_files(paths: list[str]) -> list[Path]:
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print(__doc__.strip().splitlines()[-3], file=sys.stderr)
+        print("usage: python ci/lint_units.py PATH [PATH ...]", file=sys.stderr)
         return 2
     bad = 0
     for path in python_files(argv):

@@ -102,7 +102,7 @@ def test_a_client_that_stops_reading_a_large_reply_is_dropped(docroot, config):
 def test_two_thousand_idle_connections_time_out_and_do_not_stall_others(docroot, config):
     n = 2000
     raise_fd_limit()
-    extra = {"threads": n + 48} if config.server == "knot-c" else {}   # (see the pool test)
+    extra = {"threads": n + 48} if config.server in ("knot-c", "knot-c-async") else {}  # (pool)
     # (3 s: long enough for all 2,000 to be connected before the first times out)
     with config.start(docroot, request_timeout=3.0, **extra) as srv:
         idle = []
@@ -122,7 +122,7 @@ def test_two_thousand_idle_connections_time_out_and_do_not_stall_others(docroot,
                 s.close()
 
 
-POOL_CONFIGS = [c for c in CONFIGS if c.server == "knot-c"]
+POOL_CONFIGS = [c for c in CONFIGS if c.server in ("knot-c", "knot-c-async")]
 
 
 @pytest.mark.parametrize("config", POOL_CONFIGS, ids=[c.id for c in POOL_CONFIGS])

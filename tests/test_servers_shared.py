@@ -101,6 +101,7 @@ COUNTER_NAMES = {
     "whyevents.knot": ("client_aborts", "idle_closes"),
     "whyevents.seda": ("clients_vanished", "idle_closed"),
     "whyevents.eventloop": ("client_aborts", "idle_closes"),
+    "whyevents.knot.coro": ("client_aborts", "idle_closes"),
 }
 REPORTED_NAME = {"seda": "haboob"}
 
@@ -630,6 +631,10 @@ BAD_ARGUMENTS = {
         {"threads": 4}, {"threads": 0}, {"threads": True}, {"scheduler": "fifo"},
         {"backend": "green"}, {"disk_threads": 0}, {"nowait": 1},
     ],
+    "whyevents.knot.coro": [
+        {"policy": "B"}, {"threads": 0}, {"threads": 1.5}, {"backend": "green"},
+        {"scheduler": "fifo"},
+    ],
 }
 _BAD = [(name, kwargs) for name, spec in servers.SERVERS.items()
         for kwargs in COMMON_BAD_ARGUMENTS + BAD_ARGUMENTS[spec.module]]
@@ -657,7 +662,7 @@ def test_start_rejects_a_root_that_is_not_a_directory(name, tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 #: What a server needs to hold ``n`` connections at once (Knot-C has a fixed pool of threads).
-CAPACITY = {"knot-c": lambda n: {"threads": n + 48}}
+CAPACITY = {name: lambda n: {"threads": n + 48} for name in ("knot-c", "knot-c-async")}
 SCALE_CONFIGS = [c for c in CONFIGS if c.kwargs.get("backend") != "kernel"]
 
 

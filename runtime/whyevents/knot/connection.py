@@ -65,7 +65,8 @@ from ..http import HTTPError, Miss, RequestParser, error_response
 from ..http.handler import NOT_FOUND_ERRNOS
 from ..server_common import Linger
 
-__all__ = ["serve_connection", "load", "RECV_BYTES", "MEMO_ENTRIES", "MEMO_REQUEST_BYTES"]
+__all__ = ["serve_connection", "load", "answer_batch", "RECV_BYTES", "MEMO_ENTRIES",
+           "MEMO_REQUEST_BYTES"]
 
 #: Bytes asked of each ``recv``. A request head is ~100 bytes; a longer head or a pipelined burst
 #: just takes several reads. ``recv`` into a fresh ``bytes`` costs about the same as
@@ -105,21 +106,28 @@ def _answer(knot, request) -> bytes:
     return response
 
 
+def answer_batch(knot, requests: list) -> tuple[bytes, int, bool]:
+    """The responses to a pipelined batch, joined for one send, up to the first request that
+    does not keep the connection alive: (response, requests answered, keep the connection).
+    Pure of I/O, so Knot on ``async def`` threads (``knot.coro``) shares it."""
+    parts = []
+    for request in requests:
+        parts.append(_answer(knot, request))
+        if not request.keep_alive:
+            return b"".join(parts), len(parts), False
+    return b"".join(parts), len(parts), True
+
+
 def _answer_all(knot, conn, requests: list, error) -> bool:
     """Anything but exactly one well-formed request: none yet (a partial head), a pipelined
     batch (answered with one ``sendall``), and/or a parse error. False: close the connection."""
     if requests:
-        parts = []
-        for request in requests:
-            parts.append(_answer(knot, request))
-            if not request.keep_alive:
-                break
-        response = b"".join(parts)
+        response, answered, keep_alive = answer_batch(knot, requests)
         conn.sendall(response)
         counters = knot.counters
-        counters.requests += len(parts)
+        counters.requests += answered
         counters.bytes_sent += len(response)
-        if not request.keep_alive:
+        if not keep_alive:
             return False
     if error is not None:
         _close_with_error(knot, conn, error.status)

@@ -48,6 +48,10 @@ SERVERS: dict[str, Server] = {s.name: s for s in [
            help="Haboob-like staged event-driven server on kernel threads"),
     Server("eventloop", "whyevents.eventloop", {},
            help="Knot's event-driven twin: one epoll loop"),
+    Server("knot-c-async", "whyevents.knot.coro", {"policy": "C"}, pollers=("epoll",),
+           help="Knot-C on async def threads (the compiler's continuation transform)"),
+    Server("knot-a-async", "whyevents.knot.coro", {"policy": "A"}, pollers=("epoll",),
+           help="Knot-A on async def threads (the compiler's continuation transform)"),
 ]}
 
 

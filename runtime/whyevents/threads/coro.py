@@ -134,12 +134,13 @@ def current() -> Scheduler:
     return _sched
 
 
-def run(main):
-    """Run coroutine ``main`` (and what it spawns) on a new scheduler; ``main``'s result."""
+def run(main, scheduler: Scheduler | None = None):
+    """Run coroutine ``main`` (and what it spawns) on a new scheduler (or ``scheduler``, e.g.
+    ``coro_io.IOScheduler``, which adds sockets); ``main``'s result."""
     global _sched
     if _sched is not None:
         raise RuntimeError("coro.run() is already running in this process")
-    _sched = Scheduler()
+    _sched = Scheduler() if scheduler is None else scheduler
     try:
         return _sched.run(main)
     finally:

@@ -471,6 +471,87 @@ def _yielder(b: _Sync, counts: list, i: int, stop: list) -> None:
         y()
 
 
+def _spawn_parkers(b: _Sync, n: int, pairs: list, gate, parked: list,
+                   done: list) -> tuple[list, BaseException | None]:
+    """Start ``n`` parkers (each in ``recv`` on its socketpair's far end when ``gate`` is None,
+    else on ``gate``); returns the handles of those started and the refusal that stopped the
+    loop early (None when all started)."""
+    handles: list = []
+    try:
+        for i in range(n):
+            if gate is None:
+                handles.append(b.spawn(_parker_sock, pairs[i][1], parked, done))
+            else:
+                handles.append(b.spawn(_parker_cond, gate, parked, done))
+    except (RuntimeError, MemoryError) as e:
+        return handles, e
+    return handles, None
+
+
+def _stack_phase(b: _Sync, handles: list, out: dict, res: Result) -> None:
+    """Stack growth, measured with the parked threads after the clock and RSS were read (green
+    threads: what greenlet saved and the frames; kernel threads: the stack each was given)."""
+    figures = getattr(b, "stack_figures", None)
+    if figures is not None and handles:
+        out.update(figures(handles))
+        res.update(phase="stack", **out)
+
+
+def _yield_phase(b: _Sync, spec: dict, handles: list, out: dict) -> None:
+    """The scheduler's switch rate with the parked threads alive: ``runnable`` yielders loop on
+    ``yield_`` for ``yield_window_s``; their yields over the window's wall time."""
+    k = len(handles)
+    R = spec["runnable"]
+    counts, stop = [0] * R, [False]
+    ys = []
+    try:
+        for i in range(R):
+            ys.append(b.spawn(_yielder, b, counts, i, stop))
+    except (RuntimeError, MemoryError) as e:
+        out["refused"] = out.get("refused") or (
+            f"{k:,} threads parked, then yielder {len(ys) + 1} refused: "
+            + diagnose_refusal(k + len(ys), e))
+    if len(ys) == R:
+        window = spec["yield_window_s"]
+        b.sleep(min(0.05, window / 5))          # warm-up: every yielder has run
+        alive = b.alive()
+        if alive is None:           # gevent keeps no registry: count the handles
+            alive = sum(1 for h in handles + ys if _alive(h))
+        out["runtime_alive"] = alive
+        c0, w0 = sum(counts), perf_counter()
+        b.sleep(window)
+        c1, w1 = sum(counts), perf_counter()
+        out.update(yields_per_s=(c1 - c0) / (w1 - w0), yields=c1 - c0)
+    stop[0] = True
+    b.wait_until(lambda: all(not _alive(y) for y in ys))
+
+
+def _wake_all(b: _Sync, spec: dict, pairs: list, gate, done: list, k: int) -> float | None:
+    """Wake every parker (a byte on each socketpair, or ``gate`` opened) and wait until the
+    ``k`` have run to the end, or ``wake_timeout_s`` passed; returns that limit (None: none)."""
+    if gate is None:
+        for a, _ in pairs:
+            a.send(b"x")
+    else:
+        gate.open()
+    # bounded: N kernel threads woken on one core convoy on the GIL and the condition's
+    # lock, superlinearly in N (tens of seconds at 10,000, many minutes at twice that)
+    limit = spec.get("wake_timeout_s")
+    cut_at = perf_counter() + limit if limit else None
+    b.wait_until(lambda: len(done) >= k or (cut_at is not None and perf_counter() > cut_at))
+    return limit
+
+
+def _woken_figures(done: list, k: int, limit: float | None, t2: float) -> dict:
+    """The wake phase's figures: the time until the last parker finished, or how many had when
+    the wait was cut at ``limit``."""
+    if len(done) >= k:
+        return {"wake_all_s": perf_counter() - t2, "woken": len(done)}
+    return {"wake_all_s": None, "woken": len(done),
+            "wake_cut": f"{len(done):,} of {k:,} threads had run to the end "
+                        f"{limit:g} s after the wake: the wake phase was cut short"}
+
+
 def _sync_point(b: _Sync, spec: dict, res: Result, target: int) -> dict:
     """The four phases (module docstring) for a blocking-style backend; returns the figures."""
     socket_mode = spec["park"] == "socket"
@@ -481,20 +562,15 @@ def _sync_point(b: _Sync, spec: dict, res: Result, target: int) -> dict:
         done: list = []
         pairs = [b.socketpair() for _ in range(n)] if socket_mode else []
         gate = None if socket_mode else b.gate()
-        handles = []
         if phase:
             gc.collect()
             r0, t0 = rss_bytes(), perf_counter()
-        try:
-            for i in range(n):
-                if socket_mode:
-                    handles.append(b.spawn(_parker_sock, pairs[i][1], parked, done))
-                else:
-                    handles.append(b.spawn(_parker_cond, gate, parked, done))
-        except (RuntimeError, MemoryError) as e:
+        handles, refusal = _spawn_parkers(b, n, pairs, gate, parked, done)
+        if refusal is not None:
             if not phase:           # refused during the warm-up: nothing to measure
-                raise _Refused("during the warm-up: " + diagnose_refusal(len(handles), e)) from e
-            out["refused"] = diagnose_refusal(len(handles), e)
+                raise _Refused("during the warm-up: "
+                               + diagnose_refusal(len(handles), refusal)) from refusal
+            out["refused"] = diagnose_refusal(len(handles), refusal)
         k = len(handles)
         b.wait_parked(parked, k, handles)
         if phase:
@@ -503,54 +579,13 @@ def _sync_point(b: _Sync, spec: dict, res: Result, target: int) -> dict:
                        spawn_us=(t1 - t0) / k * 1e6 if k else None, rss_before=r0,
                        rss_bytes=r1, bytes_per_thread=(r1 - r0) / k if k else None)
             res.update(phase="spawned", **out)
-            # stack growth: measured with the k parked, after the clock and RSS were read
-            figures = getattr(b, "stack_figures", None)
-            if figures is not None and k:
-                out.update(figures(handles))
-                res.update(phase="stack", **out)
-            # the scheduler's switch rate with k threads alive (parked)
-            R = spec["runnable"]
-            counts, stop = [0] * R, [False]
-            ys = []
-            try:
-                for i in range(R):
-                    ys.append(b.spawn(_yielder, b, counts, i, stop))
-            except (RuntimeError, MemoryError) as e:
-                out["refused"] = out.get("refused") or (
-                    f"{k:,} threads parked, then yielder {len(ys) + 1} refused: "
-                    + diagnose_refusal(k + len(ys), e))
-            if len(ys) == R:
-                window = spec["yield_window_s"]
-                b.sleep(min(0.05, window / 5))          # warm-up: every yielder has run
-                alive = b.alive()
-                if alive is None:           # gevent keeps no registry: count the handles
-                    alive = sum(1 for h in handles + ys if _alive(h))
-                out["runtime_alive"] = alive
-                c0, w0 = sum(counts), perf_counter()
-                b.sleep(window)
-                c1, w1 = sum(counts), perf_counter()
-                out.update(yields_per_s=(c1 - c0) / (w1 - w0), yields=c1 - c0)
-            stop[0] = True
-            b.wait_until(lambda: all(not _alive(y) for y in ys))
+            _stack_phase(b, handles, out, res)
+            _yield_phase(b, spec, handles, out)
             res.update(phase="yielded", **out)
             t2 = perf_counter()
-        if socket_mode:
-            for a, _ in pairs:
-                a.send(b"x")
-        else:
-            gate.open()
-        # bounded: N kernel threads woken on one core convoy on the GIL and the condition's
-        # lock, superlinearly in N (tens of seconds at 10,000, many minutes at twice that)
-        limit = spec.get("wake_timeout_s")
-        cut_at = perf_counter() + limit if limit else None
-        b.wait_until(lambda: len(done) >= k or (cut_at is not None and perf_counter() > cut_at))
+        limit = _wake_all(b, spec, pairs, gate, done, k)
         if phase:
-            if len(done) >= k:
-                out.update(wake_all_s=perf_counter() - t2, woken=len(done))
-            else:
-                out.update(wake_all_s=None, woken=len(done),
-                           wake_cut=f"{len(done):,} of {k:,} threads had run to the end "
-                                    f"{limit:g} s after the wake: the wake phase was cut short")
+            out.update(_woken_figures(done, k, limit, t2))
             res.update(phase="woken", **out)
         if len(done) < k:
             return                  # the rest stay blocked; the worker exits without them
@@ -583,73 +618,95 @@ def _alive(h) -> bool:
 # asyncio: the same phases in coroutine style
 # ---------------------------------------------------------------------------------------------
 
-def _asyncio_point(spec: dict, res: Result, target: int) -> dict:
-    import asyncio
+async def _aio_park_cond(cond, state: list, parked: list, done: list) -> None:
+    async with cond:
+        parked.append(1)
+        while not state[0]:
+            await cond.wait()
+    done.append(1)
+
+
+async def _aio_park_sock(loop, sock, parked: list, done: list) -> None:
+    parked.append(1)
+    await loop.sock_recv(sock, 1)
+    done.append(1)
+
+
+async def _aio_yielder(sleep, counts: list, i: int, stop: list) -> None:
+    while not stop[0]:
+        counts[i] += 1
+        await sleep(0)
+
+
+async def _aio_wait_until(sleep, pred) -> None:
+    while not pred():
+        await sleep(0)
+
+
+def _aio_socketpairs(n: int) -> list:
+    """``n`` non-blocking socketpairs, made before the clock starts (the socket is not measured)."""
     import socket
+
+    pairs = []
+    for _ in range(n):
+        a, c = socket.socketpair()
+        a.setblocking(False)
+        c.setblocking(False)
+        pairs.append((a, c))
+    return pairs
+
+
+async def _aio_yield_phase(spec: dict, out: dict) -> None:
+    """The loop's switch rate with the parked tasks alive: ``runnable`` yielder tasks, each
+    ``await sleep(0)`` in a loop, over ``yield_window_s``."""
+    import asyncio
+
+    sleep = asyncio.sleep
+    create = asyncio.get_running_loop().create_task
+    R = spec["runnable"]
+    counts, stop = [0] * R, [False]
+    ys = [create(_aio_yielder(sleep, counts, i, stop)) for i in range(R)]
+    window = spec["yield_window_s"]
+    await sleep(min(0.05, window / 5))
+    out["runtime_alive"] = len(asyncio.all_tasks())
+    c0, w0 = sum(counts), perf_counter()
+    await sleep(window)
+    c1, w1 = sum(counts), perf_counter()
+    stop[0] = True
+    await asyncio.gather(*ys)
+    out.update(yields_per_s=(c1 - c0) / (w1 - w0), yields=c1 - c0)
+
+
+def _asyncio_point(spec: dict, res: Result, target: int) -> dict:
+    """The four phases for asyncio: tasks park on one ``asyncio.Condition`` (or each in
+    ``sock_recv`` on its socketpair); the rest as ``_sync_point``."""
+    import asyncio
 
     socket_mode = spec["park"] == "socket"
     out: dict = {}
-
-    async def park_cond(cond, state, parked, done):
-        async with cond:
-            parked.append(1)
-            while not state[0]:
-                await cond.wait()
-        done.append(1)
-
-    async def park_sock(loop, sock, parked, done):
-        parked.append(1)
-        await loop.sock_recv(sock, 1)
-        done.append(1)
-
-    async def yielder(counts, i, stop):
-        sleep = asyncio.sleep
-        while not stop[0]:
-            counts[i] += 1
-            await sleep(0)
-
-    async def wait_until(pred):
-        while not pred():
-            await asyncio.sleep(0)
+    sleep = asyncio.sleep
 
     async def cycle(n: int, phase: bool) -> None:
         loop = asyncio.get_running_loop()
         parked: list = []
         done: list = []
-        pairs = []
-        if socket_mode:
-            for _ in range(n):
-                a, c = socket.socketpair()
-                a.setblocking(False)
-                c.setblocking(False)
-                pairs.append((a, c))
+        pairs = _aio_socketpairs(n) if socket_mode else []
         cond, state = asyncio.Condition(), [False]
         if phase:
             gc.collect()
             r0, t0 = rss_bytes(), perf_counter()
         create = loop.create_task
         if socket_mode:
-            tasks = [create(park_sock(loop, pairs[i][1], parked, done)) for i in range(n)]
+            tasks = [create(_aio_park_sock(loop, pairs[i][1], parked, done)) for i in range(n)]
         else:
-            tasks = [create(park_cond(cond, state, parked, done)) for _ in range(n)]
-        await wait_until(lambda: len(parked) >= n)
+            tasks = [create(_aio_park_cond(cond, state, parked, done)) for _ in range(n)]
+        await _aio_wait_until(sleep, lambda: len(parked) >= n)
         if phase:
             t1, r1 = perf_counter(), rss_bytes()
             out.update(started=n, parked=len(parked), spawn_s=t1 - t0, spawn_us=(t1 - t0) / n * 1e6,
                        rss_before=r0, rss_bytes=r1, bytes_per_thread=(r1 - r0) / n)
             res.update(phase="spawned", **out)
-            R = spec["runnable"]
-            counts, stop = [0] * R, [False]
-            ys = [create(yielder(counts, i, stop)) for i in range(R)]
-            window = spec["yield_window_s"]
-            await asyncio.sleep(min(0.05, window / 5))
-            out["runtime_alive"] = len(asyncio.all_tasks())
-            c0, w0 = sum(counts), perf_counter()
-            await asyncio.sleep(window)
-            c1, w1 = sum(counts), perf_counter()
-            stop[0] = True
-            await asyncio.gather(*ys)
-            out.update(yields_per_s=(c1 - c0) / (w1 - w0), yields=c1 - c0)
+            await _aio_yield_phase(spec, out)
             res.update(phase="yielded", **out)
             t2 = perf_counter()
         if socket_mode:
@@ -659,7 +716,7 @@ def _asyncio_point(spec: dict, res: Result, target: int) -> dict:
             async with cond:
                 state[0] = True
                 cond.notify_all()
-        await wait_until(lambda: len(done) >= n)
+        await _aio_wait_until(sleep, lambda: len(done) >= n)
         if phase:
             out.update(wake_all_s=perf_counter() - t2, woken=len(done))
             res.update(phase="woken", **out)

@@ -41,6 +41,7 @@ __all__ = ["MODULES", "build_info", "install", "pure_python_forced", "COMPILED_D
 MODULES: tuple[tuple[str, str], ...] = (
     ("whyevents.threads.timers", "threads"),
     ("whyevents.threads.waitq", "threads"),
+    ("whyevents.threads.hub_local", "threads"),
     ("whyevents.threads.hub", "threads"),
     ("whyevents.threads.sched_fifo", "threads"),
     ("whyevents.threads.pollers", "threads"),

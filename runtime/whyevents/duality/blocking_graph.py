@@ -262,9 +262,9 @@ _recording_green = _thread.allocate_lock()
 
 def _thread_key():
     """The running green thread if this OS thread has a hub, else the OS thread's ident."""
-    from ..threads import hub as hubmod
+    from ..threads.hub_local import tls
 
-    hub = getattr(hubmod._tls, "hub", None)
+    hub = getattr(tls, "hub", None)
     if hub is not None and not hub.closed:
         return hub.current
     return _thread.get_ident()
@@ -375,13 +375,16 @@ def _blocking_site(frame) -> str:
 
 def _patch_parks(rec: Recorder, patches: list) -> None:
     """Wrap the method every park goes through: ``Hub.park``, or a scheduler's ``_park``."""
-    from ..threads import hub as hubmod
+    from ..threads import registry
+    from ..threads.hub import Hub
 
-    try:
-        from ..threads import sched_pth  # noqa: F401 - registers the pth hub class
-    except ImportError:
-        pass
-    for cls in {hubmod.Hub, *hubmod._SCHEDULERS.values()}:
+    classes = {Hub}
+    for scheduler in registry.SCHEDULER_NAMES:
+        try:
+            classes.add(registry.scheduler_class(scheduler))
+        except ImportError:           # a scheduler's module left out of this installation
+            pass
+    for cls in classes:
         # pth's park() and its poller both call _park(): wrapping _park counts each park once.
         name = "_park" if "_park" in cls.__dict__ else "park"
         if name not in cls.__dict__:

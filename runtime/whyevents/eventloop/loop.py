@@ -109,6 +109,7 @@ from ..server_common import (
     listen,
     raise_fd_limit,
 )
+from ..threads.registry import POLLER_NAMES as POLLERS
 from .pool import DEFAULT_DISK_THREADS, DiskPool
 from .state import (
     CLOSED,
@@ -126,7 +127,6 @@ __all__ = ["start", "EventServer", "RECV_BYTES", "POLLERS", "NAME"]
 NAME = "eventloop"
 #: Bytes asked of each ``recv``: Knot's ``RECV_BYTES``, so both servers see the same reads.
 RECV_BYTES = 8192
-POLLERS = ("epoll", "poll")
 #: Most events taken from one ``epoll_wait``.
 MAX_EVENTS = 4096
 #: The timer heap is compacted when it holds this many more entries than twice the open

@@ -41,6 +41,8 @@ from ..server_common import (
     listen,
     raise_fd_limit,
 )
+from ..threads.registry import POLLER_NAMES as _POLLERS
+from ..threads.registry import SCHEDULER_NAMES as _SCHEDULERS
 from .backends import BACKENDS, Backend
 from .policies import POLICIES
 
@@ -52,8 +54,6 @@ __all__ = ["start", "Knot", "DEFAULT_THREADS", "STOP_TIMEOUT"]
 DEFAULT_THREADS = {"green": 256, "kernel": 64}
 #: Seconds ``stop`` waits for the server's threads to end after asking them to.
 STOP_TIMEOUT = 5.0
-_SCHEDULERS = ("fifo", "pth")
-_POLLERS = ("epoll", "poll")
 
 
 class Knot:

@@ -130,6 +130,7 @@ from ..server_common import (
     raise_fd_limit,
 )
 from ..threads.originals import original
+from ..threads.registry import POLLER_NAMES as POLLERS
 from .stage import Stage, _allocate_lock, _get_ident
 
 __all__ = ["Haboob", "DEFAULT_THREADS", "DEFAULT_FILE_THREADS",
@@ -142,7 +143,6 @@ DEFAULT_THREADS = 1
 DEFAULT_FILE_THREADS = 4
 #: Events each stage's queue holds before admission control rejects (per stage).
 DEFAULT_QUEUE_CAPACITY = 65536
-POLLERS = ("epoll", "poll")
 #: Stage names, in pipeline order (aSocket is the poller thread, reported beside them).
 STAGES = ("aSocket", "HttpParse", "PageCache", "CacheMiss", "HttpSend")
 

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..threads.registry import POLLER_NAMES
+
 __all__ = ["Server", "SERVERS", "start", "names"]
 
 
@@ -30,7 +32,7 @@ class Server:
     name: str
     module: str
     fixed: Mapping[str, Any] = field(default_factory=dict)
-    pollers: tuple[str, ...] = ("epoll", "poll")
+    pollers: tuple[str, ...] = POLLER_NAMES
     help: str = ""
 
     def start(self, root: str, **kwargs: Any):

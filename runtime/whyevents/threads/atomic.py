@@ -37,13 +37,12 @@ import functools
 import os
 import sys
 
-from . import hub as _hubmod
 from .errors import HubError
+from .hub_local import tls as _tls
 
 __all__ = ["atomic", "AtomicViolation", "in_atomic"]
 
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_tls = _hubmod._tls
 _SWITCHES = ("park", "_park", "yield_")
 _installed: dict[type, int] = {}   # hub class -> open sections on hubs of that class
 _saved: dict[type, dict] = {}       # hub class -> {method name: what its __dict__ held}

@@ -18,7 +18,7 @@ import time
 import traceback
 from collections import Counter
 
-from .hub import PARKED, Hub, _describe, _where, get_hub
+from .hub import PARKED, Hub, describe_wait, get_hub, where_blocked
 
 __all__ = ["stats", "dump", "format_dump", "Watchdog"]
 
@@ -85,9 +85,9 @@ def dump(hub: Hub | None = None, *, live_state: bool = True) -> list[dict]:
             "name": t.name,
             "ident": t.ident,
             "state": t._state,
-            "waiting_on": _describe(t._waiting) if parked else None,
+            "waiting_on": describe_wait(t._waiting) if parked else None,
             "parked_for_s": round(now - t._since, 6) if parked else None,
-            "where": _where(t),
+            "where": where_blocked(t),
         })
         if parked:
             parked_threads.append((len(rows) - 1, t))

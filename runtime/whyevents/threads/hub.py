@@ -17,7 +17,10 @@ Principles (after curio's kernel.py):
 * **The policy is a scheduler's.** This module holds what every scheduler shares (threads,
   worker greenlets, kills, deadlock reports, other OS threads, ``run``/``spawn``/``sleep``);
   ``park``, ``wake``, ``yield_`` and the hub loop are a ``Hub`` subclass's: ``sched_fifo``
-  (``FifoHub``, the default) or ``sched_pth`` (``PthHub``).
+  (``FifoHub``, the default) or ``sched_pth`` (``PthHub``), chosen by name from
+  ``registry.SCHEDULERS`` (imported on first use: this module imports no scheduler). The lookup
+  of the running hub (``get_hub``, ``current``, the per-OS-thread storage) is ``hub_local``'s,
+  so the modules the hub needs (``waitq``) can find the hub without importing this one.
 * **Switch directly** (``sched_fifo``). A thread that blocks hands the CPU straight to the next
   runnable thread (one greenlet switch), not through the hub (two). The hub greenlet runs only
   to poll for I/O and expire timers, once per *batch*: the threads that were runnable when the
@@ -43,7 +46,6 @@ worker greenlets' parent is the hub greenlet, so an exception that escapes the h
 
 from __future__ import annotations
 
-import _thread
 import os
 import sys
 import traceback
@@ -54,6 +56,10 @@ from time import monotonic
 from greenlet import getcurrent, greenlet
 
 from .errors import Deadlock, HubError, InternalError, ThreadKilled
+from .hub_local import current, get_hub, set_hub
+from .hub_local import get_ident as _get_ident
+from .hub_local import tls as _tls
+from .registry import check_poller, check_scheduler, make_hub, poller_class
 from .timers import TimerHeap
 from .waitq import WaitQueue
 
@@ -68,8 +74,6 @@ IDLE_WORKERS = 1024
 
 NEW, READY, RUNNING, PARKED, DONE = "new", "ready", "running", "parked", "done"
 
-_tls = _thread._local()  # the real thread-local, whatever monkey-patching does to `threading`
-_get_ident = _thread.get_ident  # the OS thread's ident, whatever monkey-patching does to `_thread`
 _ids = count(1)
 
 
@@ -249,7 +253,7 @@ class Thread:
     def __repr__(self) -> str:
         extra = ""
         if self._state is PARKED and self._waiting is not None:
-            extra = f" on {_describe(self._waiting)}"
+            extra = f" on {describe_wait(self._waiting)}"
         return f"<Thread {self.name} {self._state}{extra}>"
 
     # -- internals ------------------------------------------------------------------------------
@@ -290,7 +294,8 @@ class Thread:
                 j.wake_all()
 
 
-def _describe(obj: object) -> str:
+def describe_wait(obj: object) -> str:
+    """What a parked thread waits on, in words (``dump()``, deadlock reports)."""
     owner = getattr(obj, "owner", None)
     kind = getattr(obj, "kind", None)
     if kind is not None:
@@ -329,12 +334,10 @@ class Hub:
     wake_appends = False
 
     def __init__(self, poller: str = "epoll") -> None:
-        from .pollers import make_poller
-
         self.os_thread = _get_ident()
         self.ready: deque = deque()
         self.timers = TimerHeap()
-        self.poller = make_poller(poller, self)
+        self.poller = poller_class(poller)(self)
         self._idle: list = []
         self._live: dict = {}
         self._budget = 0
@@ -473,7 +476,7 @@ class Hub:
     def _deadlock(self) -> None:
         """Nothing can ever wake a thread: raise ``Deadlock`` in the main thread."""
         main = self.main
-        blocked = [(t.name, _describe(t._waiting), _where(t)) for t in self._live
+        blocked = [(t.name, describe_wait(t._waiting), where_blocked(t)) for t in self._live
                    if t._state is PARKED]
         lines = "\n".join(f"  {n}: waiting on {w} at {where}" for n, w, where in blocked)
         msg = (f"deadlock: all {len(blocked)} threads are blocked and nothing can wake them "
@@ -537,7 +540,7 @@ class Hub:
         self.ready.clear()
         self._idle.clear()
         if getattr(_tls, "hub", None) is self:
-            _tls.hub = None
+            set_hub(None)
 
     def __repr__(self) -> str:
         return (f"<Hub {self.scheduler}/{self.poller.name} threads={len(self._live)} "
@@ -549,7 +552,7 @@ class Hub:
 _RUNTIME_DIR = os.path.dirname(sys.modules[__name__.rpartition(".")[0]].__file__)
 
 
-def _where(t: Thread) -> str:
+def where_blocked(t: Thread) -> str:
     """The innermost frame of ``t`` outside the runtime: where user code is blocked."""
     g = t._g
     frame = getattr(g, "gr_frame", None) if g is not None else None
@@ -566,36 +569,6 @@ def _where(t: Thread) -> str:
 # ---------------------------------------------------------------------------------------------
 # Module-level API
 # ---------------------------------------------------------------------------------------------
-
-_SCHEDULERS: dict[str, type[Hub]] = {}  # filled by sched_fifo (imported below) and sched_pth
-
-
-def register_scheduler(name: str, cls: type[Hub]) -> None:
-    """Make ``run(..., scheduler=name)`` use hub class ``cls``."""
-    _SCHEDULERS[name] = cls
-
-
-def _make_hub(scheduler: str = "fifo", poller: str = "epoll") -> Hub:
-    if scheduler not in _SCHEDULERS:
-        if scheduler == "pth":
-            from . import sched_pth  # noqa: F401 - registers itself
-        if scheduler not in _SCHEDULERS:
-            raise ValueError(f"scheduler={scheduler!r}: choose one of {sorted(_SCHEDULERS)}")
-    return _SCHEDULERS[scheduler](poller=poller)
-
-
-def get_hub() -> Hub:
-    """This OS thread's hub, created (fifo, epoll) on first use."""
-    hub = getattr(_tls, "hub", None)
-    if hub is None:
-        hub = _tls.hub = _make_hub()
-    return hub
-
-
-def current() -> Thread:
-    """The running green thread."""
-    return get_hub().current
-
 
 def spawn(fn, *args, **kwargs) -> Thread:
     """Start ``fn(*args, **kwargs)`` in a new green thread and return it."""
@@ -646,20 +619,18 @@ def run(main, *args, scheduler: str = "fifo", poller: str = "epoll", **kwargs):
     Other threads still alive when ``main`` returns are abandoned (like daemon threads). Raises
     ``Deadlock`` if ``main`` blocks and nothing can ever wake it, and whatever ``main`` raises.
     """
-    if poller not in ("epoll", "poll"):
-        raise ValueError(f"poller={poller!r}: choose 'epoll' or 'poll'")
+    check_poller(poller)
+    check_scheduler(scheduler)
     old = getattr(_tls, "hub", None)
     if old is not None and not old.closed:
         if old.current is not old.main or len(old._live) > 1:
             raise HubError("run() called while this OS thread's hub is running threads; "
                            "use spawn() instead")
         old.close()
-    hub = _tls.hub = _make_hub(scheduler, poller)
+    hub = make_hub(scheduler, poller)
+    set_hub(hub)
     try:
         return main(*args, **kwargs)
     finally:
         hub.close()
-        _tls.hub = None
-
-
-from . import sched_fifo  # noqa: E402, F401 - registers the default scheduler, "fifo"
+        set_hub(None)

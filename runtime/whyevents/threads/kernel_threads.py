@@ -52,6 +52,7 @@ import traceback
 
 from .atomic import AtomicViolation
 from .errors import Deadlock, HubError, InternalError, ResourceBusy, ThreadKilled
+from .registry import check_poller, check_scheduler
 
 __all__ = [
     "run", "spawn", "sleep", "current", "Thread",
@@ -117,8 +118,6 @@ _enumerate = _threading.enumerate
 
 _spawn_lock = _threading.Lock()
 _spawned = 0
-_SCHEDULERS = ("fifo", "pth")
-_POLLERS = ("epoll", "poll")
 
 
 def _check_unpatched() -> None:
@@ -212,10 +211,8 @@ def run(main, *args, scheduler: str = "fifo", poller: str = "epoll", **kwargs):
     ``scheduler`` and ``poller`` are checked as the green ``run`` checks them and otherwise
     ignored: the kernel schedules.
     """
-    if scheduler not in _SCHEDULERS:
-        raise ValueError(f"scheduler={scheduler!r}: choose one of {list(_SCHEDULERS)}")
-    if poller not in _POLLERS:
-        raise ValueError(f"poller={poller!r}: choose 'epoll' or 'poll'")
+    check_scheduler(scheduler)
+    check_poller(poller)
     return main(*args, **kwargs)
 
 

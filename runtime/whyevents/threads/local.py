@@ -31,12 +31,12 @@ from __future__ import annotations
 import _thread
 from weakref import ref
 
-from . import hub as _hub
+from .hub import add_exit_hook
+from .hub_local import tls as _tls
 
 __all__ = ["local"]
 
 _OsLocal = _thread._local          # captured before monkey-patching replaces _thread._local
-_tls = _hub._tls
 _object_getattribute = object.__getattribute__
 _object_setattr = object.__setattr__
 _object_delattr = object.__delattr__
@@ -85,7 +85,7 @@ def _thread_dict(self, init: bool = True) -> dict:
         if d is not None:
             return d
         d = impl.dicts[t] = {}
-        _hub.add_exit_hook(t, _forget, ref(impl))
+        add_exit_hook(t, _forget, ref(impl))
     if init:
         cls = type(self)
         if cls.__init__ is not object.__init__:

@@ -77,6 +77,7 @@ from . import select as _gselect
 from .errors import Deadlock, HubError
 from .hub import Thread as _GreenThread
 from .hub import get_hub
+from .hub_local import tls as _tls
 from .local import local
 from .queue import LifoQueue, PriorityQueue, Queue, SimpleQueue
 from .sync import Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore
@@ -141,9 +142,8 @@ _orig_get_ident = _thread.get_ident
 _orig_start_new_thread = _thread.start_new_thread
 _orig_count = _thread._count
 _orig_sleep = time.sleep
-_tls = _hub._tls
 _parking_hub = _gselect.parking_hub
-_MAIN_IDENT = _gselect._MAIN_IDENT
+_MAIN_IDENT = threading.main_thread().ident   # as select's: captured before patching
 
 
 # ---------------------------------------------------------------------------------------------

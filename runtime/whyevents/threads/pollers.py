@@ -1,4 +1,4 @@
-"""The interface every poller gives the hub and the socket layer, and the factory.
+"""The interface every poller gives the hub and the socket layer.
 
 Two pollers, one interface, different scaling:
 
@@ -6,6 +6,9 @@ Two pollers, one interface, different scaling:
   nothing in the number of other descriptors: O(ready) per poll.
 * ``poll_poll.PollPoller`` rebuilds a ``poll()`` set from every waiting descriptor on every poll,
   as the paper's poll()-based Knot and Haboob did: O(waiting) per poll.
+
+The hub picks one by name from ``registry.POLLERS`` (which imports its module on first use), so
+this module, which both subclass, never imports them.
 
 Interface (all called in the hub's OS thread):
 
@@ -40,9 +43,7 @@ import errno
 
 from .waitq import WaitQueue
 
-__all__ = ["make_poller", "FdQueue", "POLLERS", "Poller", "Readiness"]
-
-POLLERS = ("epoll", "poll")
+__all__ = ["FdQueue", "Poller", "Readiness"]
 
 
 class Readiness:
@@ -125,14 +126,3 @@ class FdQueue(WaitQueue):
 
     def __repr__(self) -> str:
         return f"fd {self.owner} ({self.kind})"
-
-
-def make_poller(name: str, hub):
-    """The poller called ``name`` ("epoll" or "poll") for ``hub``."""
-    if name == "epoll":
-        from .poll_epoll import EpollPoller
-        return EpollPoller(hub)
-    if name == "poll":
-        from .poll_poll import PollPoller
-        return PollPoller(hub)
-    raise ValueError(f"poller={name!r}: choose one of {POLLERS}")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from time import monotonic
 
-from .hub import PARKED, READY, RUNNING, Hub, Thread, register_scheduler
+from .hub import PARKED, READY, RUNNING, Hub, Thread
 from .timers import MAX_TIMEOUT
 
 __all__ = ["FifoHub"]
@@ -238,6 +238,3 @@ class FifoHub(Hub):
                 return entry[0]     # maybe early (the wait was renewed): _expire re-arms it
             timers.cancel(entry)    # parked without a timeout now: drop it
             t._timer = None
-
-
-register_scheduler("fifo", FifoHub)

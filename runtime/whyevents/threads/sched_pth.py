@@ -135,8 +135,9 @@ from operator import itemgetter
 from time import monotonic
 
 from .errors import InternalError
-from .hub import PARKED, READY, Hub, register_scheduler
+from .hub import PARKED, READY, Hub
 from .pollers import FdQueue, Poller
+from .registry import POLLER_NAMES
 from .timers import MAX_TIMEOUT
 
 __all__ = ["PthHub", "PthPoller", "PTH_PRIO_MIN", "PTH_PRIO_STD", "PTH_PRIO_MAX"]
@@ -320,7 +321,7 @@ class PthHub(Hub):
     scheduler = "pth"
 
     def __init__(self, poller: str = "epoll", favournew: bool = True) -> None:
-        if poller not in ("epoll", "poll"):
+        if poller not in POLLER_NAMES:
             raise ValueError(f"poller={poller!r}: choose 'epoll' or 'poll' (under scheduler='pth' "
                              f"both mean Pth's select() set rebuilt on every scan)")
         super().__init__(poller="poll")       # its PollPoller holds nothing; replaced below
@@ -565,6 +566,3 @@ class PthHub(Hub):
     def __repr__(self) -> str:
         return (f"<PthHub threads={len(self._live)} NQ={len(self._nq)} RQ={len(self._rq)} "
                 f"WQ={len(self._wq)} fd_waiters={self.poller.waiting} scans={self.scans}>")
-
-
-register_scheduler("pth", PthHub)

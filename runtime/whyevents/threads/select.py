@@ -40,7 +40,7 @@ from time import monotonic
 
 from greenlet import getcurrent
 
-from . import hub as _hub
+from . import hub_local as _hub_local
 
 __all__ = ["select", "poll", "SelectSelector", "PollSelector", "EpollSelector",
            "DefaultSelector", "parking_hub"]
@@ -49,8 +49,8 @@ __all__ = ["select", "poll", "SelectSelector", "PollSelector", "EpollSelector",
 _orig_select = _select.select
 _orig_poll = _select.poll
 _orig_epoll = _select.epoll
-_get_ident = _hub._get_ident
-_tls = _hub._tls
+_get_ident = _hub_local.get_ident
+_tls = _hub_local.tls
 _MAIN_IDENT = _threading.main_thread().ident
 
 _EPOLLIN = _select.EPOLLIN
@@ -72,7 +72,7 @@ def parking_hub():
     if hub is None:
         if _get_ident() != _MAIN_IDENT:
             return None
-        hub = _hub.get_hub()
+        hub = _hub_local.get_hub()
     if getcurrent() is hub.greenlet:
         return None
     return hub

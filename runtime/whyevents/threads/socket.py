@@ -81,9 +81,8 @@ import socket as _stdsocket
 from time import monotonic as _monotonic
 
 # -- whyevents
-from . import hub as _hubmod
-from .hub import _tls
-from .hub import get_hub as _get_hub
+from .hub_local import get_hub as _get_hub
+from .hub_local import tls as _tls
 from .threadpool import blocking as _blocking
 
 # Everything the stdlib module exports (and the private names other stdlib modules reach for,
@@ -555,7 +554,7 @@ def create_connection(address, timeout=_GLOBAL_DEFAULT_TIMEOUT, source_address=N
 
 def close(fd: int) -> None:
     """``socket.close(fd)``: forget ``fd`` in this OS thread's hub, then close it."""
-    hub = getattr(_hubmod._tls, "hub", None)
+    hub = getattr(_tls, "hub", None)
     if hub is not None and not hub.closed:
         hub.poller.forget(fd)
     _socket.close(fd)

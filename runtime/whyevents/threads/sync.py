@@ -25,7 +25,8 @@ from itertools import count
 from time import monotonic
 
 from .hub import READY as _READY
-from .hub import _tls, get_hub
+from .hub_local import get_hub
+from .hub_local import tls as _tls
 from .waitq import WaitQueue
 
 __all__ = [

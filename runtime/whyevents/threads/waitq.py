@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from . import hub as _hub
+from .hub_local import get_hub, tls
 
 __all__ = ["WaitQueue"]
 
@@ -59,7 +59,7 @@ class WaitQueue:
         """
         if timeout is not None and timeout <= 0:
             return False
-        hub = getattr(_hub._tls, "hub", None) or _hub.get_hub()
+        hub = getattr(tls, "hub", None) or get_hub()
         t = hub.current
         self._q[t] = None
         return hub.park(self, timeout)

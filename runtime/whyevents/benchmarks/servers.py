@@ -324,6 +324,80 @@ def steady_start(duration: float, connections: int) -> float | None:
     return duration * (0.5 if connections >= 5000 else 0.3)
 
 
+def _run_wrk_sampled(proc: BenchServer, url: str, connections: int, duration: int,
+                     wrk_cpu: int | None) -> tuple[dict, float, float, tuple | None]:
+    """wrk against ``url`` in a thread of its own while this thread samples the server once, at
+    ``steady_start``: returns ``(wrk's result, start, end, mid)`` (monotonic seconds; ``mid`` is
+    ``(time, cpu_times, request_count)`` at the steady start, None if wrk ended first or the run
+    is too short). wrk's error is re-raised here."""
+    from whyevents.loadgen.wrk import run_wrk
+
+    t0 = time.monotonic()
+    box: dict = {}
+
+    def drive() -> None:
+        try:
+            box["wrk"] = run_wrk(url, connections, duration, threads=1, cpu=wrk_cpu,
+                                 timeout=WRK_TIMEOUT_S)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = e
+        box["end"] = time.monotonic()
+
+    driver = threading.Thread(target=drive, name="wrk", daemon=True)
+    driver.start()
+    # the steady-state window: from once the connections are up to wrk's end
+    warm = steady_start(duration, connections)
+    mid = None
+    if warm is not None:
+        driver.join(warm)
+        if driver.is_alive():
+            mid = (time.monotonic(), proc.cpu_times(), proc.request_count())
+    driver.join()
+    if "error" in box:
+        raise box["error"]
+    return box["wrk"], t0, box["end"], mid
+
+
+def _wrk_figures(w: dict, wall: float, du: float, ds: float) -> dict:
+    """The cell's whole-run fields: wrk's requests, rate, errors and latency, and the server's
+    CPU (``du`` user, ``ds`` system seconds over the run) per request."""
+    n = w["requests"]
+    cpu = du + ds
+    return dict(
+        status="ok", requests=n, requests_per_s=w["requests_per_s"],
+        wrk_duration_s=w["duration_s"], wall_s=round(wall, 3),
+        cpu_user_s=round(du, 3), cpu_system_s=round(ds, 3),
+        cpu_us_per_request=cpu / n * 1e6 if n else None,
+        user_us_per_request=du / n * 1e6 if n else None,
+        system_us_per_request=ds / n * 1e6 if n else None,
+        socket_errors=w["socket_errors"], non_2xx_3xx=w["non_2xx_3xx"],
+        latency_ms=w["latency_ms"], wrk_command=w["command"])
+
+
+def _steady_figures(mid: tuple, t0: float, t_end: float, cpu_end: tuple[float, float],
+                    end_count: int) -> dict | None:
+    """The steady window's figures (``steady_start`` to wrk's end, requests as the server
+    counted them), or None when the server served none in it."""
+    t_mid, (um, sm), c_mid = mid
+    u1, s1 = cpu_end
+    k = end_count - c_mid
+    if k <= 0:
+        return None
+    return {"from_s": round(t_mid - t0, 3), "seconds": round(t_end - t_mid, 3),
+            "requests": k, "requests_per_s": k / (t_end - t_mid),
+            "cpu_us_per_request": ((u1 - um) + (s1 - sm)) / k * 1e6}
+
+
+def _server_counters(before: dict, after: dict) -> dict:
+    """The server's own counters over the run: requests, connections, errors by kind (those
+    that moved), accept back-offs."""
+    errs = {k: v - before.get("errors", {}).get(k, 0) for k, v in after.get("errors", {}).items()}
+    return {"server_requests": after["requests"] - before["requests"],
+            "server_connections": after["connections_total"] - before["connections_total"],
+            "server_errors": {k: v for k, v in errs.items() if v},
+            "accept_backoffs": after.get("accept_backoffs", 0) - before.get("accept_backoffs", 0)}
+
+
 def run_cell(server: str, connections: int, duration: int, root: str, body: bytes,
              workdir: str, server_cpu: int | None = None,
              wrk_cpu: int | None = None) -> dict:
@@ -332,8 +406,6 @@ def run_cell(server: str, connections: int, duration: int, root: str, body: byte
     Returns a dict with ``status`` "ok", "unavailable" or "error" (``reason``), req/s, CPU
     seconds and CPU us/request, wrk's error counts and latency, and the server's own counters.
     """
-    from whyevents.loadgen.wrk import run_wrk
-
     cell: dict = {"server": server, "connections": connections, "duration_s": duration,
                   "status": "error"}
     os.makedirs(workdir, exist_ok=True)
@@ -350,66 +422,21 @@ def run_cell(server: str, connections: int, duration: int, root: str, body: byte
         url = f"http://127.0.0.1:{proc.address[1]}/{FILE_NAME}"
         before = proc.stats()
         u0, s0 = proc.cpu_times()
-        t0 = time.monotonic()
-        box: dict = {}
-
-        def drive() -> None:
-            try:
-                box["wrk"] = run_wrk(url, connections, duration, threads=1, cpu=wrk_cpu,
-                                     timeout=WRK_TIMEOUT_S)
-            except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
-                box["error"] = e
-            box["end"] = time.monotonic()
-
-        driver = threading.Thread(target=drive, name="wrk", daemon=True)
-        driver.start()
-        # the steady-state window: from once the connections are up to wrk's end
-        warm = steady_start(duration, connections)
-        mid = None
-        if warm is not None:
-            driver.join(warm)
-            if driver.is_alive():
-                mid = (time.monotonic(), proc.cpu_times(), proc.request_count())
-        driver.join()
-        if "error" in box:
-            raise box["error"]
-        w = box["wrk"]
-        wall = box["end"] - t0
+        w, t0, t_end, mid = _run_wrk_sampled(proc, url, connections, duration, wrk_cpu)
         u1, s1 = proc.cpu_times()
         after = proc.stats()
         end_count = proc.request_count()
         if proc.proc.poll() is not None:
             raise RuntimeError(f"{server} exited during the run: {proc.stderr_tail()}")
-        n = w["requests"]
-        cpu = (u1 - u0) + (s1 - s0)
-        cell.update(
-            status="ok", requests=n, requests_per_s=w["requests_per_s"],
-            wrk_duration_s=w["duration_s"], wall_s=round(wall, 3),
-            cpu_user_s=round(u1 - u0, 3), cpu_system_s=round(s1 - s0, 3),
-            cpu_us_per_request=cpu / n * 1e6 if n else None,
-            user_us_per_request=(u1 - u0) / n * 1e6 if n else None,
-            system_us_per_request=(s1 - s0) / n * 1e6 if n else None,
-            socket_errors=w["socket_errors"], non_2xx_3xx=w["non_2xx_3xx"],
-            latency_ms=w["latency_ms"], wrk_command=w["command"])
-        if not n:
+        cell.update(_wrk_figures(w, t_end - t0, u1 - u0, s1 - s0))
+        if not w["requests"]:
             cell.update(status="error", reason=f"wrk completed no request in {duration} s")
         if mid is not None and mid[2] is not None and end_count is not None:
-            t_mid, (um, sm), c_mid = mid
-            k = end_count - c_mid
-            if k > 0:
-                cell["steady"] = {
-                    "from_s": round(t_mid - t0, 3), "seconds": round(box["end"] - t_mid, 3),
-                    "requests": k, "requests_per_s": k / (box["end"] - t_mid),
-                    "cpu_us_per_request": ((u1 - um) + (s1 - sm)) / k * 1e6}
+            steady = _steady_figures(mid, t0, t_end, (u1, s1), end_count)
+            if steady is not None:
+                cell["steady"] = steady
         if before and after:
-            cell["server_requests"] = after["requests"] - before["requests"]
-            cell["server_connections"] = (after["connections_total"]
-                                          - before["connections_total"])
-            errs = {k: v - before.get("errors", {}).get(k, 0)
-                    for k, v in after.get("errors", {}).items()}
-            cell["server_errors"] = {k: v for k, v in errs.items() if v}
-            cell["accept_backoffs"] = after.get("accept_backoffs", 0) - before.get(
-                "accept_backoffs", 0)
+            cell.update(_server_counters(before, after))
     except (CheckFailed, RuntimeError, OSError, ValueError, subprocess.SubprocessError) as e:
         cell.update(status="error", reason=f"{type(e).__name__}: {e}")
     finally:

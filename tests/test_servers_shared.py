@@ -732,8 +732,11 @@ LIMITED = {"knot-c": {"threads": 100}}
 EMFILE_CONFIGS = [c for c in CONFIGS if c.id != "knot-c-kernel"]
 #: The slowest test here (~1.6 s a run, as closes free descriptors three at a time): each
 #: server's first configuration only.
+#: Knot-C on async def threads is left out too: it serves each connection to completion, so
+#: when every request is in before it accepts, it never holds more than a few descriptors and
+#: may meet no EMFILE at all (the limit test above shows its back-off).
 HOG_CONFIGS = [next(c for c in CONFIGS if c.server == name)
-               for name in servers.SERVERS if name != "knot-c"]
+               for name in servers.SERVERS if name not in ("knot-c", "knot-c-async")]
 
 
 class _LimitedServer:

@@ -11,16 +11,11 @@ EXTRAS ?= lab,cluster,peers,dev
 
 .PHONY: test reproduce lab lint bench strip clean-venv build-compiled clean-compiled
 
-# The compiled build's test pass: the runtime's and the event side's tests. Left out: what reads
+# The compiled build's test pass: the runtime's and the event side's tests, the ones marked
+# `runtime` (`pytestmark` at the top of each of their files; -m runtime). Left out: what reads
 # the runtime's own Python frames, which compiled functions do not have (test_livestate's frame
 # counts, test_analysis_atomic's call naming, the blocking graph's labels: deselected below); the
 # first pass covers them, and those tools want WHYEVENTS_PURE_PYTHON=1.
-COMPILED_TESTS := tests/test_hub.py tests/test_sync.py tests/test_queue.py \
-	tests/test_timers_waitq.py tests/test_timers_lazy.py tests/test_socket.py \
-	tests/test_sched_pth.py tests/test_overhead.py tests/test_knot.py tests/test_eventloop.py \
-	tests/test_eventloop_hup.py tests/test_lock_tests.py tests/test_monkey.py \
-	tests/test_threadpool.py tests/test_kernel_backend.py tests/test_coro.py \
-	tests/test_experiment_pipeline.py tests/test_accel.py tests/test_cpython_patched.py
 COMPILED_DESELECT := \
 	--deselect tests/test_eventloop.py::test_green_park_recording_is_installed_only_while_recording
 
@@ -43,7 +38,7 @@ test: $(STAMP)
 	WHYEVENTS_PURE_PYTHON=1 bash ci/nbval.sh
 	@if $(PY) -m whyevents.accel.build --check; then \
 		echo "compiled build: the runtime's and the event side's tests again"; \
-		$(PY) -m pytest $(COMPILED_TESTS) $(COMPILED_DESELECT); \
+		$(PY) -m pytest -m runtime tests $(COMPILED_DESELECT); \
 	else \
 		echo "compiled build: none here, or stale (make build-compiled): second pass skipped"; \
 	fi

@@ -18,6 +18,8 @@ from whyevents import accel
 from whyevents.accel import build as accel_build
 from whyevents.harness import provenance
 
+pytestmark = pytest.mark.runtime
+
 HAVE_BUILD = accel.build_info()["compiled_available"]
 needs_build = pytest.mark.skipif(not HAVE_BUILD, reason="no compiled build here "
                                  "(make build-compiled)")

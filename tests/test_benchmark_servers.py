@@ -114,9 +114,8 @@ def test_fd_budget_and_knot_threads():
 # MiniHttp: the peers' request reader
 # ---------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def docroot(tmp_path):
-    return web.make_docroot(tmp_path / "www")
+#: The ``docroot`` fixture's: the benchmark's own served file, ``(root, body)``.
+DOCROOT = lambda base: web.make_docroot(base / "www")
 
 
 def _mini(docroot):

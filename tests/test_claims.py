@@ -9,49 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from support.rows import TASKS, compiler, pipeline, series, store_rows, web
 from whyevents.repro import claims, paths
 from whyevents.repro.claims import MissingData
-from whyevents.repro.store import Run
 
 #: The paper's text is the authors' and is not redistributed here: point this variable at a copy
 #: (README, "The claims") to check that every claim quotes the paper word for word.
 PAPER_ENV = "WHYEVENTS_PAPER_TXT"
-TASKS = [100, 1000, 3000, 10000, 30000, 100000]
-CLIENTS = [64, 256, 1024, 4096, 16384]
-
-
-def series(xs, ys, x="tasks", y="throughput_rps", **fields):
-    return [{**fields, x: xv, y: yv} for xv, yv in zip(xs, ys, strict=True)]
-
-
-def pipeline(fifo=None, event=None, pth=None, kernel=None):
-    """Pipeline rows: flat fifo/event at ~20k req/s, pth ∝ 1/N, kernel collapsing."""
-    fifo = fifo or [20000.0] * len(TASKS)
-    event = event or [21000.0] * len(TASKS)
-    pth = pth or [2e7 / max(n, 1000) for n in TASKS]
-    kernel = kernel or [15000.0, 12000.0, 6000.0, 2000.0, 0.0, 0.0]
-    rows = series(TASKS, fifo, backend="whyevents", scheduler="fifo")
-    rows += series(TASKS, event, backend="event", scheduler="-")
-    rows += series(TASKS, pth, backend="whyevents", scheduler="pth")
-    rows += series(TASKS, kernel, backend="kernel", scheduler="-")
-    return rows
-
-
-def web(knot_c=None, knot_a_poll=None, knot_a_epoll=None, seda=None, seda_ctx=6.0,
-        eventloop=None):
-    rows = []
-    cfg = [("knot-c", "poll", knot_c or [100, 400, 700, 690, 680], 1.0, 10.0),
-           ("knot-c", "epoll", knot_c or [100, 400, 700, 690, 680], 1.0, 10.0),
-           ("eventloop", "epoll", eventloop or [100, 400, 720, 700, 690], 1.0, 9.0),
-           ("knot-a", "poll", knot_a_poll or [100, 400, 700, 500, 300], 1.0, 12.0),
-           ("knot-a", "epoll", knot_a_epoll or [100, 400, 700, 690, 680], 1.0, 10.0),
-           ("seda", "poll", seda or [90, 350, 500, 480, 450], seda_ctx, 16.0)]
-    for server, poller, mbit, ctx, cpu in cfg:
-        for c, m in zip(CLIENTS, mbit, strict=True):
-            rows.append({"server": server, "poller": poller, "clients": c, "mbit_s": float(m),
-                         "ctx_switches_per_request": ctx, "cpu_us_per_request": cpu,
-                         "errors": 0})
-    return rows
 
 
 # -- metric functions ---------------------------------------------------------------------------
@@ -182,28 +146,6 @@ def _by_id():
     return {c.id: c for c in claims.load_claims()}
 
 
-def compiler(missed=0, wrong=0, knot_bytes=5000.0, coro=(0.9, 0.9, 0.9),
-             coro_bytes=(400.0, 410.0, 420.0)):
-    """Rows of the compiler experiment: 3 servers' graphs, 5 atomic cases, live state at one
-    connection count, coro vs event at 1k/10k/100k tasks, coro bytes at 1k/10k/100k threads."""
-    rows = []
-    for i in range(1, 4):
-        rows += [{"kind": "graph", "series": "recorded", "n": i, "count": 8},
-                 {"kind": "graph", "series": "predicted", "n": i,
-                  "count": 8 - (missed if i == 1 else 0)}]
-    for i in range(1, 6):
-        rows += [{"kind": "atomic", "series": "right", "n": i,
-                  "count": 0 if i <= wrong else 1},
-                 {"kind": "atomic", "series": "cases", "n": i, "count": 1}]
-    rows += [{"kind": "live_state", "subject": "knot-c", "n": 100, "bytes_per_conn": knot_bytes},
-             {"kind": "live_state", "subject": "eventloop", "n": 100, "bytes_per_conn": 1800.0}]
-    for n, r, b in zip((1000, 10000, 100000), coro, coro_bytes, strict=True):
-        rows += [{"kind": "pipeline", "backend": "event", "tasks": n, "throughput_rps": 1e5},
-                 {"kind": "pipeline", "backend": "coro", "tasks": n, "throughput_rps": r * 1e5},
-                 {"kind": "scaling", "backend": "coro", "threads": n, "bytes_per_thread": b}]
-    return rows
-
-
 @pytest.mark.parametrize(("cid", "rows"), [
     ("C4.1", compiler(missed=1)),
     ("C4.2", compiler(wrong=1)),
@@ -294,17 +236,9 @@ def test_missing_data_error_names_claim_and_range():
 
 # -- stored results -----------------------------------------------------------------------------
 
-def _store(root, experiment, rows, profile="quick"):
-    run = Run.create(experiment, {}, profile, 1, root=root)
-    for r in rows:
-        run.append(r)
-    run.close()
-    return run
-
-
 def test_evaluate_all_reads_stored_runs(tmp_path):
-    _store(tmp_path, "pipeline", pipeline(fifo=[1.0, 20000, 1.0, 1.0, 1.0, 1.0]))
-    good = _store(tmp_path, "pipeline", pipeline())
+    store_rows(tmp_path, "pipeline", pipeline(fifo=[1.0, 20000, 1.0, 1.0, 1.0, 1.0]))
+    good = store_rows(tmp_path, "pipeline", pipeline())
     verdicts = {v.id: v for v in claims.evaluate_all("quick", root=tmp_path)}
     assert verdicts["C2.1"].passed and verdicts["C2.1"].run_id == good.run_id
     assert verdicts["C3.6"].status == "MISSING" and not verdicts["C3.6"].passed
@@ -314,8 +248,8 @@ def test_evaluate_all_reads_stored_runs(tmp_path):
 
 
 def test_evaluate_all_by_run_id_and_profile(tmp_path):
-    bad = _store(tmp_path, "pipeline", pipeline(fifo=[1.0, 20000, 1.0, 1.0, 1.0, 1.0]))
-    _store(tmp_path, "pipeline", pipeline(), profile="full")
+    bad = store_rows(tmp_path, "pipeline", pipeline(fifo=[1.0, 20000, 1.0, 1.0, 1.0, 1.0]))
+    store_rows(tmp_path, "pipeline", pipeline(), profile="full")
     by_id = {v.id: v for v in claims.evaluate_all("quick", {"pipeline": bad.run_id},
                                                   root=tmp_path)}
     assert by_id["C2.1"].status == "FAIL"
@@ -328,7 +262,7 @@ def test_check_raises_on_failure_and_returns_line(tmp_path):
         f"C2.2 PASS — {_by_id()['C2.2'].profiles['quick']['summary']}"
     with pytest.raises(claims.ClaimFailed, match=r"^C2\.2 FAIL — "):
         claims.check("C2.2", "quick", pipeline(pth=[20000.0] * len(TASKS)))
-    _store(tmp_path, "pipeline", pipeline())
+    store_rows(tmp_path, "pipeline", pipeline())
     assert claims.check("C2.1", "quick", root=tmp_path).passed
 
 
@@ -363,7 +297,7 @@ def test_full_only_claims_are_not_decided_at_quick(tmp_path):
     assert {c.id for c in full_only} == {"C2.4", "C3.1", "C3.2", "C3.3", "C3.4", "C3.5", "C2.8"}
     assert all(c.not_checked_reason() for c in full_only)
     assert "noisy" in _by_id()["C2.4"].not_checked_reason()
-    _store(tmp_path, "web", web())
+    store_rows(tmp_path, "web", web())
     ids = {v.id for v in claims.evaluate_all("quick", root=tmp_path)}
     assert ids and not ids & {c.id for c in full_only}
     with pytest.raises(ValueError, match="needs a 'full' profile"):
@@ -379,7 +313,7 @@ def test_known_divergence_is_reported_but_does_not_fail_a_notebook(tmp_path, cap
     assert c.divergence and "Python" in c.divergence
     rows = pipeline(fifo=[8000.0] * len(TASKS))                   # fifo at 0.38 of event
     assert not claims.evaluate(c, rows, "quick").passed            # still evaluated: FAIL
-    run = _store(tmp_path, "pipeline", rows)
+    run = store_rows(tmp_path, "pipeline", rows)
     notebook.check_claims(["C2.2", "C2.5"], "quick", store.Run.open(run.dir))
     out = capsys.readouterr().out.splitlines()
     assert out == ["C2.2 PASS — pth scheduler collapses by 10k tasks",
@@ -390,7 +324,7 @@ def test_known_divergence_is_reported_but_does_not_fail_a_notebook(tmp_path, cap
     assert "known divergence" in table.loc["C2.5", "note"]
     with pytest.raises(claims.ClaimFailed, match="C2.2"):         # others still fail the cell
         notebook.check_claims(["C2.2", "C2.5"], "quick",
-                              store.Run.open(_store(tmp_path, "pipeline",
+                              store.Run.open(store_rows(tmp_path, "pipeline",
                                                     pipeline(pth=[20000.0] * len(TASKS))).dir))
 
 

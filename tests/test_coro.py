@@ -6,7 +6,7 @@ import pytest
 
 from whyevents.threads import Deadlock, coro
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.runtime, pytest.mark.timeout(60)]
 
 
 def test_docstring_example_and_fifo_order():

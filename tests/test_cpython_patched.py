@@ -36,7 +36,7 @@ import pytest
 pytest.importorskip("test.support", reason="CPython's test package (Lib/test) is not installed "
                                            "with this Python")
 
-pytestmark = [pytest.mark.cpython, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.runtime, pytest.mark.cpython, pytest.mark.timeout(900)]
 
 SCRIPT = Path(__file__).parent / "scripts" / "green_cpython_tests.py"
 MODULE_TIMEOUT = 600.0          # hard cap per module (seconds); the whole set takes about 1 min

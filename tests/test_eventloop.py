@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from _http import fetch
+from support import wait_for
+from support.http import fetch
+from support.trees import Tree
 from whyevents import eventloop
 from whyevents.duality import blocking_graph
 from whyevents.duality import table as duality
@@ -38,7 +40,7 @@ POLLERS = ["epoll", "poll"]
 BODY = bytes(range(256)) * 32          # 8 KiB, every byte value
 TIMEOUT = 10.0
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.runtime, pytest.mark.timeout(60)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -88,29 +90,15 @@ class Client:
         self.sock.close()
 
 
-def wait_for(predicate, timeout: float = TIMEOUT, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
-def make_root(tmp_path: Path) -> Path:
-    root = tmp_path / "www"
-    root.mkdir()
-    (root / "f8k.bin").write_bytes(BODY)
-    (root / "small.txt").write_text("hello\n")
-    (root / "docs").mkdir()
-    (root / "docs" / "index.html").write_text("<h1>docs</h1>")
-    (tmp_path / "secret.txt").write_text("TOP-SECRET")
-    (root / "leak").symlink_to(tmp_path / "secret.txt")
-    return root
+#: The twin's document root, with a secret beside it and a symlink out of it.
+ROOT = Tree({"f8k.bin": BODY, "small.txt": b"hello\n", "docs/index.html": b"<h1>docs</h1>"},
+            outside={"secret.txt": b"TOP-SECRET"}, links={"leak": "secret.txt"})
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    return make_root(tmp_path)
+def root(make_docroot) -> Path:
+    """A fresh root for each test (some add a file to it)."""
+    return Path(make_docroot(ROOT))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from whyevents import eventloop
 
 GUARD = 5.0                 # the client's timeout; the server's request timeout is 60 s
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.runtime, pytest.mark.timeout(60)]
 
 
 @pytest.mark.parametrize("poller", ["epoll", "poll"])

@@ -18,6 +18,8 @@ from whyevents.experiments import pipeline as P
 from whyevents.experiments import pipeline_worker as W
 from whyevents.repro.claims import COLUMNS
 
+pytestmark = pytest.mark.runtime
+
 TINY = {"warmup_s": 0.05, "window_s": 0.2, "timeout_s": 60.0, "file_bytes": 1 << 18}
 
 

@@ -40,8 +40,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from _http import connect, fetch, read_response, wait_for
-from test_servers_shared import BODY, make_root
+from support import wait_for
+from support.http import connect, fetch, read_response
+from support.trees import BODY
 from whyevents import servers
 from whyevents.http import RequestParser
 
@@ -231,11 +232,6 @@ def test_valid_pipelined_requests_parse_exactly(request, capsys):
 # ---------------------------------------------------------------------------------------------
 # Every live server
 # ---------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def docroot(tmp_path_factory) -> str:
-    return make_root(tmp_path_factory.mktemp("fuzz"))
-
 
 @pytest.fixture(scope="module", params=servers.names())
 def live(request, docroot):

@@ -30,28 +30,13 @@ import time
 
 import pytest
 
-from _http import GUARD, at_eof, connect, fetch, read_response, req, wait_for
-from test_servers_shared import (
-    BODY,
-    CONFIGS,
-    COUNTER_NAMES,
-    IDS,
-    SCALE_CONFIGS,
-    Config,
-    make_root,
-)
+from support import wait_for
+from support.http import GUARD, at_eof, connect, fetch, read_response, req
+from support.servers import CONFIGS, IDS, SCALE_CONFIGS, idle_closes
+from support.trees import BODY
 from whyevents.server_common import raise_fd_limit
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def docroot(tmp_path_factory) -> str:
-    return make_root(tmp_path_factory.mktemp("hostile"))
-
-
-def idle_closes(config: Config, stats: dict) -> int:
-    return stats[COUNTER_NAMES[config.module][1]]
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=IDS)

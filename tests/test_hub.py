@@ -6,9 +6,11 @@ import time
 
 import pytest
 
-from conftest import settle
+from support import settle
 from whyevents import threads
 from whyevents.threads import Deadlock, ThreadKilled
+
+pytestmark = pytest.mark.runtime
 
 
 def test_spawn_join_value_and_order(run):

@@ -19,6 +19,8 @@ from whyevents import threads as green
 from whyevents.threads import HubError, backend
 from whyevents.threads import kernel_threads as kernel
 
+pytestmark = pytest.mark.runtime
+
 BACKENDS = ["green", "kernel"]
 CONSUMERS = 4
 ITEMS = 500

@@ -5,7 +5,8 @@ time-outs, stop, argument checks, load tools, 2,000 connections, EMFILE back-off
 for all of them, Knot-C and Knot-A on green threads over each poller and on kernel threads
 included, in ``test_servers_shared.py``.
 
-Every test talks to 127.0.0.1 only, with raw sockets (``_http``). Nothing here asserts on speed.
+Every test talks to 127.0.0.1 only, with raw sockets (``support.http``). Nothing here asserts on
+speed.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import time
 
 import pytest
 
-from _http import GUARD, connect, fetch, read_response, req
+from support.http import GUARD, connect, fetch, read_response, req
+from support.trees import BODY, SMALL, Tree
 from whyevents import knot, threads
 from whyevents.http import Request
 
-BODY = bytes(range(256)) * 32     # the 8 KiB file
-SMALL = b"small\n"
+pytestmark = pytest.mark.runtime
+
+DOCROOT = Tree({"file8k": BODY, "sub/small.txt": SMALL})     # the ``docroot`` fixture's
 
 CONFIGS = [
     ("C", "green", "epoll"), ("C", "green", "poll"), ("C", "kernel", "epoll"),
@@ -28,15 +31,6 @@ CONFIGS = [
 ]
 IDS = [f"knot{p.lower()}-{b}-{poll}" if b == "green" else f"knot{p.lower()}-kernel"
        for p, b, poll in CONFIGS]
-
-
-@pytest.fixture(scope="module")
-def docroot(tmp_path_factory) -> str:
-    root = tmp_path_factory.mktemp("knot") / "www"
-    (root / "sub").mkdir(parents=True)
-    (root / "file8k").write_bytes(BODY)
-    (root / "sub" / "small.txt").write_bytes(SMALL)
-    return str(root)
 
 
 @pytest.fixture(scope="module", params=CONFIGS, ids=IDS)

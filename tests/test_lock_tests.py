@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.runtime
+
 pytest.importorskip("test.lock_tests", reason="CPython's test package (test.lock_tests) is not "
                                               "installed with this Python")
 

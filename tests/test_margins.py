@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from test_claims import TASKS, _store, pipeline
+from support.rows import TASKS, pipeline, store_rows
 from whyevents.repro import margins
 from whyevents.repro.cli import main as cli_main
 from whyevents.repro.store import Run
@@ -28,14 +28,14 @@ def test_margin_is_relative_and_signed_in_the_passing_direction():
 def test_collect_and_summarize_over_runs(tmp_path):
     # three complete quick runs: fifo flat (C2.1 passes), flat, then a cliff (C2.1 fails);
     # one interrupted run and one full run, which do not count
-    _store(tmp_path, "pipeline", pipeline())
-    _store(tmp_path, "pipeline", pipeline(fifo=[20000.0, 20000, 19000, 18000, 18000, 18000]))
-    _store(tmp_path, "pipeline", pipeline(fifo=[20000.0, 20000, 9000, 5000, 5000, 5000]))
+    store_rows(tmp_path, "pipeline", pipeline())
+    store_rows(tmp_path, "pipeline", pipeline(fifo=[20000.0, 20000, 19000, 18000, 18000, 18000]))
+    store_rows(tmp_path, "pipeline", pipeline(fifo=[20000.0, 20000, 9000, 5000, 5000, 5000]))
     cut = Run.create("pipeline", {}, "quick", 1, root=tmp_path)
     for r in pipeline(fifo=[1.0] * len(TASKS)):
         cut.append(r)
     cut.close("interrupted")
-    _store(tmp_path, "pipeline", pipeline(fifo=[1.0] * len(TASKS)), profile="full")
+    store_rows(tmp_path, "pipeline", pipeline(fifo=[1.0] * len(TASKS)), profile="full")
 
     measured = margins.collect("quick", [tmp_path], claim_ids=["C2.1", "C2.2"])
     c21 = [m for m in measured if m.claim == "C2.1"]
@@ -53,9 +53,9 @@ def test_collect_and_summarize_over_runs(tmp_path):
 
 
 def test_since_and_undecided_runs(tmp_path):
-    old = _store(tmp_path, "pipeline", pipeline())
+    old = store_rows(tmp_path, "pipeline", pipeline())
     # a run whose rows cannot decide C2.2 (no pth points): undecided, not a failure
-    _store(tmp_path, "pipeline", [r for r in pipeline() if r["scheduler"] != "pth"])
+    store_rows(tmp_path, "pipeline", [r for r in pipeline() if r["scheduler"] != "pth"])
     measured = margins.collect("quick", [tmp_path], claim_ids=["C2.2"])
     assert [m.status for m in measured] == ["PASS", "MISSING"]
     row = margins.summarize(measured)[0]
@@ -68,11 +68,11 @@ def test_since_and_undecided_runs(tmp_path):
 
 
 def test_cli_exit_status_and_errors(tmp_path, capsys):
-    _store(tmp_path, "pipeline", pipeline())
+    store_rows(tmp_path, "pipeline", pipeline())
     assert cli_main(["margins", "--root", str(tmp_path), "--claim", "C2.2"]) == 0
     out = capsys.readouterr().out
     assert "| C2.2 |" in out and "1/1" in out
-    _store(tmp_path, "pipeline", pipeline(pth=[20000.0] * len(TASKS)))     # C2.2 fails here
+    store_rows(tmp_path, "pipeline", pipeline(pth=[20000.0] * len(TASKS)))     # C2.2 fails here
     report = tmp_path / "m.md"
     assert cli_main(["margins", "--root", str(tmp_path), "--claim", "C2.2", "--runs",
                      "--out", str(report)]) == 1

@@ -22,6 +22,8 @@ from whyevents import threads
 from whyevents.threads import select as gselect
 from whyevents.threads.local import local as green_local
 
+pytestmark = pytest.mark.runtime
+
 PATCH = "from whyevents.threads import monkey\nmonkey.patch_all()\n"
 
 

@@ -18,6 +18,8 @@ from whyevents import threads  # noqa: F401 - imported before build_info() is re
 from whyevents.benchmarks import overhead
 from whyevents.benchmarks.overhead import knot_calls, pipeline_calls, saved_stack, table
 
+pytestmark = pytest.mark.runtime
+
 CONFIGS = list(overhead.CONFIGS)
 IDS = [f"{s}-{p}" for s, p in CONFIGS]
 
@@ -38,9 +40,8 @@ def cached_file(tmp_path_factory):
     os.close(fd)
 
 
-@pytest.fixture(scope="module")
-def docroot(tmp_path_factory):
-    return overhead.docroot(str(tmp_path_factory.mktemp("overhead_www")))
+#: The ``docroot`` fixture's: ``/file8k`` under ``base/www``, as ``bench runtime`` serves it.
+DOCROOT = overhead.docroot
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=IDS)

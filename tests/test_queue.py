@@ -8,8 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import settle
+from support import settle
 from whyevents import threads
+
+pytestmark = pytest.mark.runtime
 
 
 def test_fifo_lifo_priority_order(run):

@@ -13,7 +13,7 @@ import types
 
 import pytest
 
-from test_claims import compiler, pipeline, web  # rootdir-relative: tests/ is on sys.path
+from support.rows import compiler, pipeline, web
 from whyevents.repro import claims, cli, runner, store
 from whyevents.repro.report import write_report
 

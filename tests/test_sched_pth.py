@@ -20,6 +20,8 @@ from whyevents.threads import Deadlock, ThreadKilled
 from whyevents.threads.sched_pth import PthHub, PthPoller
 from whyevents.threads.waitq import WaitQueue
 
+pytestmark = pytest.mark.runtime
+
 BOTH = pytest.mark.parametrize("scheduler", ["fifo", "pth"])
 
 

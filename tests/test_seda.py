@@ -19,15 +19,17 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from _http import connect, fetch, fetch_all_at_once, read_response, req, wait_for
+from support import wait_for
+from support.http import connect, fetch, fetch_all_at_once, read_response, req
+from support.trees import Tree
 from whyevents.seda import QueueFull, Stage, StageStopped, start
 
 BODY = bytes((i * 7 + 13) % 251 for i in range(8192))      # the 8 KiB file
 SMALL = b"small file\n"
+DOCROOT = Tree({"index.html": BODY, "small.txt": SMALL})   # the ``docroot`` fixture's
 
 
 # ---------------------------------------------------------------------------------------------
@@ -182,16 +184,7 @@ def test_stage_rejects_bad_parameters() -> None:
 
 
 @pytest.fixture
-def docroot(tmp_path: Path) -> Path:
-    root = tmp_path / "www"
-    root.mkdir()
-    (root / "index.html").write_bytes(BODY)
-    (root / "small.txt").write_bytes(SMALL)
-    return root
-
-
-@pytest.fixture
-def server(docroot: Path):
+def server(docroot: str):
     handle = start(docroot, threads=2)
     yield handle
     handle.stop()
@@ -223,7 +216,7 @@ def test_stats_show_every_stage_queue(server) -> None:
     assert stats["queue_lengths"]["PageCache"] == 0
 
 
-def test_full_queue_is_admission_control_503(docroot: Path) -> None:
+def test_full_queue_is_admission_control_503(docroot: str) -> None:
     # PageCache admits one event: of 20 pipelined requests, parsed in one batch, the first is
     # served and the second is refused with 503, after which the connection closes.
     with start(docroot, queue_capacity=1) as handle:
@@ -239,10 +232,10 @@ def test_full_queue_is_admission_control_503(docroot: Path) -> None:
         assert fetch(handle, "/small.txt").body == SMALL
 
 
-def test_partial_writes_wait_for_writability_without_blocking_others(docroot: Path) -> None:
+def test_partial_writes_wait_for_writability_without_blocking_others(make_docroot) -> None:
     big = bytes(range(256)) * (8 * 1024)                        # 2 MiB: more than a socket takes
-    (docroot / "big.bin").write_bytes(big)
-    with start(docroot, threads=2) as handle:
+    root = make_docroot(Tree({**DOCROOT.files, "big.bin": big}))    # its own: one file more
+    with start(root, threads=2) as handle:
         slow = socket.socket()
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         slow.settimeout(10)
@@ -260,7 +253,7 @@ def test_partial_writes_wait_for_writability_without_blocking_others(docroot: Pa
 
 
 def test_a_command_from_a_stage_wakes_asocket_after_a_poke_lands_during_its_read(
-        docroot: Path, monkeypatch) -> None:
+        docroot: str, monkeypatch) -> None:
     """The wake-up race in aSocket's ``_command``/``_loop``: a stage thread's command that
     arrives while aSocket is consuming the eventfd must not leave the "already poked" flag set
     with nothing left to read, or every later command (here: the close after a
@@ -316,7 +309,7 @@ handle.stop()
 """
 
 
-def test_accept_stops_while_only_the_reserve_of_descriptors_is_left(docroot: Path) -> None:
+def test_accept_stops_while_only_the_reserve_of_descriptors_is_left(docroot: str) -> None:
     # aSocket stops accepting while only its reserve of descriptors is left (for CacheMiss's
     # opens); accept() hitting EMFILE itself is tested for every server in
     # test_servers_shared.py.
@@ -350,7 +343,7 @@ print(json.dumps(handle.stop()), flush=True)
 """
 
 
-def test_stages_run_on_kernel_threads_even_in_a_monkey_patched_process(docroot: Path) -> None:
+def test_stages_run_on_kernel_threads_even_in_a_monkey_patched_process(docroot: str) -> None:
     proc = subprocess.Popen([sys.executable, "-c", PATCHED_SERVER, str(docroot)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:

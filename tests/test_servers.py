@@ -13,18 +13,12 @@ import sys
 
 import pytest
 
+from support.trees import Tree
 from whyevents import servers
 from whyevents.servers.process import ServerProcess, ServerStartError
 
 BODY = b"registry test\n" * 100
-
-
-@pytest.fixture
-def docroot(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-    (root / "index.html").write_bytes(BODY)
-    return str(root)
+DOCROOT = Tree({"index.html": BODY})      # the ``docroot`` fixture's
 
 
 def _get(address) -> tuple[int, bytes]:

@@ -1,10 +1,11 @@
 """What every registered web server must do alike: one copy of each behaviour, run on every server.
 
 The servers come from the one registry (``whyevents.servers.SERVERS``), each in every
-configuration it runs in: Knot-C and Knot-A on green threads over each poller and on kernel
-threads; the SEDA server and the event twin over each of their pollers. A new server in the
-registry is tested here without a line added, except its entry in ``COUNTER_NAMES`` and
-``BAD_ARGUMENTS`` (a ``KeyError`` says so).
+configuration it runs in (``support.servers.CONFIGS``: Knot-C and Knot-A on green threads over
+each poller and on kernel threads; the SEDA server and the event twin over each of their
+pollers). A new server in the registry is tested here without a line added, except its entry in
+``support.servers.COUNTER_NAMES`` and ``BAD_ARGUMENTS`` (a ``KeyError`` says so). Every server
+serves the shared document root (``support.trees.SHARED``, the ``docroot`` fixture).
 
 Most tests share one running server per configuration (module scope, so the suite stays fast)
 and wait, before each test, until it holds no connection; they assert on counter *differences*.
@@ -12,15 +13,14 @@ Tests that need their own settings (time-outs, a stop, 2,000 connections, a desc
 start a fresh one. What one server does differently on purpose (SEDA's 503 admission control
 and stages, Knot's request memo, the event twin's state table) is tested in its own file.
 
-Every byte goes to 127.0.0.1, with raw sockets (``_http``) or with curl/ab/wrk when installed.
-Nothing here asserts on speed.
+Every byte goes to 127.0.0.1, with raw sockets (``support.http``) or with curl/ab/wrk when
+installed. Nothing here asserts on speed.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import shutil
 import socket
@@ -28,11 +28,11 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 
 import pytest
 
-from _http import (
+from support import wait_for
+from support.http import (
     GUARD,
     at_eof,
     connect,
@@ -42,76 +42,15 @@ from _http import (
     read_to_eof,
     req,
     reset,
-    wait_for,
 )
+from support.servers import CONFIGS, IDS, SCALE_CONFIGS, Config, aborts, idle_closes
+from support.trees import BODY, DOCS, INDEX, SECRET, SMALL
 from whyevents import server_common, servers
 from whyevents.server_common import raise_fd_limit
 
 pytestmark = pytest.mark.timeout(60)
 
-BODY = bytes(range(256)) * 32     # the 8 KiB file
-INDEX = b"<h1>whyevents</h1>\n"
-DOCS = b"<h1>docs</h1>\n"
-SMALL = b"small\n"
-SECRET = b"TOP-SECRET-OUTSIDE-THE-ROOT"
-
-
-# ---------------------------------------------------------------------------------------------
-# Every server in every configuration
-# ---------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Config:
-    """One registered server with the keyword arguments of one of its configurations."""
-
-    server: str
-    kwargs: dict = field(default_factory=dict)
-
-    @property
-    def id(self) -> str:
-        return "-".join([self.server, *map(str, self.kwargs.values())])
-
-    @property
-    def module(self) -> str:
-        return servers.SERVERS[self.server].module
-
-    def start(self, root, **kwargs):
-        return servers.start(self.server, str(root), **{**self.kwargs, **kwargs})
-
-
-def _configs() -> list[Config]:
-    out = []
-    for name, spec in servers.SERVERS.items():
-        if "backend" in _BACKENDS.get(spec.module, ()):    # green threads: each poller; kernel
-            out += [Config(name, {"backend": "green", "poller": p}) for p in spec.pollers]
-            out.append(Config(name, {"backend": "kernel"}))
-        else:
-            out += [Config(name, {"poller": p}) for p in spec.pollers]
-    return out
-
-
-#: Servers whose ``start`` chooses between green and kernel threads.
-_BACKENDS = {"whyevents.knot": ("backend",)}
-CONFIGS = _configs()
-IDS = [c.id for c in CONFIGS]
-
-#: The counters the servers share under different names: (client went away, idle keep-alive
-#: closed), and the name each reports in ``stats()["server"]``.
-COUNTER_NAMES = {
-    "whyevents.knot": ("client_aborts", "idle_closes"),
-    "whyevents.seda": ("clients_vanished", "idle_closed"),
-    "whyevents.eventloop": ("client_aborts", "idle_closes"),
-    "whyevents.knot.coro": ("client_aborts", "idle_closes"),
-}
-REPORTED_NAME = {"seda": "haboob"}
-
-
-def aborts(config: Config, stats: dict) -> int:
-    return stats[COUNTER_NAMES[config.module][0]]
-
-
-def idle_closes(config: Config, stats: dict) -> int:
-    return stats[COUNTER_NAMES[config.module][1]]
+REPORTED_NAME = {"seda": "haboob"}     # the name a server reports in ``stats()["server"]``
 
 
 def cache_counts(stats: dict) -> tuple[int, int]:
@@ -130,28 +69,6 @@ def new_errors(before: dict, after: dict) -> dict:
 # ---------------------------------------------------------------------------------------------
 # Fixtures
 # ---------------------------------------------------------------------------------------------
-
-def make_root(base) -> str:
-    """The document root every test serves, with a secret beside it (outside) and a symlink
-    out of it."""
-    root = base / "www"
-    for sub in ("sub", "docs"):
-        (root / sub).mkdir(parents=True)
-    (root / "file8k").write_bytes(BODY)
-    (root / "index.html").write_bytes(INDEX)
-    (root / "docs" / "index.html").write_bytes(DOCS)
-    (root / "sub" / "small.txt").write_bytes(SMALL)
-    (root / "sub" / "a.html").write_bytes(b"A" * 3000)     # fetched by one test only: a miss
-    (root / "big.bin").write_bytes(os.urandom(4 << 20))
-    (base / "secret.txt").write_bytes(SECRET)
-    os.symlink(base / "secret.txt", root / "escape")
-    return str(root)
-
-
-@pytest.fixture(scope="module")
-def docroot(tmp_path_factory) -> str:
-    return make_root(tmp_path_factory.mktemp("servers"))
-
 
 @pytest.fixture(scope="module", params=CONFIGS, ids=IDS)
 def running(request, docroot):
@@ -663,7 +580,6 @@ def test_start_rejects_a_root_that_is_not_a_directory(name, tmp_path):
 
 #: What a server needs to hold ``n`` connections at once (Knot-C has a fixed pool of threads).
 CAPACITY = {name: lambda n: {"threads": n + 48} for name in ("knot-c", "knot-c-async")}
-SCALE_CONFIGS = [c for c in CONFIGS if c.kwargs.get("backend") != "kernel"]
 
 
 @pytest.mark.parametrize("config", SCALE_CONFIGS, ids=[c.id for c in SCALE_CONFIGS])

@@ -16,9 +16,11 @@ import warnings
 
 import pytest
 
-from conftest import settle
+from support import settle
 from whyevents import threads
 from whyevents.threads import socket, threadpool
+
+pytestmark = pytest.mark.runtime
 
 GUARD = 5.0     # seconds: a timeout that only a broken runtime reaches
 

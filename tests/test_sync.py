@@ -6,9 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import settle
+from support import settle
 from whyevents import threads
 from whyevents.threads import sync
+
+pytestmark = pytest.mark.runtime
 
 
 def test_lock_handoff_is_fifo(run):

@@ -11,10 +11,12 @@ import time
 
 import pytest
 
-from conftest import settle
+from support import settle
 from whyevents import threads
 from whyevents.threads import fileio, threadpool
 from whyevents.threads.threadpool import ThreadPool, blocking
+
+pytestmark = pytest.mark.runtime
 
 GUARD = 5.0
 

@@ -15,9 +15,11 @@ import time
 
 import pytest
 
-from conftest import settle
+from support import settle
 from whyevents import threads
 from whyevents.threads.errors import Deadlock
+
+pytestmark = pytest.mark.runtime
 
 GUARD = 5.0
 

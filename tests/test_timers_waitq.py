@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from whyevents import threads
 from whyevents.threads.timers import TimerHeap
 from whyevents.threads.waitq import WaitQueue
+
+pytestmark = pytest.mark.runtime
 
 
 @settings(max_examples=100, deadline=None)

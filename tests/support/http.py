@@ -1,22 +1,21 @@
 """A tiny raw-socket HTTP/1.1 client for the server tests: the bytes on the wire are checked.
 
-Every socket carries a timeout (``GUARD``), so a broken server fails a test instead of hanging
-the run. Addresses are a server handle (``.address``) or a ``(host, port)`` pair; everything
-talks to 127.0.0.1 only.
+Every socket carries a timeout (``GUARD``, defined with ``wait_for`` in ``support``), so a broken
+server fails a test instead of hanging the run. Addresses are a server handle (``.address``) or
+a ``(host, port)`` pair; everything talks to 127.0.0.1 only.
 """
 
 from __future__ import annotations
 
 import socket
 import struct
-import time
+
+from support import GUARD
 
 __all__ = [
-    "GUARD", "Response", "address_of", "connect", "req", "read_response", "fetch", "wait_for",
-    "at_eof", "reset", "read_to_eof", "fetch_all_at_once",
+    "GUARD", "Response", "address_of", "connect", "req", "read_response", "fetch", "at_eof",
+    "reset", "read_to_eof", "fetch_all_at_once",
 ]
-
-GUARD = 10.0                      # seconds: only a broken server makes a client wait this long
 
 
 class Response:
@@ -80,16 +79,6 @@ def fetch(target, path: str = "/file8k", method: str = "GET", extra: str = "") -
     with connect(target) as s, s.makefile("rb") as f:
         s.sendall(req(path, method, extra))
         return read_response(f, head=method == "HEAD")
-
-
-def wait_for(predicate, timeout: float = GUARD) -> bool:
-    """Poll ``predicate`` until it is true or ``timeout`` passes; its last value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def at_eof(s: socket.socket, timeout: float = GUARD) -> bool:

@@ -106,7 +106,7 @@ def test_points_cover_the_profile_rep_by_rep():
         assert reps == sorted(reps)          # interleaved: all of rep 0, then rep 1, ...
     quick = P.points(_params())
     assert {("whyevents", "fifo"), ("whyevents", "pth"), ("kernel", "-"), ("event", "-"),
-            ("greenlet", "-")} == {(p["backend"], p["scheduler"]) for p in quick}
+            ("greenlet", "-"), ("gen", "-")} == {(p["backend"], p["scheduler"]) for p in quick}
 
 
 def test_limits_say_why():
@@ -117,7 +117,7 @@ def test_limits_say_why():
 # -- measuring --------------------------------------------------------------------------------
 
 _ALL = [("whyevents", "fifo"), ("whyevents", "pth"), ("kernel", "-"), ("event", "-"),
-        ("gevent", "-"), ("asyncio", "-"), ("coro", "-"), ("greenlet", "-")]
+        ("gevent", "-"), ("asyncio", "-"), ("coro", "-"), ("greenlet", "-"), ("gen", "-")]
 
 
 @pytest.mark.parametrize("backend, scheduler", _ALL, ids=[f"{b}-{s}" for b, s in _ALL])

@@ -531,6 +531,7 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "asyncio": (__name__, "_run_asyncio"),
     "coro": (__name__, "_run_coro"),
     "greenlet": ("whyevents.experiments.pipeline_greenlet", "run_greenlet"),
+    "gen": ("whyevents.experiments.pipeline_gen", "run_gen"),
 }
 
 

@@ -8,6 +8,7 @@ subprocesses), so building the whole parser stays fast. A target whose module fa
 still listed; running it reports the import error instead of breaking the other commands.
 
     whyevents bench {runtime,servers} [--quick|--full] ...
+    whyevents bench yardstick [--tasks N] [--requests N1,N2] [--json PATH]
     whyevents serve {knot-c,knot-a,seda,eventloop} --root DIR [--port N] [--threads N] ...
     whyevents fileset --root DIR --clients N [--seed S] [--scale X]
     whyevents run {pipeline,scaling,web,compiler} [--profile quick|full] [-p KEY=VALUE ...]
@@ -37,6 +38,9 @@ BENCH_TARGETS: dict[str, tuple[str, str]] = {
     "servers": ("whyevents.benchmarks.servers",
                 "web servers under wrk (8 KiB file, keep-alive): Knot and its twins against "
                 "uvloop, asyncio, gevent and nginx; req/s and server CPU us/request"),
+    "yardstick": ("whyevents.benchmarks.yardstick",
+                  "the marginal cost of a pipeline task and a server request under cachegrind: "
+                  "instructions, data refs, cache misses, est. cycles (needs valgrind)"),
 }
 
 DESCRIPTION = """\

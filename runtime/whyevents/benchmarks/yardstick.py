@@ -1,0 +1,650 @@
+"""``whyevents bench yardstick``: the marginal cost of a task and of a request, counted, not timed.
+
+Why a second yardstick beside the clock. On a shared 2-vCPU VM another tenant can slow a core for
+minutes, and the wall-clock ratio between the green-thread runtime and the event server moves from
+hour to hour with it (the project's runs record such swings; ``whyevents margins`` shows them).
+Counted work does not move: cachegrind runs the program on a simulated CPU and counts the
+instructions it executes (``Ir``), its data reads and writes (``Dr``, ``Dw``) and the misses of a
+*stated* two-level cache model (first-level ``I1``/``D1``, last-level ``LL``), whatever else the
+host is doing. So the counts *explain* a gap (the runtime executes so many more instructions per
+task, touches so much more memory, misses so much more often) and *guard* it (a test bounds the
+instructions per task, and a change that adds work fails it on any machine, loaded or not). They
+do not *decide* a claim: the paper's claims are about time on real hardware, where branch
+prediction, the real caches and prefetchers, the kernel and frequency scaling all count, and a
+simulated cycle estimate weighs none of them. The clock decides; the yardstick tells why and
+keeps the code honest between runs.
+
+How the noise is taken out:
+
+* **Marginal cost over two windows.** Each workload runs twice from the same start: the same
+  start-up (interpreter, imports, spawning the N threads, the cached file) and the same warm-up,
+  then ``n1`` or ``n2`` units (task completions, requests). ``(cost(n2) - cost(n1)) / (n2 - n1)``
+  cancels everything but the per-unit cost, with no timer and no window edges.
+* **The same program each time.** Address-space randomization off (``setarch <arch> -R``), string
+  hashing fixed (``PYTHONHASHSEED=0``), no bytecode written (``PYTHONDONTWRITEBYTECODE=1``, so
+  the first run does not compile what the second then loads), the interpreted build unless asked.
+* **A stated cache model.** The sizes come from this machine's sysfs (``cache_model``) and are
+  passed to cachegrind explicitly (``--I1 --D1 --LL``), so the counts do not depend on
+  valgrind's own detection, and the model is recorded with every result. The last level modelled
+  is the core's own unified L2, not a shared L3: on a VM the L3 is shared with the host's other
+  tenants (what share a process gets is unknowable) and cachegrind needs a power-of-two set
+  count, which a hypervisor's L3 often does not have.
+* **Cycles, estimated.** ``L1 hits + 5 x LL hits + 35 x RAM hits`` (iai-callgrind's published
+  weights), with ``L1 hits = Ir + Dr + Dw - (I1 + D1 misses)``, ``LL hits = (I1 + D1 misses) -
+  LL misses`` and ``RAM hits = LL misses``: one number that weighs memory traffic beside
+  instructions, for ranking, not for predicting time.
+
+The workloads:
+
+* **The task pipeline** (``experiments.pipeline``'s closed loop, N tasks in flight, one cached
+  8 KiB read per task) through the worker's public entry point ``pipeline_worker.run_point`` in
+  its count mode (``tasks_total`` > 0: issue exactly that many tasks, then return), for the event
+  server (``event``: the deque of callbacks), green threads (``fifo``), the substrate floor
+  (``greenlet``) and ``async def`` threads (``coro``). The windows are whole rounds of N
+  completions after the first round, so the first time each worker runs stays in the start-up.
+* **A server on a fixed request trace**: a registered server (Knot-C, green threads; its
+  event-loop twin) in its own process under cachegrind, speaking ``whyevents.servers.process``'s
+  protocol, fed by a client in *this* process (outside valgrind, so its cost is not counted):
+  ``warmup`` keep-alive GETs of the 8 KiB file, then ``n1`` or ``n2`` more, one at a time on one
+  connection (ping-pong: the server goes idle between requests, so each request takes the same
+  path whatever the timing; pipelining would let the batch sizes, and so the counts, depend on
+  timing).
+
+Only the standard library is imported at module level (the CLI builds every benchmark's parser);
+the runtime and the servers are imported in the measured subprocesses. Re-measure with
+``whyevents bench yardstick`` (``--json`` for the file); the regression bounds live in
+``tests/test_yardstick.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+__all__ = [
+    "EVENTS", "PIPELINE_BACKENDS", "SERVERS", "YardstickUnavailable", "cache_model",
+    "cachegrind_command", "valgrind_version", "parse_cachegrind", "derive", "estimated_cycles",
+    "run_cachegrind", "marginal", "pipeline_program", "server_program", "run_benchmark",
+    "format_table", "add_arguments", "main_from_args", "DESCRIPTION", "EPILOG",
+]
+
+#: cachegrind's events with ``--cache-sim=yes``, in the order of its ``events:`` line.
+EVENTS = ("Ir", "I1mr", "ILmr", "Dr", "D1mr", "DLmr", "Dw", "D1mw", "DLmw")
+#: the pipeline backends measured: name -> (pipeline_worker backend, scheduler).
+PIPELINE_BACKENDS: dict[str, tuple[str, str]] = {
+    "event": ("event", "fifo"),
+    "fifo": ("whyevents", "fifo"),
+    "greenlet": ("greenlet", "fifo"),
+    "coro": ("coro", "fifo"),
+}
+#: the servers measured by default: the green-thread server and its event-driven twin.
+SERVERS = ("knot-c", "eventloop")
+#: the event side every ratio is taken against.
+EVENT_SIDE = {"pipeline": "event", "server": "eventloop"}
+#: iai-callgrind's weights: an LL hit costs 5 L1 hits, a RAM access 35.
+LL_HIT_WEIGHT = 5
+RAM_WEIGHT = 35
+
+_SYSFS_CACHE = Path("/sys/devices/system/cpu/cpu0/cache")
+_START_TIMEOUT = 300.0          # a server's start-up under cachegrind (imports, threads)
+_REQUEST_TIMEOUT = 60.0
+_RUN_TIMEOUT = 1800.0
+
+
+class YardstickUnavailable(RuntimeError):
+    """valgrind (or setarch) is not installed, or the cache model cannot be read."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The cache model and the command
+# ---------------------------------------------------------------------------------------------
+
+def _size_bytes(text: str) -> int:
+    text = text.strip().upper()
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+    return int(text.rstrip("KMG")) * mult
+
+
+def _pow2_floor(n: int) -> int:
+    return 1 << (max(1, n).bit_length() - 1)
+
+
+def cache_model(sysfs: str | os.PathLike = _SYSFS_CACHE) -> dict:
+    """This machine's caches as cachegrind will simulate them, read from sysfs (cpu0).
+
+    Returns ``{"I1": {...}, "D1": {...}, "LL": {...}, "source", "not_modelled", "adjusted"}``,
+    each level ``{"size", "assoc", "line", "level", "sets"}`` in bytes. I1 and D1 are the
+    level-1 instruction and data caches; LL is the core's level-2 unified cache (the highest
+    level if there is no L2). A level whose set count is not a power of two (cachegrind's
+    requirement) keeps its associativity and line and is shrunk to the next power-of-two set
+    count; ``adjusted`` says so. Raises ``YardstickUnavailable`` if sysfs has no cache entries.
+    """
+    base = Path(sysfs)
+    levels = []
+    for d in sorted(base.glob("index*")):
+        try:
+            rd = {k: (d / k).read_text().strip() for k in
+                  ("level", "type", "size", "ways_of_associativity", "coherency_line_size")}
+        except OSError:
+            continue
+        levels.append({"level": int(rd["level"]), "type": rd["type"],
+                       "size": _size_bytes(rd["size"]),
+                       "assoc": int(rd["ways_of_associativity"] or 1),
+                       "line": int(rd["coherency_line_size"])})
+    if not levels:
+        raise YardstickUnavailable(f"no cache description under {base}")
+
+    def pick(level: int, kinds: tuple[str, ...]) -> dict | None:
+        for c in levels:
+            if c["level"] == level and c["type"] in kinds:
+                return c
+        return None
+
+    i1 = pick(1, ("Instruction", "Unified"))
+    d1 = pick(1, ("Data", "Unified"))
+    unified = [c for c in levels if c["type"] == "Unified" and c["level"] >= 2]
+    ll = pick(2, ("Unified",)) or (max(unified, key=lambda c: c["level"]) if unified else None)
+    if i1 is None or d1 is None or ll is None:
+        raise YardstickUnavailable(f"sysfs under {base} lacks an L1i, L1d or unified L2+ cache")
+    model: dict = {"source": str(base), "adjusted": [], "not_modelled": []}
+    for name, c in (("I1", i1), ("D1", d1), ("LL", ll)):
+        sets = c["size"] // (c["assoc"] * c["line"])
+        if sets != _pow2_floor(sets):
+            sets = _pow2_floor(sets)
+            model["adjusted"].append(f"{name}: {c['size']} B has no power-of-two set count; "
+                                     f"modelled as {sets * c['assoc'] * c['line']} B")
+        model[name] = {"size": sets * c["assoc"] * c["line"], "assoc": c["assoc"],
+                       "line": c["line"], "level": c["level"], "sets": sets}
+    for c in levels:
+        if c["level"] > model["LL"]["level"]:
+            model["not_modelled"].append(
+                f"L{c['level']} {c['type']} {c['size']} B, {c['assoc']}-way: shared beyond the "
+                f"core (on a VM, with other tenants); the core's own L{model['LL']['level']} is "
+                f"the last level modelled")
+    return model
+
+
+def model_text(model: dict) -> str:
+    """One line: ``I1 32 KiB 8-way 64 B lines, D1 ..., LL ...``."""
+    return ", ".join(f"{k} {model[k]['size'] // 1024} KiB {model[k]['assoc']}-way "
+                     f"{model[k]['line']} B lines" for k in ("I1", "D1", "LL"))
+
+
+def valgrind_version() -> str | None:
+    """``valgrind --version`` (e.g. ``valgrind-3.19.0``), None if valgrind is not installed."""
+    exe = shutil.which("valgrind")
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def cachegrind_command(argv: Sequence[str], out_file: str | os.PathLike,
+                       model: dict | None = None, cache_sim: bool = True) -> list[str]:
+    """``setarch <arch> -R valgrind --tool=cachegrind --cache-sim=yes --I1 --D1 --LL ...
+    --cachegrind-out-file=OUT -- argv``. ``cache_sim=False`` counts instructions only (about
+    twice as fast: what a guard on ``Ir`` needs). Raises ``YardstickUnavailable`` without
+    valgrind or setarch."""
+    valgrind, setarch = shutil.which("valgrind"), shutil.which("setarch")
+    if valgrind is None:
+        raise YardstickUnavailable("valgrind is not installed (apt-get install -y valgrind)")
+    if setarch is None:
+        raise YardstickUnavailable("setarch is not installed (util-linux)")
+    model = cache_model() if model is None else model
+    geo = [f"--{k}={model[k]['size']},{model[k]['assoc']},{model[k]['line']}"
+           for k in ("I1", "D1", "LL")]
+    return [setarch, platform.machine(), "-R", valgrind, "--tool=cachegrind",
+            f"--cache-sim={'yes' if cache_sim else 'no'}", *geo,
+            f"--cachegrind-out-file={os.fspath(out_file)}", "--", *argv]
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing and arithmetic
+# ---------------------------------------------------------------------------------------------
+
+def parse_cachegrind(path: str | os.PathLike) -> dict[str, int]:
+    """The program's totals from a cachegrind output file: its ``events:`` line names the
+    columns of its ``summary:`` line. Every event of ``EVENTS`` is present (0 if the file lacks
+    it). Raises ``ValueError`` if the file has no events or summary line."""
+    events: list[str] | None = None
+    summary: list[int] | None = None
+    with open(path) as f:
+        for line in f:
+            if line.startswith("events:"):
+                events = line.split(":", 1)[1].split()
+            elif line.startswith("summary:"):
+                summary = [int(x) for x in line.split(":", 1)[1].split()]
+    if events is None or summary is None:
+        raise ValueError(f"{path}: no 'events:' or 'summary:' line (not a cachegrind out file)")
+    if len(summary) != len(events):
+        raise ValueError(f"{path}: summary has {len(summary)} counts for {len(events)} events")
+    counts = dict.fromkeys(EVENTS, 0)
+    counts.update(zip(events, summary, strict=True))
+    return counts
+
+
+def estimated_cycles(c: dict) -> float:
+    """iai-callgrind's estimate: ``L1 hits + 5 x LL hits + 35 x RAM hits``."""
+    return derive(c)["est_cycles"]
+
+
+def derive(c: dict) -> dict:
+    """The table's columns from raw counts (totals or per-unit: the arithmetic is linear):
+    ``instructions``, ``data_refs`` (Dr + Dw), ``d1_misses`` (D1mr + D1mw), ``ll_misses``
+    (DLmr + DLmw + ILmr), ``l1_hits``, ``ll_hits``, ``ram_hits`` and ``est_cycles``."""
+    l1_misses = c["I1mr"] + c["D1mr"] + c["D1mw"]
+    ll_misses = c["ILmr"] + c["DLmr"] + c["DLmw"]
+    l1_hits = c["Ir"] + c["Dr"] + c["Dw"] - l1_misses
+    ll_hits = l1_misses - ll_misses
+    return {"instructions": c["Ir"], "data_refs": c["Dr"] + c["Dw"],
+            "d1_misses": c["D1mr"] + c["D1mw"], "ll_misses": ll_misses,
+            "l1_hits": l1_hits, "ll_hits": ll_hits, "ram_hits": ll_misses,
+            "est_cycles": l1_hits + LL_HIT_WEIGHT * ll_hits + RAM_WEIGHT * ll_misses}
+
+
+# ---------------------------------------------------------------------------------------------
+# Running under cachegrind
+# ---------------------------------------------------------------------------------------------
+
+def measured_env(build: str = "interpreted", env: dict | None = None) -> dict:
+    """The environment of a measured process: this one's, with the hash seed fixed, no bytecode
+    written, and ``WHYEVENTS_PURE_PYTHON=1`` for the interpreted build (unset for compiled)."""
+    out = dict(os.environ if env is None else env)
+    out["PYTHONHASHSEED"] = "0"
+    out["PYTHONDONTWRITEBYTECODE"] = "1"
+    out.pop("WHYEVENTS_PURE_PYTHON", None)
+    if build == "interpreted":
+        out["WHYEVENTS_PURE_PYTHON"] = "1"
+    elif build != "compiled":
+        raise ValueError(f"build={build!r}: must be interpreted or compiled")
+    return out
+
+
+def run_cachegrind(argv: Sequence[str], env: dict | None = None, *, model: dict | None = None,
+                   cache_sim: bool = True, timeout: float = _RUN_TIMEOUT) -> dict[str, int]:
+    """Run ``argv`` to completion under cachegrind (ASLR off, the stated cache model) and return
+    its totals (``parse_cachegrind``). ``env`` is the whole environment (None: this one's).
+    Raises ``RuntimeError`` with the tail of its stderr if it fails."""
+    with tempfile.TemporaryDirectory(prefix="whyevents-yardstick-") as tmp:
+        out = Path(tmp) / "cachegrind.out"
+        cmd = cachegrind_command(argv, out, model, cache_sim)
+        p = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=timeout)
+        if p.returncode != 0 or not out.exists():
+            tail = (p.stdout + p.stderr).decode(errors="replace")[-1500:]
+            raise RuntimeError(f"{argv[:3]} under cachegrind exited {p.returncode}: {tail}")
+        return parse_cachegrind(out)
+
+
+def marginal(program: Callable[[int], dict], n1: int, n2: int) -> dict:
+    """The per-unit cost: ``program(n)`` runs n units after the same start-up and warm-up and
+    returns its totals; the result is ``(cost(n2) - cost(n1)) / (n2 - n1)`` per event plus the
+    derived columns (``derive``), with the two totals kept under ``totals``."""
+    if not 0 <= n1 < n2:
+        raise ValueError(f"windows: need 0 <= n1 < n2, got n1={n1}, n2={n2}")
+    c1, c2 = program(n1), program(n2)
+    per = {k: (c2[k] - c1[k]) / (n2 - n1) for k in EVENTS}
+    return {**per, **derive(per), "n1": n1, "n2": n2, "totals": {str(n1): c1, str(n2): c2}}
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline
+# ---------------------------------------------------------------------------------------------
+
+_PIPELINE_CHILD = ("from whyevents.benchmarks.yardstick import _pipeline_child; "
+                   "_pipeline_child()")
+
+
+def _pipeline_child() -> None:
+    """Measured process: one count-mode pipeline point, its row checked, then ``os._exit``."""
+    spec = json.loads(sys.argv[1])
+    from whyevents.experiments.pipeline_worker import run_point
+
+    row = run_point(spec)
+    if row.get("status") != "ok" or row.get("total_completed") != spec["tasks_total"]:
+        sys.stderr.write(f"pipeline point failed: {json.dumps(row, default=str)[:1000]}\n")
+        os._exit(1)
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def pipeline_spec(backend: str, tasks: int, total: int, path: str,
+                  read_bytes: int = 8192, file_bytes: int = 1 << 20) -> dict:
+    """The ``pipeline_worker.run_point`` spec of a count-mode point: ``tasks`` in flight,
+    exactly ``total`` completions."""
+    impl, scheduler = PIPELINE_BACKENDS[backend]
+    return {"backend": impl, "scheduler": scheduler, "poller": "epoll", "tasks": tasks,
+            "tasks_total": total, "read_bytes": read_bytes, "file_bytes": file_bytes,
+            "warmup_s": 0.0, "warmup_rounds": 0, "window_s": 0.0, "window_rounds": 0,
+            "path": path, "out": os.devnull}
+
+
+def pipeline_program(backend: str, tasks: int, path: str, *, build: str = "interpreted",
+                     model: dict | None = None, cache_sim: bool = True
+                     ) -> Callable[[int], dict]:
+    """``n -> totals`` of the pipeline with ``tasks`` in flight, ``tasks`` + n completions
+    (the first round is start-up: each worker's first run), reading the cached file ``path``."""
+    if backend not in PIPELINE_BACKENDS:
+        raise ValueError(f"backend={backend!r}: must be one of {', '.join(PIPELINE_BACKENDS)}")
+    env = measured_env(build)
+
+    def program(n: int) -> dict:
+        spec = pipeline_spec(backend, tasks, tasks + n, path)
+        return run_cachegrind([sys.executable, "-c", _PIPELINE_CHILD, json.dumps(spec)], env,
+                              model=model, cache_sim=cache_sim)
+
+    return program
+
+
+# ---------------------------------------------------------------------------------------------
+# A server on a fixed request trace
+# ---------------------------------------------------------------------------------------------
+
+def _readline(proc: subprocess.Popen, timeout: float) -> dict:
+    fd = proc.stdout.fileno()
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while not buf.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"no line from the server within {timeout:g} s")
+        r, _, _ = select.select([fd], [], [], left)
+        if r:
+            chunk = os.read(fd, 1)
+            if not chunk:
+                raise RuntimeError("the server under cachegrind exited early")
+            buf += chunk
+    return json.loads(buf)
+
+
+def server_program(name: str, root: str, warmup: int, *, build: str = "interpreted",
+                   model: dict | None = None, threads: int = 256) -> Callable[[int], dict]:
+    """``n -> totals`` of server ``name`` (``whyevents.servers``, epoll) under cachegrind,
+    serving ``warmup`` + n keep-alive GETs of the 8 KiB file on one connection, one at a time,
+    from a client in this process (not counted); then stopped through its protocol."""
+    from .servers_http import FILE_SIZE, get_request, read_responses
+
+    kwargs: dict = {"poller": "epoll"}
+    if name.startswith("knot-"):
+        kwargs["threads"] = threads
+    spec = {"server": name, "root": root, "kwargs": kwargs}
+    env = measured_env(build)
+
+    def program(n: int) -> dict:
+        with tempfile.TemporaryDirectory(prefix="whyevents-yardstick-") as tmp:
+            out = Path(tmp) / "cachegrind.out"
+            cmd = cachegrind_command([sys.executable, "-m", "whyevents.servers.process",
+                                      json.dumps(spec)], out, model)
+            err = open(Path(tmp) / "stderr", "w+b")  # noqa: SIM115 - closed below
+            proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=err, start_new_session=True)
+            try:
+                info = _readline(proc, _START_TIMEOUT)
+                if not info.get("ready"):
+                    raise RuntimeError(f"{name} did not start: {info.get('error')}")
+                addr = (info["host"], info["port"])
+                if warmup == 0:     # the check's 3 requests would then be inside the window
+                    raise ValueError("warmup: at least 3 requests (the correctness check)")
+                with socket.create_connection(addr, timeout=_REQUEST_TIMEOUT) as s:
+                    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    req = get_request(host=addr[0])
+                    buf = bytearray()
+                    for _ in range(warmup + n):
+                        s.sendall(req)
+                        (status, _h, body), = read_responses(s, 1, _REQUEST_TIMEOUT, buf)
+                        if status != 200 or len(body) != FILE_SIZE:
+                            raise RuntimeError(f"{name}: status {status}, {len(body)} bytes")
+                proc.stdin.write(b"stop\n")
+                proc.stdin.flush()
+                final = _readline(proc, _START_TIMEOUT)
+                proc.wait(timeout=_START_TIMEOUT)
+            except BaseException:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, 9)
+                proc.wait()
+                err.seek(0)
+                sys.stderr.write(err.read().decode(errors="replace")[-1500:])
+                raise
+            finally:
+                err.close()
+            counts = parse_cachegrind(out)
+            counts["server_requests"] = final.get("requests")
+            return counts
+
+    return program
+
+
+# ---------------------------------------------------------------------------------------------
+# The benchmark: every workload, the ratios, the table
+# ---------------------------------------------------------------------------------------------
+
+#: the table's columns: key, header, decimals.
+_COLUMNS = (("instructions", "Ir", 0), ("data_refs", "D refs", 0), ("d1_misses", "D1 miss", 2),
+            ("ll_misses", "LL miss", 3), ("est_cycles", "est. cycles", 0))
+#: the ratios printed (all of ``_COLUMNS``' are in the JSON).
+_PRINTED_RATIOS = (("instructions", "Ir x"), ("data_refs", "D x"), ("est_cycles", "cyc x"))
+
+
+def _ratios(rows: list[dict]) -> None:
+    """Each ok row's ``ratio_to_event``: its per-unit columns over its workload's event side."""
+    for workload, event in EVENT_SIDE.items():
+        base = next((r for r in rows if r["workload"] == workload and r["name"] == event
+                     and r["status"] == "ok"), None)
+        for r in rows:
+            if r["workload"] != workload or r["status"] != "ok" or base is None:
+                continue
+            r["ratio_to_event"] = {k: (r[k] / base[k] if base[k] else None)
+                                   for k, _h, _d in _COLUMNS}
+
+
+def run_benchmark(cfg: dict, progress: Callable[[str], None] | None = None) -> dict:
+    """Measure every backend and server ``cfg`` names; returns the result (also written to
+    ``cfg["json_path"]`` or ``data/results/bench-yardstick/<stamp>/results.json``).
+
+    ``cfg``: ``tasks`` (in flight), ``rounds`` ((r1, r2): windows of r1 x tasks and r2 x tasks
+    completions after the first round), ``backends``, ``servers``, ``requests`` ((n1, n2)),
+    ``warmup_requests``, ``build``, ``json_path``.
+    """
+    from whyevents.harness import provenance as _provenance
+
+    from .results import default_json_path, write_json
+    from .servers_http import make_docroot
+
+    say = progress or (lambda _msg: None)
+    model = cache_model()
+    json_path = Path(cfg["json_path"]) if cfg.get("json_path") else default_json_path(
+        "bench-yardstick")
+    params = {k: v for k, v in cfg.items() if k != "json_path"}
+    result = {"benchmark": "yardstick", "parameters": params,
+              "provenance": _provenance.benchmark(params), "valgrind": valgrind_version(),
+              "cache_model": model, "cache_model_text": model_text(model),
+              "command": cachegrind_command(["PROGRAM"], "OUT", model),
+              "env": {"PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+                      "WHYEVENTS_PURE_PYTHON": "1" if cfg["build"] == "interpreted" else None},
+              "rows": [], "json_path": str(json_path)}
+    t_start = time.monotonic()
+
+    def measure(row: dict, program: Callable[[int], dict], n1: int, n2: int) -> None:
+        t0 = time.monotonic()
+        try:
+            row.update(marginal(program, n1, n2), status="ok")
+        except Exception as e:  # noqa: BLE001 - one failed row, the others still measured
+            row.update(status="error", error=f"{type(e).__name__}: {e}"[:2000])
+        row["wall_s"] = round(time.monotonic() - t0, 1)
+        result["rows"].append(row)
+        _ratios(result["rows"])
+        write_json(json_path, result)
+        say(f"{row['workload']} {row['name']}: {row['status']}"
+            + (f", {row['instructions']:,.0f} Ir per {row['unit']}" if row["status"] == "ok"
+               else f" ({row.get('error')})") + f" ({row['wall_s']} s)")
+
+    tasks, (r1, r2) = cfg["tasks"], cfg["rounds"]
+    if cfg["backends"]:
+        from whyevents.experiments.pipeline import cached_file
+
+        with cached_file(1 << 20) as path:
+            for b in cfg["backends"]:
+                row = {"workload": "pipeline", "name": b, "unit": "task", "tasks": tasks}
+                measure(row, pipeline_program(b, tasks, path, build=cfg["build"], model=model),
+                        r1 * tasks, r2 * tasks)
+    if cfg["servers"]:
+        n1, n2 = cfg["requests"]
+        with tempfile.TemporaryDirectory(prefix="whyevents-yardstick-") as tmp:
+            root, _body = make_docroot(os.path.join(tmp, "www"))
+            for name in cfg["servers"]:
+                row = {"workload": "server", "name": name, "unit": "request",
+                       "warmup_requests": cfg["warmup_requests"]}
+                measure(row, server_program(name, root, cfg["warmup_requests"],
+                                            build=cfg["build"], model=model), n1, n2)
+    result["elapsed_s"] = round(time.monotonic() - t_start, 1)
+    write_json(json_path, result)
+    return result
+
+
+def _num(x: float | None, decimals: int) -> str:
+    return "-" if x is None else f"{x:,.{decimals}f}"
+
+
+def format_table(result: dict) -> str:
+    """The per-unit table of each workload, ratios to its event side, the model and valgrind."""
+    p = result["parameters"]
+    lines = [f"yardstick: marginal cost per unit under cachegrind ({result['valgrind']}, "
+             f"{p['build']} build, ASLR off)",
+             f"cache model: {result['cache_model_text']} (sysfs; passed as --I1/--D1/--LL)"]
+    lines += [f"  not modelled: {t}" for t in result["cache_model"]["not_modelled"]]
+    lines += [f"  adjusted: {t}" for t in result["cache_model"]["adjusted"]]
+    head = (f"{'':<10}" + "".join(f"{h:>13}" for _k, h, _d in _COLUMNS)
+            + "".join(f"{h:>8}" for _k, h in _PRINTED_RATIOS))
+    for workload, what in (
+            ("pipeline", f"task pipeline, {p['tasks']:,} tasks in flight, per task (windows "
+                         f"of {p['rounds'][0]} and {p['rounds'][1]} rounds after the first)"),
+            ("server", f"servers, keep-alive GETs of one 8 KiB file on one connection, per "
+                       f"request (windows of {p['requests'][0]:,} and {p['requests'][1]:,} "
+                       f"after {p['warmup_requests']} warm-up)")):
+        rows = [r for r in result["rows"] if r["workload"] == workload]
+        if not rows:
+            continue
+        lines += ["", what + f"; ratios to {EVENT_SIDE[workload]}:", head]
+        for r in rows:
+            if r["status"] != "ok":
+                lines.append(f"{r['name']:<10}  {r['status']}: {r.get('error', '')[:200]}")
+                continue
+            rat = r.get("ratio_to_event") or {}
+            lines.append(f"{r['name']:<10}" + "".join(f"{_num(r[k], d):>13}"
+                                                      for k, _h, d in _COLUMNS)
+                         + "".join(f"{_num(rat.get(k), 2):>8}" for k, _h in _PRINTED_RATIOS))
+    lines += ["", "Instruction counts are reproducible to a fraction of a percent on a loaded "
+                  "machine; est. cycles = L1 hits + 5 x LL hits + 35 x RAM (iai-callgrind's "
+                  "weights): they explain and guard a gap, the clock decides the claims."]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+DESCRIPTION = """\
+The marginal cost of a pipeline task and of a server request, counted under valgrind's
+cachegrind instead of timed: instructions (Ir), data references (Dr + Dw), simulated first-level
+data misses (D1mr + D1mw) and last-level misses (DLmr + DLmw + ILmr) of this machine's own cache
+sizes (read from sysfs, passed explicitly), and estimated cycles (L1 hits + 5 x LL hits + 35 x
+RAM, iai-callgrind's formula). ASLR off, hash seed fixed; each workload runs twice from the same
+start-up and warm-up with two window lengths, and the difference per unit is the marginal cost,
+so start-up cancels. Counts do not move with the machine's load: they explain and guard the
+thread/event gap; the clock (whyevents run pipeline / web) decides the claims. Needs valgrind.
+"""
+
+EPILOG = """\
+examples:
+  whyevents bench yardstick                          pipeline (event, fifo, greenlet, coro) at
+                                                     1,000 tasks and Knot-C vs its twin
+  whyevents bench yardstick --tasks 100 --servers none
+  whyevents bench yardstick --backends event,fifo --requests 200,600 --json /tmp/y.json
+"""
+
+
+def _csv(choices: Sequence[str], what: str) -> Callable[[str], list[str]]:
+    def parse(text: str) -> list[str]:
+        if text == "none":
+            return []
+        out = [x for x in text.split(",") if x]
+        bad = [x for x in out if x not in choices]
+        if bad:
+            raise argparse.ArgumentTypeError(f"{what} {', '.join(bad)}: choose from "
+                                             f"{', '.join(choices)} or none")
+        return out
+    return parse
+
+
+def _pair(text: str) -> tuple[int, int]:
+    try:
+        a, b = (int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give two integers, N1,N2") from None
+    if not 0 <= a < b:
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= N1 < N2")
+    return a, b
+
+
+def _positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
+    return n
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``whyevents bench yardstick``."""
+    from whyevents.servers import names
+
+    p.add_argument("--tasks", type=_positive, default=1000, metavar="N",
+                   help="pipeline tasks in flight (default 1000)")
+    p.add_argument("--rounds", type=_pair, default=(1, 3), metavar="R1,R2",
+                   help="pipeline windows in rounds of N completions, after the first round "
+                        "(default 1,3)")
+    p.add_argument("--backends", type=_csv(list(PIPELINE_BACKENDS), "backend"),
+                   default=list(PIPELINE_BACKENDS), metavar="B[,B]",
+                   help=f"pipeline backends (default {','.join(PIPELINE_BACKENDS)}; 'none')")
+    p.add_argument("--servers", type=_csv(names(), "server"), default=list(SERVERS),
+                   metavar="S[,S]", help=f"servers (default {','.join(SERVERS)}; of "
+                                         f"{','.join(names())}; 'none')")
+    p.add_argument("--requests", type=_pair, default=(200, 600), metavar="N1,N2",
+                   help="server windows in requests (default 200,600)")
+    p.add_argument("--warmup-requests", type=_positive, default=50, metavar="K",
+                   help="requests before either window (default 50)")
+    p.add_argument("--build", choices=("interpreted", "compiled"), default="interpreted",
+                   help="which build the measured processes run (default interpreted)")
+    p.add_argument("--json", metavar="PATH", type=Path, dest="json_path",
+                   help="where to write the results (default: "
+                        "data/results/bench-yardstick/<timestamp>/results.json)")
+
+
+def main_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> int:
+    """Run ``whyevents bench yardstick``; print the table; 0 if every row was measured."""
+    if valgrind_version() is None or shutil.which("setarch") is None:
+        print("whyevents bench yardstick needs valgrind and setarch "
+              "(apt-get install -y valgrind util-linux)", file=sys.stderr)
+        return 2
+    cfg = {"tasks": args.tasks, "rounds": list(args.rounds), "backends": args.backends,
+           "servers": args.servers, "requests": list(args.requests),
+           "warmup_requests": args.warmup_requests, "build": args.build,
+           "json_path": args.json_path}
+    result = run_benchmark(cfg, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print(format_table(result))
+    print(f"\nresults: {result['json_path']}")
+    return 0 if all(r["status"] == "ok" for r in result["rows"]) else 1

@@ -1,0 +1,149 @@
+"""The cachegrind yardstick (``whyevents.benchmarks.yardstick``): its arithmetic on canned files,
+its cache model on a made-up sysfs, and a regression guard on the instructions per pipeline task.
+
+The guard bounds *instruction counts*, not times: under cachegrind with ASLR off and the hash seed
+fixed they repeat to a fraction of a percent whatever else the machine runs, so a bound with a
+little headroom catches a change that adds work to a task on any machine, loaded or not.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from whyevents.benchmarks import yardstick as ys
+
+CANNED = """\
+desc: I1 cache:         32768 B, 64 B, 8-way associative
+desc: D1 cache:         49152 B, 64 B, 12-way associative
+desc: LL cache:         2097152 B, 64 B, 16-way associative
+cmd: python -c pass
+events: Ir I1mr ILmr Dr D1mr DLmr Dw D1mw DLmw
+fl=main.c
+fn=main
+3 1000 10 2 400 20 3 200 5 1
+summary: 1000 10 2 400 20 3 200 5 1
+"""
+
+
+def test_parse_summary_line(tmp_path: Path) -> None:
+    f = tmp_path / "cg.out"
+    f.write_text(CANNED)
+    c = ys.parse_cachegrind(f)
+    assert c == {"Ir": 1000, "I1mr": 10, "ILmr": 2, "Dr": 400, "D1mr": 20, "DLmr": 3,
+                 "Dw": 200, "D1mw": 5, "DLmw": 1}
+
+
+def test_cycles_formula_by_hand(tmp_path: Path) -> None:
+    f = tmp_path / "cg.out"
+    f.write_text(CANNED)
+    d = ys.derive(ys.parse_cachegrind(f))
+    # L1 misses 10 + 20 + 5 = 35; LL misses 2 + 3 + 1 = 6; references 1000 + 400 + 200 = 1600
+    assert d["l1_hits"] == 1600 - 35 == 1565
+    assert d["ll_hits"] == 35 - 6 == 29
+    assert d["ram_hits"] == d["ll_misses"] == 6
+    assert d["data_refs"] == 600 and d["d1_misses"] == 25 and d["instructions"] == 1000
+    assert d["est_cycles"] == 1565 + 5 * 29 + 35 * 6 == 1920
+    assert ys.estimated_cycles(ys.parse_cachegrind(f)) == 1920
+
+
+def test_parse_without_cache_sim_and_malformed(tmp_path: Path) -> None:
+    f = tmp_path / "cg.out"
+    f.write_text("cmd: x\nevents: Ir\nfn=f\n1 5\nsummary: 5000\n")
+    c = ys.parse_cachegrind(f)
+    assert c["Ir"] == 5000 and c["D1mr"] == 0 and set(c) == set(ys.EVENTS)
+    f.write_text("cmd: x\nevents: Ir Dr\n")
+    with pytest.raises(ValueError, match="summary"):
+        ys.parse_cachegrind(f)
+    f.write_text("events: Ir Dr\nsummary: 1\n")
+    with pytest.raises(ValueError, match="1 counts for 2 events"):
+        ys.parse_cachegrind(f)
+
+
+def test_marginal_cancels_start_up() -> None:
+    per = {"Ir": 250, "I1mr": 1, "ILmr": 0, "Dr": 100, "D1mr": 3, "DLmr": 1, "Dw": 50,
+           "D1mw": 2, "DLmw": 0}
+    start = {k: 10_000_000 + 7 * i for i, k in enumerate(ys.EVENTS)}
+    m = ys.marginal(lambda n: {k: start[k] + n * per[k] for k in ys.EVENTS}, 100, 300)
+    assert {k: m[k] for k in ys.EVENTS} == per
+    assert m["est_cycles"] == ys.derive(per)["est_cycles"]
+    with pytest.raises(ValueError):
+        ys.marginal(lambda n: {}, 5, 5)
+
+
+def _index(d: Path, level: int, kind: str, size: str, assoc: int, line: int = 64) -> None:
+    d.mkdir(parents=True)
+    for name, value in (("level", level), ("type", kind), ("size", size),
+                        ("ways_of_associativity", assoc), ("coherency_line_size", line)):
+        (d / name).write_text(f"{value}\n")
+
+
+def test_cache_model_from_sysfs(tmp_path: Path) -> None:
+    _index(tmp_path / "index0", 1, "Data", "48K", 12)
+    _index(tmp_path / "index1", 1, "Instruction", "32K", 8)
+    _index(tmp_path / "index2", 2, "Unified", "2048K", 16)
+    _index(tmp_path / "index3", 3, "Unified", "307200K", 20)   # 245,760 sets: not a power of 2
+    m = ys.cache_model(tmp_path)
+    assert m["I1"] == {"size": 32768, "assoc": 8, "line": 64, "level": 1, "sets": 64}
+    assert m["D1"]["size"] == 49152 and m["D1"]["assoc"] == 12
+    assert m["LL"]["size"] == 2 << 20 and m["LL"]["level"] == 2      # the core's own L2
+    assert m["adjusted"] == [] and len(m["not_modelled"]) == 1
+    assert "--LL=2097152,16,64" in _command(m)
+
+
+def test_cache_model_without_l2_rounds_sets(tmp_path: Path) -> None:
+    _index(tmp_path / "index0", 1, "Data", "32K", 8)
+    _index(tmp_path / "index1", 1, "Instruction", "32K", 8)
+    _index(tmp_path / "index3", 3, "Unified", "3072K", 12)     # 4,096 sets: fine
+    _index(tmp_path / "index4", 4, "Unified", "30M", 20)       # 24,576 sets -> 16,384
+    m = ys.cache_model(tmp_path)
+    assert m["LL"]["level"] == 4 and m["LL"]["sets"] == 16384
+    assert m["LL"]["size"] == 16384 * 20 * 64 and len(m["adjusted"]) == 1
+    with pytest.raises(ys.YardstickUnavailable):
+        ys.cache_model(tmp_path / "nothing-here")
+
+
+def _command(model: dict) -> list[str]:
+    if shutil.which("valgrind") is None or shutil.which("setarch") is None:
+        return [f"--LL={model['LL']['size']},{model['LL']['assoc']},{model['LL']['line']}"]
+    cmd = ys.cachegrind_command(["prog"], "/tmp/out", model)
+    assert cmd[2] == "-R" and "--cache-sim=yes" in cmd and cmd[-2:] == ["--", "prog"]
+    return cmd
+
+
+# ---------------------------------------------------------------------------------------------
+# The regression guard: instructions per pipeline task, under cachegrind
+# ---------------------------------------------------------------------------------------------
+
+#: Upper bounds on the *instructions* (cachegrind's Ir) per pipeline task, interpreted build,
+#: GUARD_TASKS in flight, windows of 1 and 3 rounds after the first: instruction counts repeat to
+#: a fraction of a percent, so these are the measured counts plus ~12% headroom. Re-measure with
+#: ``whyevents bench yardstick --tasks 50 --servers none --backends event,fifo`` and keep the
+#: headroom when a deliberate change moves them.
+GUARD_TASKS = 50
+MAX_IR_PER_TASK = {"event": 25_500, "fifo": 34_000}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("valgrind") is None or shutil.which("setarch") is None,
+                    reason="valgrind (and setarch) not installed: apt-get install -y valgrind")
+@pytest.mark.timeout(600)
+def test_instructions_per_task_are_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "file.bin"
+    path.write_bytes(bytes(range(256)) * 4096)
+    got = {}
+    for backend, bound in MAX_IR_PER_TASK.items():
+        prog = ys.pipeline_program(backend, GUARD_TASKS, str(path), cache_sim=False)
+        m = ys.marginal(prog, GUARD_TASKS, 3 * GUARD_TASKS)
+        got[backend] = m["Ir"]
+        print(f"{backend}: {m['Ir']:,.0f} instructions per task (bound {bound:,})",
+              file=sys.stderr)
+    for backend, bound in MAX_IR_PER_TASK.items():
+        assert 0 < got[backend] <= bound, (
+            f"{backend}: {got[backend]:,.0f} instructions per pipeline task, over the bound "
+            f"{bound:,} (re-measure: whyevents bench yardstick --tasks {GUARD_TASKS} "
+            f"--servers none --backends event,fifo)")
+    assert got["fifo"] > got["event"], got

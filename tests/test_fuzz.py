@@ -193,6 +193,7 @@ def reference(raw: bytes):
 # The parser
 # ---------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_parser_never_raises_and_ignores_how_bytes_are_split(request, capsys):
     def check(case):
         raw, chunks = case
@@ -214,6 +215,7 @@ def test_parser_never_raises_and_ignores_how_bytes_are_split(request, capsys):
         print(f"\nfuzz: parser: {n} cases, 0 failures")
 
 
+@pytest.mark.slow
 def test_valid_pipelined_requests_parse_exactly(request, capsys):
     def check(reqs):
         raw = b"".join(reqs)

@@ -285,6 +285,7 @@ def test_long_chain_of_new_threads_does_not_overflow_the_stack(run):
     assert run(main) == 0
 
 
+@pytest.mark.slow
 def test_hundred_thousand_threads_on_conditions_and_timers():
     """100,000 threads parked (half on a Condition, half on timers), all woken, in seconds."""
 

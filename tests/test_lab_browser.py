@@ -59,7 +59,7 @@ run_progress = nb.experiment("scaling", profile, {"threads": [100], "reps": 1, "
                                                   "backends": ["whyevents"]}, root=results_root)
 """
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def _missing() -> str | None:

@@ -137,6 +137,7 @@ def test_every_notebook_takes_the_profile_parameters():
 
 
 @pytest.mark.skipif(importlib.util.find_spec("nbval") is None, reason="nbval not installed")
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_nbval_fails_when_a_claim_fails(tmp_path):
     import papermill

@@ -192,6 +192,7 @@ def test_claims_command_exit_status(tmp_path, capsys):
     assert "C3.6 FAIL" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_report_lists_every_claim_and_the_runs(tmp_path):
     _store(tmp_path, "pipeline", pipeline())
     _store(tmp_path, "web", web())

@@ -13,7 +13,7 @@ import pytest
 from whyevents import servers
 from whyevents.servers.soak import FAULTS, soak
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 @pytest.mark.parametrize("name", servers.names())

@@ -30,7 +30,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 CLIENT = "wrk" if shutil.which("wrk") else "python"
 PARAMS = {"servers": "knot-c/epoll", "clients": "1,4,16", "warmup": "0.5", "duration": "3.0",

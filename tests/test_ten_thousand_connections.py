@@ -31,6 +31,8 @@ import pytest
 from whyevents.benchmarks.servers import BenchServer, get_request, make_docroot
 from whyevents.servers.process import ServerProcess
 
+pytestmark = pytest.mark.slow
+
 N = 10_000
 #: descriptors the test process needs beyond its N sockets (pytest, the selector, pipes)
 MARGIN = 300

@@ -147,3 +147,33 @@ def test_instructions_per_task_are_bounded(tmp_path: Path) -> None:
             f"{bound:,} (re-measure: whyevents bench yardstick --tasks {GUARD_TASKS} "
             f"--servers none --backends event,fifo)")
     assert got["fifo"] > got["event"], got
+
+
+def test_table_and_ratios_from_fake_rows() -> None:
+    def row(workload: str, name: str, unit: str, ir: int) -> dict:
+        per = {"Ir": ir, "I1mr": 0, "ILmr": 0, "Dr": ir // 4, "D1mr": 1, "DLmr": 0,
+               "Dw": ir // 8, "D1mw": 1, "DLmw": 0}
+        base = dict.fromkeys(ys.EVENTS, 10**8)
+        m = ys.marginal(lambda n: {k: base[k] + n * per[k] for k in ys.EVENTS}, 10, 30)
+        return {"workload": workload, "name": name, "unit": unit, "status": "ok", **m}
+
+    rows = [row("pipeline", "event", "task", 20_000), row("pipeline", "fifo", "task", 30_000),
+            row("server", "knot-c", "request", 60_000),
+            row("server", "eventloop", "request", 40_000),
+            {"workload": "server", "name": "seda", "unit": "request", "status": "error",
+             "error": "RuntimeError: boom"}]
+    ys._ratios(rows)
+    assert rows[1]["ratio_to_event"]["instructions"] == 1.5
+    assert rows[2]["ratio_to_event"]["instructions"] == 1.5
+    model = {k: {"size": 32768, "assoc": 8, "line": 64} for k in ("I1", "D1", "LL")}
+    model.update(not_modelled=["L3 ..."], adjusted=[])
+    result = {"parameters": {"build": "interpreted", "tasks": 100, "rounds": [1, 3],
+                             "requests": [200, 600], "warmup_requests": 50},
+              "valgrind": "valgrind-3.19.0", "cache_model": model,
+              "cache_model_text": ys.model_text(model), "rows": rows}
+    text = ys.format_table(result)
+    assert "30,000" in text and "1.50" in text and "error: RuntimeError: boom" in text
+    assert "valgrind-3.19.0" in text and "I1 32 KiB 8-way 64 B lines" in text
+    flat = ys.flat_rows(result)
+    assert [r["name"] for r in flat] == ["event", "fifo", "knot-c", "eventloop"]
+    assert flat[2]["instructions_ratio"] == 1.5 and flat[0]["est_cycles"] > 20_000

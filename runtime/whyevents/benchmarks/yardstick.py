@@ -77,7 +77,8 @@ __all__ = [
     "EVENTS", "PIPELINE_BACKENDS", "SERVERS", "YardstickUnavailable", "cache_model",
     "cachegrind_command", "valgrind_version", "parse_cachegrind", "derive", "estimated_cycles",
     "run_cachegrind", "marginal", "pipeline_program", "server_program", "run_benchmark",
-    "format_table", "add_arguments", "main_from_args", "DESCRIPTION", "EPILOG",
+    "flat_rows", "latest_result", "format_table", "model_text", "measured_env", "pipeline_spec",
+    "add_arguments", "main_from_args", "DESCRIPTION", "EPILOG",
 ]
 
 #: cachegrind's events with ``--cache-sim=yes``, in the order of its ``events:`` line.
@@ -422,9 +423,10 @@ def server_program(name: str, root: str, warmup: int, *, build: str = "interpret
                 raise
             finally:
                 err.close()
-            counts = parse_cachegrind(out)
-            counts["server_requests"] = final.get("requests")
-            return counts
+            if final.get("requests") != warmup + n:
+                raise RuntimeError(f"{name} counted {final.get('requests')} requests, the "
+                                   f"client sent {warmup + n}")
+            return parse_cachegrind(out)
 
     return program
 
@@ -514,6 +516,35 @@ def run_benchmark(cfg: dict, progress: Callable[[str], None] | None = None) -> d
     result["elapsed_s"] = round(time.monotonic() - t_start, 1)
     write_json(json_path, result)
     return result
+
+
+def flat_rows(result: dict) -> list[dict]:
+    """The measured rows as flat records (one per backend or server: ``workload``, ``name``,
+    ``unit``, the per-unit columns and ``<column>_ratio`` to the event side), for a DataFrame."""
+    out = []
+    for r in result["rows"]:
+        if r["status"] != "ok":
+            continue
+        rec = {"workload": r["workload"], "name": r["name"], "unit": r["unit"]}
+        rec.update({k: r[k] for k, _h, _d in _COLUMNS})
+        rec.update({f"{k}_ratio": (r.get("ratio_to_event") or {}).get(k)
+                    for k, _h, _d in _COLUMNS})
+        out.append(rec)
+    return out
+
+
+def latest_result(root: str | os.PathLike | None = None) -> dict | None:
+    """The newest stored ``bench-yardstick`` result under ``root`` (default: the checkout's
+    ``data/results``), None if there is none."""
+    if root is None:
+        from whyevents.harness.provenance import repo_root
+
+        root = (repo_root() or Path.cwd()) / "data" / "results"
+    runs = sorted(Path(root).glob("bench-yardstick/*/results.json"))
+    if not runs:
+        return None
+    with open(runs[-1]) as f:
+        return json.load(f)
 
 
 def _num(x: float | None, decimals: int) -> str:

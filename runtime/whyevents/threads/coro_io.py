@@ -153,42 +153,38 @@ class IOScheduler(coro.Scheduler):
         heap = self.timers.heap
         ioheap = self.io_timers
         poll = self._poll
-        steps = 0
-        try:
-            while True:
-                n = len(ready)              # one batch: the threads ready now
-                steps += n
-                for _ in range(n):
-                    c = pop()
-                    try:
-                        c.send(None).append(c)
-                    except StopIteration as e:
-                        if c is main:
-                            return e.value
-                    except BaseException as e:      # noqa: BLE001 - a thread's end
-                        if c is main:
-                            raise
-                        self.errors.append((c, e))
-                # Between batches: poll, without waiting if threads are ready.
-                if ready:
-                    poll(0.0)
+        while True:
+            n = len(ready)                  # one batch: the threads ready now
+            self.steps += n
+            for _ in range(n):
+                c = pop()
+                try:
+                    c.send(None).append(c)
+                except StopIteration as e:
+                    if c is main:
+                        return e.value
+                except BaseException as e:      # noqa: BLE001 - a thread's end
+                    if c is main:
+                        raise
+                    self.errors.append((c, e))
+            # Between batches: poll, without waiting if threads are ready.
+            if ready:
+                poll(0.0)
+            else:
+                if heap or ioheap:
+                    first = min(heap[0][0] if heap else _INF,
+                                ioheap[0][0] if ioheap else _INF)
+                    timeout = max(first - monotonic(), 0.0)
+                elif self.fds or self.foreign:
+                    timeout = -1.0
                 else:
-                    if heap or ioheap:
-                        first = min(heap[0][0] if heap else _INF,
-                                    ioheap[0][0] if ioheap else _INF)
-                        timeout = max(first - monotonic(), 0.0)
-                    elif self.fds or self.foreign:
-                        timeout = -1.0
-                    else:
-                        raise Deadlock(f"coro_io: every thread is waiting and main ({main!r}) "
-                                       "has not finished")
-                    poll(timeout)
-                if heap:
-                    self._expire(False)
-                if ioheap and ioheap[0][0] <= self.now:
-                    self._expire_io()
-        finally:
-            self.steps += steps
+                    raise Deadlock(f"coro_io: every thread is waiting and main ({main!r}) "
+                                   "has not finished")
+                poll(timeout)
+            if heap:
+                self._expire(False)
+            if ioheap and ioheap[0][0] <= self.now:
+                self._expire_io()
 
     def _poll(self, timeout: float) -> None:
         events = self.ep.poll(timeout, MAX_EVENTS)
@@ -374,6 +370,8 @@ class Socket:
             _fault(rec)
         if deadline is None:
             rec.deadline = _INF
+        elif rec.timer_at > 0.0 and deadline >= rec.timer_at:
+            rec.deadline = deadline         # the armed entry pops first and re-arms: no push
         else:
             self.sched.arm(rec, deadline)
         yield rec.rd

@@ -177,7 +177,12 @@ def _skip_class(reason: str) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("name", MODULES)
+#: the modules whose suites run longer than about ten seconds (``--durations``): marked slow
+SLOW_MODULES = {"test_threading", "test_queue", "test_selectors"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW_MODULES
+                                  else m for m in MODULES])
 def test_cpython_module_under_patch_all(name):
     r = _run_module(name)
     outcomes = r["outcomes"]

@@ -177,7 +177,7 @@ def _skip_class(reason: str) -> str | None:
     return None
 
 
-#: the modules whose suites run longer than about ten seconds (``--durations``): marked slow
+#: the modules whose suites are long enough for the `slow` marker (see ``--durations``)
 SLOW_MODULES = {"test_threading", "test_queue", "test_selectors"}
 
 

@@ -47,7 +47,8 @@ def test_web_costs_pair_knot_c_with_its_twin_on_epoll():
     rows = []
     for build, k, t in (("interpreted", 13.0, 10.0), ("compiled", 10.0, 8.0)):
         for server, poller, v in (("knot-c", "epoll", k), ("eventloop", "epoll", t),
-                                  ("knot-c", "poll", 99.0), ("seda", "poll", 50.0)):
+                                  ("knot-c", "poll", 99.0), ("seda", "poll", 50.0),
+                                  ("knot-c-async", "epoll", t * 1.05)):
             rows.append({"server": server, "poller": poller, "clients": 50, "build": build,
                          "cpu_us_per_request": v, "status": "ok"})
     rows.append({"server": "knot-c", "poller": "epoll", "clients": 1000, "build": "compiled",
@@ -56,6 +57,11 @@ def test_web_costs_pair_knot_c_with_its_twin_on_epoll():
     assert [(r["build"], r["clients"]) for r in out] == [("compiled", 50), ("interpreted", 50)]
     assert out[1]["knot-c / twin"] == pytest.approx(1.3)
     assert out[0]["knot-c us/req"] == 10.0 and out[0]["twin us/req"] == 8.0
+    assert out[1]["knot-c-async / twin"] == pytest.approx(1.05)
+    # a twin and only the async Knot-C: still a row, the green columns empty
+    only = [r for r in rows if r["server"] != "knot-c"]
+    (r50,) = [r for r in costs.web_costs(only) if r["build"] == "interpreted"]
+    assert r50["knot-c us/req"] is None and r50["knot-c-async / twin"] == pytest.approx(1.05)
     assert costs.markdown([], costs.WEB_COLUMNS) == ["(no rows with the points this table needs)"]
 
 

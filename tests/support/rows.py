@@ -33,14 +33,16 @@ def pipeline(fifo=None, event=None, pth=None, kernel=None):
 
 
 def web(knot_c=None, knot_a_poll=None, knot_a_epoll=None, seda=None, seda_ctx=6.0,
-        eventloop=None):
+        eventloop=None, knot_c_async=None, knot_c_async_cpu=9.5):
     rows = []
     cfg = [("knot-c", "poll", knot_c or [100, 400, 700, 690, 680], 1.0, 10.0),
            ("knot-c", "epoll", knot_c or [100, 400, 700, 690, 680], 1.0, 10.0),
            ("eventloop", "epoll", eventloop or [100, 400, 720, 700, 690], 1.0, 9.0),
            ("knot-a", "poll", knot_a_poll or [100, 400, 700, 500, 300], 1.0, 12.0),
            ("knot-a", "epoll", knot_a_epoll or [100, 400, 700, 690, 680], 1.0, 10.0),
-           ("seda", "poll", seda or [90, 350, 500, 480, 450], seda_ctx, 16.0)]
+           ("seda", "poll", seda or [90, 350, 500, 480, 450], seda_ctx, 16.0),
+           ("knot-c-async", "epoll", knot_c_async or [100, 400, 715, 700, 690], 1.0,
+            knot_c_async_cpu)]
     for server, poller, mbit, ctx, cpu in cfg:
         for c, m in zip(CLIENTS, mbit, strict=True):
             rows.append({"server": server, "poller": poller, "clients": c, "mbit_s": float(m),

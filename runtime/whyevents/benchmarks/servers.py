@@ -88,10 +88,15 @@ __all__ = [
     "format_table", "add_arguments", "main_from_args", "DESCRIPTION", "EPILOG",
 ]
 
+#: the servers with Knot-C's fixed pool of accepting threads, sized by ``knot_c_threads``
+KNOT_C_POOLS = frozenset({"knot-c", "knot-c-async"})
+
 #: whyevents' servers: name -> one-line description.
 WHYEVENTS_SERVERS: dict[str, str] = {
     "knot-c": "Knot-C, green threads, epoll: a thread per connection served to completion",
     "knot-a": "Knot-A, green threads, epoll: an acceptor spawning a thread per connection",
+    "knot-c-async": "Knot-C on async def threads (coro_io, epoll): the compiler's transform",
+    "knot-a-async": "Knot-A on async def threads (coro_io, epoll): the compiler's transform",
     "eventloop": "Knot's event-driven twin: one edge-triggered epoll loop",
     "seda": "the staged (SEDA/Haboob-like) server on kernel threads",
 }
@@ -176,7 +181,7 @@ def server_spec(name: str, root: str, connections: int) -> dict:
     on epoll (Knot-C with ``knot_c_threads(connections)``), or a Python peer."""
     if name in WHYEVENTS_SERVERS:
         kwargs: dict = {"poller": "epoll"}
-        if name == "knot-c":
+        if name in KNOT_C_POOLS:
             kwargs["threads"] = knot_c_threads(connections)
         return {"server": name, "root": root, "kwargs": kwargs}
     return {"start": "whyevents.benchmarks.servers_peers:start_peer", "root": root,
@@ -681,7 +686,7 @@ def _notes(result: dict) -> list[str]:
                  f"(pywsgi without NODELAY: {PROFILES[P['profile']]['short']} s below 5,000 "
                  "connections), "
                  f"{P['repeat']} repetition(s), interleaved")
-    if "knot-c" in P["servers"]:
+    if KNOT_C_POOLS & set(P["servers"]):
         notes.append("Knot-C threads = max(256, connections + 64): " + ", ".join(
             f"{int(c):,}: {t:,}" for c, t in P["knot_c_threads"].items()))
     notes.append(f"commit {prov.get('git_commit') or 'unknown'}"

@@ -122,7 +122,9 @@ SUMMARY_FIELDS = ("mbit_s", "cpu_us_per_request", "ctx_switches_per_request", "e
 #: the servers the sweep knows, and the pollers each accepts (from the one server registry)
 CONFIGS: dict[str, tuple[str, ...]] = {name: s.pollers for name, s in SERVERS.items()}
 _DEFAULT_SERVERS = ["knot-c/epoll", "knot-c/poll", "knot-a/epoll", "knot-a/poll", "seda/poll",
-                    "eventloop/epoll"]
+                    "eventloop/epoll", "knot-c-async/epoll", "knot-a-async/epoll"]
+#: the servers with Knot-C's fixed pool of accepting threads (``knot_c_threads`` of them)
+KNOT_C_POOLS = frozenset({"knot-c", "knot-c-async"})
 
 _QUICK: dict = {
     "servers": list(_DEFAULT_SERVERS),
@@ -154,7 +156,8 @@ PROFILES: dict[str, dict] = {
 }
 
 PARAM_HELP: dict[str, str] = {
-    "servers": "server/poller configurations: knot-c, knot-a, seda, eventloop with epoll or poll",
+    "servers": "server/poller configurations: knot-c, knot-a, seda, eventloop with epoll or "
+               "poll; knot-c-async, knot-a-async (Knot on async def threads) with epoll",
     "clients": "simultaneous closed-loop clients per point (points over the fd cap are skipped)",
     "reps": "repetitions of every point, interleaved (rep 0 of all, then rep 1, ...)",
     "warmup": "seconds of load before the measured window (connections ramp, caches fill)",
@@ -443,7 +446,7 @@ def measure(point: dict, params: dict, *, ctx: dict | None = None,
     server_cpu = params["server_cpu"] if pin else None
     client_cpus = [params["client_cpu"]] if pin else []
     nproc = _client_processes(clients, params, max(1, len(client_cpus)))
-    threads = params["knot_c_threads"] if point["server"] == "knot-c" else None
+    threads = params["knot_c_threads"] if point["server"] in KNOT_C_POOLS else None
     if params["client"] == "wrk":
         require_wrk("whyevents run web (client=wrk)")      # WrkNotFound: never a silent swap
         nproc = 1

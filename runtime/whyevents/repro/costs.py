@@ -28,7 +28,8 @@ __all__ = ["pipeline_costs", "web_costs", "markdown", "PIPELINE_COLUMNS", "WEB_C
 PIPELINE_COLUMNS = ("build", "tasks", "event", "greenlet floor", "fifo", "coro", "gen",
                     "greenlet / event", "fifo / greenlet", "fifo / event", "coro / event",
                     "gen / event")
-WEB_COLUMNS = ("build", "clients", "knot-c us/req", "twin us/req", "knot-c / twin")
+WEB_COLUMNS = ("build", "clients", "knot-c us/req", "knot-c-async us/req", "twin us/req",
+               "knot-c / twin", "knot-c-async / twin")
 
 
 def _medians(rows: Sequence[Mapping[str, Any]], series_of, x: str, y: str
@@ -79,19 +80,22 @@ def pipeline_costs(rows: Sequence[Mapping[str, Any]]) -> list[dict]:
 def _web_series(r: Mapping[str, Any]) -> str | None:
     if r.get("poller") != "epoll":
         return None
-    return {"knot-c": "knot-c", "eventloop": "twin"}.get(str(r.get("server")))
+    return {"knot-c": "knot-c", "knot-c-async": "knot-c-async",
+            "eventloop": "twin"}.get(str(r.get("server")))
 
 
 def web_costs(rows: Sequence[Mapping[str, Any]]) -> list[dict]:
-    """One row per (build, clients) with both Knot-C and the twin on epoll: CPU us/request."""
+    """One row per (build, clients) with the twin and a Knot-C on epoll (green threads,
+    ``knot-c``; ``async def`` threads, ``knot-c-async``): CPU us/request and the ratios."""
     out = []
     med = _medians(rows, _web_series, "clients", "cpu_us_per_request")
     for (build, clients), m in sorted(med.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
-        k, t = m.get("knot-c"), m.get("twin")
-        if k is None or t is None:
+        k, a, t = m.get("knot-c"), m.get("knot-c-async"), m.get("twin")
+        if t is None or (k is None and a is None):
             continue
         out.append({"build": build, "clients": clients, "knot-c us/req": k,
-                    "twin us/req": t, "knot-c / twin": _ratio(k, t)})
+                    "knot-c-async us/req": a, "twin us/req": t,
+                    "knot-c / twin": _ratio(k, t), "knot-c-async / twin": _ratio(a, t)})
     return out
 
 

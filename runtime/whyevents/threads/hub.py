@@ -430,31 +430,16 @@ class Hub:
             self._budget += 1
             return self._to_hub()
         else:
-            g = greenlet(self._worker, self.greenlet)
+            g = greenlet(_worker, self.greenlet)
             self.greenlets_created += 1
+            self.switches += 1
+            self.current = t
+            t._g = g
+            return g.switch()              # a new worker starts: _worker() runs t
         self.switches += 1
         self.current = t
         t._g = g
-        return g.switch(t)
-
-    def _worker(self, t: Thread) -> None:
-        """Body of a worker greenlet: run threads one after the other, parking in between."""
-        idle = self._idle
-        me = getcurrent()
-        while True:
-            t._bootstrap()
-            if len(idle) >= IDLE_WORKERS:
-                return              # the greenlet ends; control goes to the hub
-            idle.append(me)
-            t = None                # an idle worker must not keep its last thread alive
-            t = self._switch_out()
-            if t is None or t.__class__ is tuple:
-                raise InternalError(f"idle worker resumed with {t!r} instead of a thread")
-            # A new thread starts with empty context variables. The worker clears its own:
-            # greenlet refuses to set the context of a suspended greenlet that has no Python
-            # frame on top (it takes it for running), which is what a worker parked in
-            # compiled code is (the compiled build, whyevents.accel).
-            me.gr_context = None
+        return g.switch(t)                 # an idle worker resumes in _worker's _switch_out
 
     def _unpark(self, t: Thread) -> None:
         """Take the PARKED thread ``t`` out of what it waits on, *not* woken (its timer fired
@@ -550,6 +535,34 @@ class Hub:
 
 #: The runtime's source directory (the package's: a compiled hub's ``__file__`` is elsewhere).
 _RUNTIME_DIR = os.path.dirname(sys.modules[__name__.rpartition(".")[0]].__file__)
+
+
+def _worker() -> None:
+    """Body of a worker greenlet: run threads one after the other, parking in between.
+
+    Its first thread is the hub's ``current`` (``Hub._run`` sets it before the first switch).
+    A plain function called without arguments, not a bound method of the hub called with the
+    thread: greenlet starts ``run`` through ``PyObject_Call`` and holds its arguments until
+    ``run`` returns, and a bound method adds C frames to that call, which every parked
+    thread's saved stack then carries (``whyevents bench runtime --only memory``)."""
+    hub = _tls.hub
+    t = hub.current
+    idle = hub._idle
+    me = getcurrent()
+    while True:
+        t._bootstrap()
+        if len(idle) >= IDLE_WORKERS:
+            return              # the greenlet ends; control goes to the hub
+        idle.append(me)
+        t = None                # an idle worker must not keep its last thread alive
+        t = hub._switch_out()
+        if t is None or t.__class__ is tuple:
+            raise InternalError(f"idle worker resumed with {t!r} instead of a thread")
+        # A new thread starts with empty context variables. The worker clears its own:
+        # greenlet refuses to set the context of a suspended greenlet that has no Python
+        # frame on top (it takes it for running), which is what a worker parked in
+        # compiled code is (the compiled build, whyevents.accel).
+        me.gr_context = None
 
 
 def where_blocked(t: Thread) -> str:

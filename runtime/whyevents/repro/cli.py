@@ -16,6 +16,7 @@ still listed; running it reports the import error instead of breaking the other 
     whyevents claims [--profile quick|full] [--run latest|ID] [--strict]
     whyevents margins [--profile quick|full] [--root DIR ...] [--since UTC] [--runs] [--out F]
     whyevents report [--profile quick|full] [--out paper/REPORT.md]
+    whyevents compare [--profile quick|full] [--root DIR] [--against data/published] [--out F]
     whyevents check PATH... [--live-state] [--stack] [--graph]
 """
 
@@ -57,6 +58,7 @@ commands:
   claims          check the paper's claims against stored results (verdicts and values)
   margins         each claim over every stored run: passes, values, distance to the threshold
   report          write paper/REPORT.md and paper/figures/ from stored results
+  compare         this machine's latest runs against the published ones: same verdicts?
   check PATH...   section 4's static checks: atomic sections never block (exit 1 if one may),
                   live state at blocking points, stack bounds, the blocking graph
 
@@ -71,6 +73,7 @@ examples:
   whyevents run scaling --cluster local:2  the points on a Dask cluster (here: two workers)
   whyevents claims                         verdicts of the latest quick runs
   whyevents margins --root data/results --root data/published --since 2026-12-05
+  whyevents compare --profile full         the latest full runs here against the published
   whyevents check runtime/whyevents/knot   may-block analysis and atomic sections of Knot
 """
 
@@ -362,6 +365,45 @@ def _report_cmd(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     return 0
 
 
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare", help="this machine's latest runs against the published ones: same verdicts?",
+        description="Decide every claim of a profile on the latest stored runs here and on the "
+                    "published ones (nothing is measured) and print, per claim, both verdicts "
+                    "and values, whether they agree, how far apart the values are in units of "
+                    "the claim's tolerance, and intervals where the claims give them. Exit "
+                    "status 0 when every verdict agrees, 1 otherwise.")
+    p.add_argument("--profile", choices=("quick", "full"), default="quick",
+                   help="which runs and tolerances (default %(default)s)")
+    p.add_argument("--root", type=Path, default=None,
+                   help="one's own results root (default data/results)")
+    p.add_argument("--against", type=Path, default=None, metavar="DIR",
+                   help="the results root to compare with (default data/published)")
+    p.add_argument("--out", type=Path, default=None, metavar="FILE.md",
+                   help="also write the comparison (Markdown) here")
+    p.set_defaults(_run=_compare_cmd, _parser=p)
+
+
+def _compare_cmd(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from whyevents.repro import compare, paths
+
+    against = args.against if args.against is not None else paths.PUBLISHED
+    root = args.root if args.root is not None else paths.RESULTS
+    if not Path(against).is_dir():
+        parser.error(f"--against: no such directory: {against}")
+        return 2
+    rows = compare.compare(args.profile, root=args.root, against=against)
+    text = compare.format_markdown(rows, args.profile, "here", "published")
+    print(f"comparing {root} with {against}")
+    print(text, end="")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(f"# This machine against the published runs, {args.profile} "
+                            f"profile\n\nHere: `{root}`; published: `{against}`.\n\n" + text)
+        print(f"wrote {args.out}")
+    return 0 if compare.agreed(rows) else 1
+
+
 def _unavailable(module: str, error: Exception):
     def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(f"cannot import {module}: {type(error).__name__}: {error}")
@@ -384,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_claims(sub)
     _add_margins(sub)
     _add_report(sub)
+    _add_compare(sub)
     _add_check(sub)
     parser.set_defaults(_parser=parser)
     return parser

@@ -346,7 +346,9 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report", help="write paper/REPORT.md and paper/figures/ from stored results",
         description="Evaluate every claim on the latest stored runs of a profile, draw the "
-                    "figures and write the Markdown report (nothing is measured).")
+                    "figures and write the Markdown report (nothing is measured); with the "
+                    "default --out, also paper/ARTIFACT.md (the artifact appendix, from the "
+                    "published runs).")
     p.add_argument("--profile", choices=("quick", "full"), default="quick",
                    help="which runs and tolerances (default %(default)s)")
     p.add_argument("--out", type=Path, default=None, help="report path (default paper/REPORT.md)")
@@ -362,6 +364,9 @@ def _report_cmd(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
                                   draw=not args.no_figures)
     passed = sum(v.passed for v in verdicts)
     print(f"wrote {path}: {passed}/{len(verdicts)} claims pass ({args.profile} profile)")
+    if args.out is None:
+        from whyevents.repro import paths
+        print(f"wrote {paths.PAPER / 'ARTIFACT.md'}: the artifact appendix, from data/published")
     return 0
 
 

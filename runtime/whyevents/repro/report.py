@@ -163,12 +163,17 @@ def render(profile: str, verdicts: Sequence[_claims.Verdict], runs: Mapping[str,
 
 def write_report(profile: str = "quick", out: Path | None = None,
                  figures_dir: Path | None = None, root: Path | None = None,
-                 claims_path: Path | None = None, draw: bool = True) -> tuple[Path, list]:
+                 claims_path: Path | None = None, draw: bool = True,
+                 artifact: Path | None = None) -> tuple[Path, list]:
     """Evaluate every claim on the latest runs of ``profile``, draw the figures, write the report.
 
-    Returns ``(path, verdicts)``. The file is replaced atomically.
+    Returns ``(path, verdicts)``. The file is replaced atomically. The artifact appendix
+    (``repro.artifact``, from the published runs) is rewritten with it: at ``artifact`` when
+    given, else at ``paper/ARTIFACT.md`` when the report goes to ``paper/REPORT.md``.
     """
     out = Path(out) if out is not None else paths.PAPER / "REPORT.md"
+    if artifact is None and out.resolve() == (paths.PAPER / "REPORT.md").resolve():
+        artifact = paths.PAPER / "ARTIFACT.md"
     figures_dir = Path(figures_dir) if figures_dir is not None else out.parent / "figures"
     runs = latest_runs(profile, root)
     selector = {exp: run.run_id for exp, run in runs.items()}
@@ -184,4 +189,8 @@ def write_report(profile: str = "quick", out: Path | None = None,
     tmp = out.with_suffix(out.suffix + ".tmp")
     tmp.write_text(text)
     tmp.replace(out)
+    if artifact is not None:
+        from whyevents.repro.artifact import write_artifact
+
+        write_artifact(artifact, claims_path=claims_path)
     return out, verdicts

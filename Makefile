@@ -9,7 +9,7 @@ PROFILE ?= quick
 # dask.distributed (`whyevents run --cluster`, tested on a LocalCluster)
 EXTRAS ?= lab,cluster,peers,dev
 
-.PHONY: test reproduce lab lint bench strip clean-venv build-compiled clean-compiled
+.PHONY: test reproduce book lab lint bench strip clean-venv build-compiled clean-compiled
 
 # The compiled build's test pass: the runtime's and the event side's tests, the ones marked
 # `runtime` (`pytestmark` at the top of each of their files; -m runtime). Left out: what reads
@@ -60,6 +60,13 @@ clean-compiled: $(STAMP)
 reproduce: $(STAMP)
 	bash ci/ensure_tools.sh reproduce
 	WHYEVENTS_PURE_PYTHON=$${WHYEVENTS_PURE_PYTHON-1} bash ci/reproduce.sh $(PROFILE)
+
+## book: a static site (_build/book/html, browsable offline) of the executed notebooks of the
+## newest `make reproduce` run (else the published full set), the reports, the artifact appendix,
+## this machine's runs against the published ones, the runs' provenance and the design; nothing
+## is executed (Sphinx + myst-nb; repro/book.py says why)
+book: $(STAMP)
+	$(PY) -m whyevents.repro.book
 
 ## strip: remove notebook outputs except the claims cells' (what nbval compares against)
 strip: $(STAMP)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make reproduce [PROFILE=quick|full]`: run every notebook with papermill (00, 01, ... 99, in
 # order: 99_report reads the runs the others stored) into data/results/reproduce/<run-id>/notebooks/,
-# then print the claims and where everything went. A notebook that fails (a claim that does not
-# hold raises in its claims cell) does not stop the others; the exit status says whether all ran.
+# then print the claims, where everything went, this machine's verdicts against the published
+# ones (whyevents compare) and how to build the book (make book). A notebook that fails (a claim
+# that does not hold raises in its claims cell) does not stop the others; the exit status says
+# whether all ran.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-quick}"
@@ -36,7 +38,16 @@ echo
 echo "reproduce ($profile) finished in $(( $(date +%s) - start )) s"
 echo "  executed notebooks: $out/notebooks/"
 echo "  experiment runs:    data/results/{pipeline,scaling,web,compiler}/ (newest of each)"
-echo "  report and figures: paper/REPORT.md, paper/figures/"
+echo "  report and figures: paper/REPORT.md, paper/figures/; appendix: paper/ARTIFACT.md"
+echo
+echo "== this machine against the published runs ($profile): whyevents compare"
+# printed, and kept with the run; a disagreement does not fail the reproduce (it is a finding)
+"$venv/whyevents" compare --profile "$profile" --out "$out/compare.md" \
+  || echo "   (some verdicts differ from the published ones: see above and $out/compare.md)"
+echo
+echo "the book (these notebooks, the reports, the comparison, the design) as a static site:"
+echo "  make book     then open _build/book/html/index.html in a browser"
+echo "                (or: python -m http.server -d _build/book/html 8000)"
 if [ ${#failed[@]} -gt 0 ]; then
   echo "  notebooks that failed: ${failed[*]}"
   exit 1

@@ -113,6 +113,15 @@ def _clean_notebook(nb: dict, figures_rel: str, figures_dir: Path) -> dict:
     return nb
 
 
+def _titled(text: str) -> str:
+    """A report's title with its profile, so the two reports differ in the site's navigation."""
+    m = re.search(r"profile \*\*(\w+)\*\*", text)
+    if not m or not text.startswith("# "):
+        return text
+    first, _, rest = text.partition("\n")
+    return f"{first} ({m.group(1)} profile)\n{rest}"
+
+
 def _provenance_page(profile: str, root: Path, origin: str) -> str:
     from whyevents.repro.report import _provenance_table, latest_runs
 
@@ -169,7 +178,7 @@ def stage(src: Path, notebooks: Path, origin: str, profile: str, *,
         source = paths.ROOT / rel
         if source.is_file():
             (src / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, src / rel)
+            (src / rel).write_text(_titled(source.read_text()))
     for rel in ("paper/figures", "paper/full/figures"):
         if (paths.ROOT / rel).is_dir():
             shutil.copytree(paths.ROOT / rel, src / rel, dirs_exist_ok=True)

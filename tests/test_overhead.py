@@ -25,7 +25,9 @@ IDS = [f"{s}-{p}" for s, p in CONFIGS]
 
 #: Bounds (calls per task / per request) for the fifo scheduler; see the module docstring.
 PIPELINE_CALLS_FIFO = overhead.PIPELINE_CALLS_TARGET
-KNOT_CALLS_FIFO = 30.0   # of which ~13 are the HTTP parser and handler (application code)
+#: of which ~13 are the HTTP parser and handler (application code); the level-triggered poller
+#: rebuilds its set and wakes through the queue on every poll, a few calls more
+KNOT_CALLS_FIFO = {"epoll": 23.0, "poll": 27.0}
 #: greenlet's saved C stack per parked pipeline worker, bytes (greenlet 3.x, CPython 3.11):
 #: 1,480 interpreted (the worker greenlet's body is a plain function called without arguments:
 #: hub._worker); the compiled build's runtime keeps its call chain on the C stack (Cython
@@ -93,4 +95,4 @@ def test_knot_keep_alive_request_costs(docroot, config):
     assert r["timer_add_per_request"] < 0.05, table(calls, n)
     assert r["timer_cancel_per_request"] < 0.05, table(calls, n)
     if scheduler == "fifo":
-        assert per <= KNOT_CALLS_FIFO, table(calls, n)
+        assert per <= KNOT_CALLS_FIFO[poller], table(calls, n)

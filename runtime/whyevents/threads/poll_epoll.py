@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import select
 
+from .hub import READY
 from .pollers import FdQueue, Poller
 
 __all__ = ["EpollPoller"]
@@ -40,14 +41,16 @@ _MASK = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
 
 
 class _Fd:
-    """What we know of one registered descriptor (its two wait queues are made with it)."""
+    """What we know of one registered descriptor. Its readers' queue is made with it (every
+    descriptor registered here is one a thread waits to read: ``readiness`` or ``wait_read``);
+    its writers' queue only when a thread first waits to write (a server's send rarely waits)."""
 
     __slots__ = ("fd", "readers", "writers", "readable", "writable", "hup")
 
     def __init__(self, fd: int, poller) -> None:
         self.fd = fd
         self.readers = FdQueue(poller, fd, "read")
-        self.writers = FdQueue(poller, fd, "write")
+        self.writers: FdQueue | None = None
         self.readable = True    # unknown counts as ready: the syscall is always tried first
         self.writable = True
         self.hup = False        # an edge said RDHUP/HUP/ERR: EOF or an error stays to be read
@@ -94,7 +97,10 @@ class EpollPoller(Poller):
     def wait_write(self, fd: int, timeout: float | None = None) -> bool:
         st = self._fds.get(fd) or self._state(fd)
         st.writable = False
-        return st.writers.park_fd(timeout)
+        q = st.writers
+        if q is None:
+            q = st.writers = FdQueue(self, fd, "write")
+        return q.park_fd(timeout)
 
     def after_read(self, fd: int) -> None:
         st = self._fds.get(fd)
@@ -117,8 +123,15 @@ class EpollPoller(Poller):
         self._callbacks[fd] = fn
 
     def poll(self, timeout: float) -> int:
+        """Wait for events and wake one reader per IN edge, one writer per OUT edge.
+
+        A server's every request passes here, so the wake of a reader is inlined: the queue's
+        ``wake_one`` and the hub's ``wake``, which on a hub whose ``wake_appends`` is true is
+        exactly what the loop below does (mark it READY and append it to the run queue)."""
         events = self._ep.poll(timeout, self._maxevents)
         fds = self._fds
+        hub = self.hub
+        append = hub.ready.append if hub.wake_appends else None
         for fd, ev in events:
             st = fds.get(fd)
             if st is None:
@@ -130,12 +143,23 @@ class EpollPoller(Poller):
                 st.readable = True
                 if ev & _HUP:
                     st.hup = True       # a short read does not consume this: see readiness
-                if st.readers._q:
-                    st.readers.wake_one()
+                q = st.readers._q
+                if q:
+                    if append is None:
+                        st.readers.wake_one()
+                    else:               # FdQueue.wake_one and FifoHub.wake, inlined
+                        t = q.popitem(last=False)[0]
+                        self.waiting -= 1
+                        t._woken = True
+                        t._value = None
+                        t._waiting = None
+                        t._state = READY
+                        append(t)
             if ev & _OUT:
                 st.writable = True
-                if st.writers._q:
-                    st.writers.wake_one()
+                q = st.writers
+                if q is not None and q._q:
+                    q.wake_one()
         return len(events)
 
     def close(self) -> None:

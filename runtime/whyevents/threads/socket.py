@@ -244,21 +244,59 @@ class socket(_StdSocket):  # noqa: N801 - the stdlib's name
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         rd = self._rd
-        if rd is None or rd.readable or flags or self._timeout == 0.0:
+        if rd is None or flags or self._timeout == 0.0:
+            # the plain protocol; the first wait of a stream socket makes its record (_retry)
             try:
                 data = _recv(self, bufsize, flags)
             except BlockingIOError:
                 if self._timeout == 0.0:
                     raise
+                data = self._retry(_recv, (bufsize, flags), True)
+                rd = self._rd
+            if rd is not None and 0 < len(data) < bufsize and not flags and not rd.hup:
+                rd.readable = False          # a short read drained the socket: wait next time
+            return data
+        if rd.readable:
+            try:
+                data = _recv(self, bufsize)
+            except BlockingIOError:
+                pass
             else:
-                if rd is not None and 0 < len(data) < bufsize and not flags and not rd.hup:
-                    rd.readable = False      # a short read drained the socket: wait next time
+                if 0 < len(data) < bufsize and not rd.hup:
+                    rd.readable = False
                 return data
-        # drained by the last read (or EAGAIN just now): wait for readability, then read
-        data = self._retry(_recv, (bufsize, flags), True)
-        if rd is not None and 0 < len(data) < bufsize and not flags and not rd.hup:
-            rd.readable = False
-        return data
+        # Drained by the last read (or EAGAIN just now): wait for readability, then read. This is
+        # ``_retry`` for a stream socket's plain recv, inlined: a keep-alive server's every
+        # request comes through here.
+        fd = _fileno(self)
+        poller = self._poller = (getattr(_tls, "hub", None) or _get_hub()).poller
+        timeout = remaining = self._timeout
+        deadline = None if timeout is None else _monotonic() + timeout
+        while True:
+            try:
+                ready = poller.wait_read(fd, remaining)
+            except BaseException:
+                poller.after_read(fd)        # killed or closed: don't take the baton with us
+                raise
+            if not ready:
+                raise _timed_out()
+            try:
+                data = _recv(self, bufsize)
+            except BlockingIOError:
+                # a spurious wake-up, or another reader was first: wait again, within the time
+                if deadline is not None:
+                    remaining = deadline - _monotonic()
+                    if remaining <= 0:
+                        raise _timed_out() from None
+                continue
+            except BaseException:
+                poller.after_read(fd)
+                raise
+            if 0 < len(data) < bufsize and not rd.hup:
+                rd.readable = False          # drained: no baton to pass either
+            else:
+                poller.after_read(fd)        # more may be queued: pass the baton
+            return data
 
     def recv_into(self, buffer, nbytes: int = 0, flags: int = 0) -> int:
         try:

@@ -46,9 +46,11 @@ The workloads:
   event-loop twin) in its own process under cachegrind, speaking ``whyevents.servers.process``'s
   protocol, fed by a client in *this* process (outside valgrind, so its cost is not counted):
   ``warmup`` keep-alive GETs of the 8 KiB file, then ``n1`` or ``n2`` more, one at a time on one
-  connection (ping-pong: the server goes idle between requests, so each request takes the same
-  path whatever the timing; pipelining would let the batch sizes, and so the counts, depend on
-  timing).
+  connection, each sent only once every thread of the server is asleep (``/proc``): so each
+  request takes the same path (wake, read, respond, park) whatever the timing. A request sent
+  as soon as the last response arrived would often be waiting when the server came back to read,
+  skipping the park and the wake-up, as often as the machine's load decides; pipelining would
+  let batch sizes, and so the counts, depend on timing too.
 
 Only the standard library is imported at module level (the CLI builds every benchmark's parser);
 the runtime and the servers are imported in the measured subprocesses. Re-measure with
@@ -311,12 +313,20 @@ _PIPELINE_CHILD = ("from whyevents.benchmarks.yardstick import _pipeline_child; 
                    "_pipeline_child()")
 
 
+def _no_percentiles(samples: list[float], qs=(50, 90, 99)) -> dict:
+    return dict.fromkeys(qs)
+
+
 def _pipeline_child() -> None:
     """Measured process: one count-mode pipeline point, its row checked, then ``os._exit``."""
     spec = json.loads(sys.argv[1])
-    from whyevents.experiments.pipeline_worker import run_point
+    from whyevents.experiments import pipeline_worker
 
-    row = run_point(spec)
+    # The row's latency percentiles sort every task's latency: timsort's work depends on the
+    # order of those floats, which depends on timing, so it would put the machine's load back
+    # into the counts. The yardstick wants no percentiles; the stub leaves that sort out.
+    pipeline_worker.percentiles = _no_percentiles
+    row = pipeline_worker.run_point(spec)
     if row.get("status") != "ok" or row.get("total_completed") != spec["tasks_total"]:
         sys.stderr.write(f"pipeline point failed: {json.dumps(row, default=str)[:1000]}\n")
         os._exit(1)
@@ -373,6 +383,34 @@ def _readline(proc: subprocess.Popen, timeout: float) -> dict:
     return json.loads(buf)
 
 
+def _measured_pid(pid: int) -> int:
+    """The process valgrind runs the program in: ``setarch`` execs valgrind, which execs its
+    tool in the same process, so it is ``pid`` itself (checked: its threads are listed)."""
+    if not Path(f"/proc/{pid}/task").is_dir():
+        raise RuntimeError(f"the measured process {pid} is gone")
+    return pid
+
+
+def _wait_idle(pid: int, timeout: float = _REQUEST_TIMEOUT) -> None:
+    """Return once every thread of process ``pid`` is asleep (state S in /proc): the server has
+    finished with the last response and parked. Sending the next request only then keeps each
+    request on the same path (wake from the poller, read, respond, park) however fast the client
+    is: a request already waiting when the server comes back to read would skip the park and
+    the wake-up, and how often that happens depends on the machine's load."""
+    deadline = time.monotonic() + timeout
+    task_dir = Path(f"/proc/{pid}/task")
+    while True:
+        states = []
+        for t in task_dir.iterdir():
+            with contextlib.suppress(OSError):
+                states.append((t / "stat").read_text().rsplit(")", 1)[1].split()[0])
+        if states and all(st == "S" for st in states):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the server (pid {pid}) did not go idle within {timeout:g} s")
+        time.sleep(0.0002)
+
+
 def server_program(name: str, root: str, warmup: int, *, build: str = "interpreted",
                    model: dict | None = None, threads: int = 256) -> Callable[[int], dict]:
     """``n -> totals`` of server ``name`` (``whyevents.servers``, epoll) under cachegrind,
@@ -399,6 +437,7 @@ def server_program(name: str, root: str, warmup: int, *, build: str = "interpret
                 if not info.get("ready"):
                     raise RuntimeError(f"{name} did not start: {info.get('error')}")
                 addr = (info["host"], info["port"])
+                server_pid = _measured_pid(proc.pid)
                 if warmup == 0:     # the check's 3 requests would then be inside the window
                     raise ValueError("warmup: at least 3 requests (the correctness check)")
                 with socket.create_connection(addr, timeout=_REQUEST_TIMEOUT) as s:
@@ -406,6 +445,7 @@ def server_program(name: str, root: str, warmup: int, *, build: str = "interpret
                     req = get_request(host=addr[0])
                     buf = bytearray()
                     for _ in range(warmup + n):
+                        _wait_idle(server_pid)
                         s.sendall(req)
                         (status, _h, body), = read_responses(s, 1, _REQUEST_TIMEOUT, buf)
                         if status != 200 or len(body) != FILE_SIZE:

@@ -55,10 +55,10 @@ PIPELINE_CALLS_TARGET = 10.0
 BODY = bytes(range(256)) * 32             # 8 KiB
 REQUEST = b"GET /file8k HTTP/1.1\r\nHost: x\r\n\r\n"
 #: The Knot client waits this long before each next request. Without it, whether the server's
-#: ``recv`` finds the next request already there (no park) or waits for it (a park: ~13 calls)
-#: depends on how the GIL passes between the client's kernel thread and the server's, which
-#: moved the per-request count between 12 and 31. With it every request is a park, as for a
-#: server whose client is across a network.
+#: ``recv`` finds the next request already there (no park) or waits for it (a park, a dozen or so
+#: calls) depends on how the GIL passes between the client's kernel thread and the server's,
+#: which made the per-request count vary from run to run. With it every request is a park, as
+#: for a server whose client is across a network.
 CLIENT_PAUSE = 0.001
 READ_BYTES = 8192
 FILE_BYTES = 1 << 20

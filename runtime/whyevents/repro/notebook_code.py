@@ -19,8 +19,10 @@ import ast
 import importlib
 import inspect
 import pkgutil
-import time
 from pathlib import Path
+
+# the compiler experiment's wait for a server to close every connection (stdlib only at import)
+from whyevents.experiments.compiler_worker import quiet
 
 __all__ = ["traffic", "quiet", "blocking_graphs", "duality_table", "code_lines", "package_lines",
            "server_sizes", "static_edges", "static_live_state", "static_stack_bounds", "RUNTIME"]
@@ -48,16 +50,6 @@ def traffic(address, connections: int = 2, requests: int = 3) -> None:
                                                                               len(body))
         finally:
             conn.close()
-
-
-def quiet(handle, timeout: float = 10.0) -> bool:
-    """Wait until ``handle``'s server holds no open connection; whether it got there in time."""
-    end = time.monotonic() + timeout
-    while handle.stats()["connections_open"]:
-        if time.monotonic() >= end:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def blocking_graphs(docroot: str | Path | None = None):

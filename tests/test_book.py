@@ -15,8 +15,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
-import importlib.util
-import os
 import shutil
 import threading
 import urllib.error
@@ -26,12 +24,8 @@ from urllib.parse import urldefrag, urlparse
 
 import pytest
 
+from support.browser import CHROMIUM, CHROMIUM_ARGS, missing
 from whyevents.repro import book, paths
-
-CHROMIUM = os.environ.get("WHYEVENTS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-dev-shm-usage"]
 
 _IMAGES = """() => [...document.images].map(i => ({src: i.currentSrc || i.src,
                                                   ok: i.complete && i.naturalWidth > 0}))"""
@@ -39,14 +33,7 @@ _LINKS = "() => [...document.querySelectorAll('a[href]')].map(a => a.href)"
 
 
 def _missing() -> str | None:
-    for module, what in (("playwright", "Playwright for Python"), ("sphinx", "Sphinx"),
-                         ("myst_nb", "myst-nb")):
-        if importlib.util.find_spec(module) is None:
-            return f"{what} is not installed: .venv/bin/pip install -e '.[lab]' (make test does)"
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        return (f"Chromium not found at {CHROMIUM}: apt-get install chromium (as root; "
-                "make test does it through ci/ensure_tools.sh)")
-    return None
+    return missing((("sphinx", "Sphinx"), ("myst_nb", "myst-nb")))
 
 
 def _executed(root: Path, name: str, profile: str) -> Path:

@@ -28,7 +28,6 @@ Skips, saying what to install, when Playwright, JupyterLab, ipywidgets or Chromi
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import secrets
@@ -43,14 +42,11 @@ from pathlib import Path
 
 import pytest
 
+from support.browser import CHROMIUM, CHROMIUM_ARGS, missing
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 PUBLISHED = ROOT / "data" / "published"
-CHROMIUM = os.environ.get("WHYEVENTS_CHROMIUM", "/usr/bin/chromium")
-#: Chromium on a closed network, as root: see the machine notes (docs/DESIGN.md references them)
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-dev-shm-usage"]
 KERNEL = {"name": "whyevents", "display_name": "Python (whyevents)", "language": "python"}
 
 PROGRESS_CELL = """\
@@ -63,14 +59,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def _missing() -> str | None:
-    for module, what in (("playwright", "Playwright for Python"), ("jupyterlab", "JupyterLab"),
-                         ("ipywidgets", "ipywidgets")):
-        if importlib.util.find_spec(module) is None:
-            return f"{what} is not installed: .venv/bin/pip install -e '.[lab]' (make test does)"
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        return (f"Chromium not found at {CHROMIUM}: apt-get install chromium (as root; "
-                "make test does it through ci/ensure_tools.sh)")
-    return None
+    return missing((("jupyterlab", "JupyterLab"), ("ipywidgets", "ipywidgets")))
 
 
 def _free_port() -> int:

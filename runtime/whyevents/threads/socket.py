@@ -199,7 +199,12 @@ class socket(_StdSocket):  # noqa: N801 - the stdlib's name
     # -- parking ---------------------------------------------------------------------------------
 
     def _retry(self, fn, args: tuple, reading: bool):
-        """``fn(self, *args)`` said EAGAIN: park until ready and retry, within the timeout."""
+        """``fn(self, *args)`` said EAGAIN: park until ready and retry, within the timeout.
+
+        Callers call it after their ``except BlockingIOError`` block, never inside it: a thread
+        parked inside an except block keeps the exception, its traceback and a frame object
+        alive for as long as it waits (a server's every idle connection and accepting thread),
+        and the cyclic garbage collector walks them all on every full collection."""
         fd = _fileno(self)
         poller = (getattr(_tls, "hub", None) or _get_hub()).poller
         self._poller = poller
@@ -245,14 +250,23 @@ class socket(_StdSocket):  # noqa: N801 - the stdlib's name
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         rd = self._rd
         if rd is None or flags or self._timeout == 0.0:
-            # the plain protocol; the first wait of a stream socket makes its record (_retry)
+            # The plain protocol. A stream socket gets its readiness record at its first wait
+            # (_retry) or its first short read, whichever comes first, so that the read after
+            # a short one waits instead of failing with EAGAIN.
             try:
                 data = _recv(self, bufsize, flags)
             except BlockingIOError:
                 if self._timeout == 0.0:
                     raise
+                data = None
+            if data is None:                 # wait outside the except block (see _retry)
                 data = self._retry(_recv, (bufsize, flags), True)
                 rd = self._rd
+            elif (rd is None and not flags and 0 < len(data) < bufsize
+                  and self._timeout != 0.0
+                  and _c_type(self) & _SOCK_TYPE_MASK == _SOCK_STREAM):
+                poller = self._poller = (getattr(_tls, "hub", None) or _get_hub()).poller
+                rd = self._rd = poller.readiness(_fileno(self))
             if rd is not None and 0 < len(data) < bufsize and not flags and not rd.hup:
                 rd.readable = False          # a short read drained the socket: wait next time
             return data
@@ -345,6 +359,8 @@ class socket(_StdSocket):  # noqa: N801 - the stdlib's name
         except BlockingIOError:
             if self._timeout == 0.0:
                 raise
+            fd = None
+        if fd is None:                       # wait outside the except block (see _retry)
             fd, addr = self._retry(_accept, (), True)
         return socket(_c_family(self), _c_type(self), _c_proto(self), fd), addr
 

@@ -50,9 +50,10 @@ Facts and decisions the rest depends on:
 **A short read drains** (as the event loop's twin, ``eventloop.loop``, has it). A stream
 socket's ``recv(n)`` that returns fewer than ``n`` bytes (and more than 0) emptied the receive
 buffer, just as an EAGAIN would have shown; so the poller's readiness record for the descriptor
-(``poller.readiness(fd)``, kept on the socket once it has waited to read) is marked not readable,
-and the next ``recv`` waits for readability *first* instead of making a system call that fails
-with EAGAIN and raising and catching ``BlockingIOError`` (a keep-alive server's every request).
+(``poller.readiness(fd)``, kept on the socket from its first wait or short read) is marked not
+readable, and the next ``recv`` waits for readability *first* instead of making a system call
+that fails with EAGAIN and raising and catching ``BlockingIOError`` (a keep-alive server's every
+request).
 Data that arrives after the short read is a new edge for epoll, which marks the record readable
 again, so a ``recv`` after it reads at once; the level-triggered pollers check the real state
 on each poll. Not after an edge that reported EOF or an error (``rd.hup``): a FIN that came with
@@ -534,7 +535,8 @@ class socket(_StdSocket):  # noqa: N801 - the stdlib's name
         # Dropped without close(): the C finalizer will close the descriptor, so forget it
         # first, for the same reason as in _real_close.
         try:
-            self._forget()
+            if self._poller is not None:     # not already forgotten (closed): a call saved
+                self._forget()
         except Exception:  # noqa: BLE001 - interpreter shutdown, half-initialised object
             pass
         _c_del(self)

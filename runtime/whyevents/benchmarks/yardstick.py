@@ -91,6 +91,7 @@ PIPELINE_BACKENDS: dict[str, tuple[str, str]] = {
     "fifo": ("whyevents", "fifo"),
     "greenlet": ("greenlet", "fifo"),
     "coro": ("coro", "fifo"),
+    "gen": ("gen", "fifo"),
 }
 #: the servers measured by default: the green-thread server and its event-driven twin.
 SERVERS = ("knot-c", "eventloop")

@@ -8,6 +8,7 @@
 #   ab, curl        the servers' tests                                          (apache2-utils, curl)
 #   nginx           the native peer of `whyevents bench servers`                (nginx-light)
 #   chromium        the JupyterLab browser test, "test" only                    (chromium)
+#   valgrind        `whyevents bench yardstick` and its instruction-count guards (valgrind)
 #
 # As root, the missing ones are installed with apt-get (nginx with service start-up denied, so
 # the package leaves no system nginx listening). Otherwise nothing is installed: the script stops
@@ -27,13 +28,14 @@ missing() {
   have ab || pkgs+=(apache2-utils)
   have curl || pkgs+=(curl)
   have nginx || pkgs+=(nginx-light)
+  have valgrind || pkgs+=(valgrind)
   if [ "$what" = test ] && ! have chromium; then pkgs+=(chromium); fi
   echo "${pkgs[@]}"
 }
 
 need=$(missing)
 if [ -z "$need" ]; then
-  echo "ensure_tools ($what): wrk, cc, taskset, ab, curl, nginx$([ "$what" = test ] && echo ", chromium") present"
+  echo "ensure_tools ($what): wrk, cc, taskset, ab, curl, nginx, valgrind$([ "$what" = test ] && echo ", chromium") present"
   exit 0
 fi
 if [ "${WHYEVENTS_TOOLS:-}" = skip ]; then

@@ -99,6 +99,7 @@ async def serve_connection(knot: AsyncKnot, conn: Socket) -> None:
     memo = knot.request_memo if memo_bytes else _NO_MEMO
     parser = RequestParser(knot.limits)
     feed = parser.feed
+    io = conn.io                                        # the loop's record: readable, ...
     recv = conn.recv_nowait
     wait_readable = conn.wait_readable
     send = conn.sock.send
@@ -111,7 +112,7 @@ async def serve_connection(knot: AsyncKnot, conn: Socket) -> None:
     try:
         conn.sock.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
         while True:
-            data = recv(RECV_BYTES)
+            data = recv(RECV_BYTES) if io.readable else None
             if data is None:                            # drained: park until input
                 if idle:
                     deadline = 0.0
@@ -227,7 +228,8 @@ async def accept_connection(knot: AsyncKnot, listener: Socket) -> Socket | None:
     once the server stops. EMFILE and friends: sleep ``ACCEPT_BACKOFF`` and retry."""
     while True:
         try:
-            conn = await listener.accept()
+            while (conn := listener.accept_nowait()) is None:
+                await listener.wait_readable()
         except OSError as err:
             if knot.stopping:
                 return None

@@ -8,8 +8,9 @@ and the loop files it there. This module adds that, and nothing more:
 * ``IOScheduler`` is ``coro.Scheduler`` with an edge-triggered epoll set. Each descriptor is
   registered once (``EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET``) when it is wrapped, and never
   modified; closing it drops our record (the kernel drops the registration with the descriptor).
-  A record (``_Fd``) holds two waiter lists, ``rd`` and ``wr``: an IN edge moves the first reader
-  to the ready deque, an OUT edge every writer, a hang-up every waiter. O(1) per wake, no futures,
+  A record (``_Fd``) holds two waiter lists, ``rd`` and ``wr``: an IN edge moves the reader that
+  parked last to the ready deque (on a listener, the accepting thread whose frames are the most
+  recently touched), an OUT edge every writer, a hang-up every waiter. O(1) per wake, no futures,
   no callbacks.
 * The loop (``IOScheduler.run``) runs the ready deque in batches as ``coro`` does; between two
   batches it polls: without waiting when threads are still ready, else sleeping in
@@ -21,7 +22,9 @@ and the loop files it there. This module adds that, and nothing more:
   twin and ``threads.socket`` have it): a ``recv(n)`` returning fewer than ``n`` bytes emptied
   the receive queue, so the record is marked not readable and the next ``recv`` parks first
   instead of making a system call that would fail; bytes arriving later raise a new edge. Not
-  after an edge that carried a hang-up (``hup``): the EOF left to read raises no new edge.
+  after an edge that carried a hang-up (``hup``): the EOF left to read raises no new edge. An
+  accepted socket starts not readable, as the twin's connections do: registering it reports an
+  IN edge at once if its first request is already queued, so its first ``recv`` never fails.
 * **Time-outs are lazy**, as the twin's: a timed wait stores its absolute deadline in the record
   (``deadline``); the record has at most one entry in a timer heap, pushed when a wait's deadline
   is earlier than that entry. When the entry pops, a later deadline re-arms it; a passed one wakes
@@ -38,7 +41,8 @@ and the loop files it there. This module adds that, and nothing more:
   eventfd in the epoll set), e.g. a server's stop.
 
 The hot path of a server (``knot.coro``) calls the synchronous halves itself, ``recv_nowait``
-and the socket's own ``send``, and awaits ``wait_readable``/``send_rest`` only when they say so:
+(only while the record says ``readable``), ``accept_nowait`` and the socket's own ``send``, and
+awaits ``wait_readable``/``send_rest`` only when they say so:
 per request one park (one generator) and the system calls an event loop makes. The ``async``
 methods (``recv``, ``sendall``, ``accept``, ``connect``) wrap the same halves for any other code.
 
@@ -92,6 +96,7 @@ _INF = float("inf")
 _recv = _socket.socket.recv
 _send = _socket.socket.send
 _accept = _socket.socket._accept
+_family = _socket.socket.family.__get__     # the int, without the stdlib's enum property
 _SOCK_STREAM = _socket.SOCK_STREAM
 
 
@@ -114,11 +119,11 @@ class _Fd:
 
     __slots__ = ("fd", "rd", "wr", "readable", "hup", "deadline", "timer_at", "fault")
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, readable: bool = True) -> None:
         self.fd = fd
-        self.rd: list = []          # parked readers (accepters), woken one per IN edge
+        self.rd: list = []          # parked readers (accepters), the last parked woken per IN edge
         self.wr: list = []          # parked writers, all woken by an OUT edge
-        self.readable = True        # may hold input: try the recv (False after a short read)
+        self.readable = readable    # may hold input: try the recv (False after a short read)
         self.hup = False            # an edge said RDHUP/HUP/ERR: a short read no longer drains
         self.deadline = _INF        # the current wait's deadline (loop clock)
         self.timer_at = 0.0         # when its entry in the timer heap pops (0: none; -1 closed)
@@ -210,7 +215,7 @@ class IOScheduler(coro.Scheduler):
                         ready.extend(rd)
                         rd.clear()
                 elif rd:
-                    ready.append(rd.pop(0))
+                    ready.append(rd.pop())
             if ev & _OUT:
                 wr = rec.wr
                 if wr:
@@ -262,22 +267,26 @@ class IOScheduler(coro.Scheduler):
 
     # -- descriptors ----------------------------------------------------------------------------
 
-    def register(self, fd: int) -> _Fd:
-        rec = self.fds[fd] = _Fd(fd)
+    def register(self, fd: int, readable: bool = True) -> _Fd:
+        """Add ``fd`` to the epoll set; its record. ``readable=False``: the first recv parks
+        (registering reports an IN edge at once if input is already queued)."""
         self.ep.register(fd, _MASK)
+        rec = self.fds[fd] = _Fd(fd, readable)
         return rec
 
     def forget(self, rec: _Fd) -> None:
         """Drop ``rec`` (its descriptor is about to close): its waiters wake with EBADF."""
-        if self.fds.get(rec.fd) is rec:
-            del self.fds[rec.fd]
+        fds = self.fds
+        if fds.get(rec.fd) is rec:
+            del fds[rec.fd]
         rec.fault = _Closed
         rec.timer_at = -1.0
-        ready = self.ready
-        ready.extend(rec.rd)
-        rec.rd.clear()
-        ready.extend(rec.wr)
-        rec.wr.clear()
+        if rec.rd:
+            self.ready.extend(rec.rd)
+            rec.rd.clear()
+        if rec.wr:
+            self.ready.extend(rec.wr)
+            rec.wr.clear()
 
     # -- threads and other OS threads -----------------------------------------------------------
 
@@ -339,11 +348,11 @@ class Socket:
 
     __slots__ = ("sock", "sched", "io")
 
-    def __init__(self, sock, sched: IOScheduler) -> None:
+    def __init__(self, sock, sched: IOScheduler, readable: bool = True) -> None:
         sock.setblocking(False)
         self.sock = sock
         self.sched = sched
-        self.io = sched.register(sock.fileno())
+        self.io = sched.register(sock.fileno(), readable)
 
     # -- the synchronous halves (the hot path calls these itself) -------------------------------
 
@@ -427,25 +436,32 @@ class Socket:
             deadline = None if timeout is None else self.sched.now + timeout
             await self.send_rest(data, sent, deadline)
 
+    def accept_nowait(self) -> Socket | None:
+        """The next connection if one is queued, else None (park: ``wait_readable``, then call
+        again). The new socket's first ``recv`` parks until its first IN edge, as the event
+        twin's does (no system call that would only say EAGAIN). OSError as ``accept`` raises
+        it (EMFILE...)."""
+        sock = self.sock
+        try:
+            fd, _ = _accept(sock)
+        except BlockingIOError:
+            return None
+        rd = self.io.rd
+        if rd:                              # baton: the next accepter tries too
+            self.sched.ready.append(rd.pop())
+        conn = _socket.socket(_family(sock), _SOCK_STREAM, 0, fd)
+        try:
+            return Socket(conn, self.sched, False)
+        except BaseException:
+            conn.close()
+            raise
+
     async def accept(self) -> Socket:
         """The next connection, as a ``Socket`` of the same scheduler (TCP_NODELAY is the
         caller's choice). OSError as ``accept`` raises it (EMFILE...), EBADF once closed."""
-        sock = self.sock
-        rec = self.io
-        while True:
-            try:
-                fd, _ = _accept(sock)
-            except BlockingIOError:
-                await self.wait_readable()
-                continue
-            if rec.rd:                      # baton: the next accepter tries too
-                self.sched.ready.append(rec.rd.pop(0))
-            conn = _socket.socket(sock.family, _SOCK_STREAM, 0, fd)
-            try:
-                return Socket(conn, self.sched)
-            except BaseException:
-                conn.close()
-                raise
+        while (conn := self.accept_nowait()) is None:
+            await self.wait_readable()
+        return conn
 
     async def connect(self, address) -> None:
         """Connect without blocking the loop (numeric addresses only)."""
@@ -466,8 +482,9 @@ class Socket:
 
     def close(self) -> None:
         """Forget the descriptor (waiters wake with EBADF), then close it. Idempotent."""
-        if self.io.fault is not _Closed:
-            self.sched.forget(self.io)
+        rec = self.io
+        if rec.fault is not _Closed:
+            self.sched.forget(rec)
         self.sock.close()
 
     def __repr__(self) -> str:

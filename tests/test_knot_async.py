@@ -107,6 +107,44 @@ def test_a_keep_alive_connection_does_not_push_a_timer_per_wait():
     assert coro_io.run(main()) <= 2
 
 
+def test_one_edge_hands_each_parked_accepter_a_connection():
+    """Three clients queued behind one listener edge: the accepter it wakes accepts for the
+    others (no one woken to find the backlog empty); closing the listener wakes the last with
+    EBADF and closes what it had accepted for nobody."""
+    async def main():
+        lst = coro_io.wrap(socket.create_server(("127.0.0.1", 0)))
+        port = lst.sock.getsockname()[1]
+        got, errs = [], []
+
+        async def accepter():
+            try:
+                got.append(await lst.accept())
+            except OSError as e:
+                errs.append(e.errno)
+
+        for _ in range(4):
+            coro.spawn(accepter())
+        await coro.sleep(0)                           # all four parked on the listener
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=GUARD)
+                   for _ in range(3)]
+        end = time.monotonic() + GUARD
+        while len(got) < 3 and time.monotonic() < end:
+            await coro.sleep(0.001)
+        accepted = sorted(c.fileno() for c in got)
+        spare = got.pop()
+        lst.handed.append(spare)                      # as if accepted for a thread not yet run
+        lst.close()
+        await coro.sleep(0)
+        closed = spare.fileno() == -1 and got[0].fileno() >= 0 and not lst.handed
+        for c in got + clients:
+            c.close()
+        return accepted, errs, closed
+
+    accepted, errs, closed = coro_io.run(main())
+    assert len(set(accepted)) == 3 and min(accepted) >= 0
+    assert errs == [errno.EBADF] and closed
+
+
 def test_nothing_to_wait_for_is_still_a_deadlock():
     async def stuck():
         await coro.Event().wait()

@@ -133,7 +133,7 @@ async def serve_connection(knot: AsyncKnot, conn: Socket) -> None:
                 continue
             if not data:
                 return                                  # the client closed (or stop() did)
-            request = memo.get(data) if idle else None
+            request = memo.get(data) if idle and memo_bytes else None
             if request is None:                         # not a request seen before: parse it
                 was_idle = idle
                 requests = feed(data)

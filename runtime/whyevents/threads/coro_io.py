@@ -30,9 +30,12 @@ and the loop files it there. This module adds that, and nothing more:
   is earlier than that entry. When the entry pops, a later deadline re-arms it; a passed one wakes
   the record's waiters with ``TimeoutError``. A keep-alive connection costs a heap operation per
   ``request_timeout``, not per wait. Times are the loop's clock (``now``), read once per poll.
-* **Baton passing on accept**: an IN edge on a listener wakes one accepting thread; one that
-  accepted wakes the next, so N threads accepting on one socket (Knot-C) neither stampede nor
-  leave a connection waiting.
+* **Handing off on accept**: an IN edge on a listener wakes one accepting thread (the one that
+  parked last); it accepts its connection and, while other accepting threads are parked, one for
+  each of them too, until the backlog is empty, waking each with its connection waiting in the
+  listener's ``handed``. So N threads accepting on one socket (Knot-C) neither stampede nor leave
+  a connection waiting, and an edge costs at most one accept that says EAGAIN, as the event
+  twin's accept loop: no thread is woken to find the backlog empty.
 * **Closing** (``Socket.close``) wakes every waiter of the descriptor with ``OSError(EBADF)``
   before the descriptor is closed, so a number reused by a later ``accept`` inherits nothing.
   An event left over for a closed descriptor that was reused in the same batch only marks the new
@@ -346,13 +349,14 @@ class Socket:
     Timeouts are absolute deadlines on the loop's clock (``sched.now + seconds``), or None.
     """
 
-    __slots__ = ("sock", "sched", "io")
+    __slots__ = ("sock", "sched", "io", "handed")
 
     def __init__(self, sock, sched: IOScheduler, readable: bool = True) -> None:
         sock.setblocking(False)
         self.sock = sock
         self.sched = sched
         self.io = sched.register(sock.fileno(), readable)
+        self.handed = None          # a listener's: connections accepted for woken accepters
 
     # -- the synchronous halves (the hot path calls these itself) -------------------------------
 
@@ -441,20 +445,47 @@ class Socket:
         again). The new socket's first ``recv`` parks until its first IN edge, as the event
         twin's does (no system call that would only say EAGAIN). OSError as ``accept`` raises
         it (EMFILE...)."""
-        sock = self.sock
+        handed = self.handed
+        if handed:                          # accepted for us by the thread the edge woke
+            return handed.popleft()
         try:
-            fd, _ = _accept(sock)
+            fd, _ = _accept(self.sock)
         except BlockingIOError:
             return None
-        rd = self.io.rd
-        if rd:                              # baton: the next accepter tries too
-            self.sched.ready.append(rd.pop())
-        conn = _socket.socket(_family(sock), _SOCK_STREAM, 0, fd)
+        conn = self._wrap(fd)
+        if self.io.rd:
+            self._hand_out()
+        return conn
+
+    def _wrap(self, fd: int) -> Socket:
+        sock = _socket.socket(_family(self.sock), _SOCK_STREAM, 0, fd)
         try:
-            return Socket(conn, self.sched, False)
+            return Socket(sock, self.sched, False)
         except BaseException:
-            conn.close()
+            sock.close()
             raise
+
+    def _hand_out(self) -> None:
+        """Accepters are parked: accept for them until the backlog is empty, each woken with
+        its connection in ``handed`` (module docstring: handing off on accept)."""
+        rd = self.io.rd
+        ready = self.sched.ready
+        handed = self.handed
+        if handed is None:
+            handed = self.handed = deque()
+        while rd:
+            try:
+                fd, _ = _accept(self.sock)
+            except BlockingIOError:
+                return
+            except OSError:
+                ready.append(rd.pop())      # EMFILE...: one accepter meets it itself
+                return
+            try:
+                handed.append(self._wrap(fd))
+            except OSError:
+                continue
+            ready.append(rd.pop())
 
     async def accept(self) -> Socket:
         """The next connection, as a ``Socket`` of the same scheduler (TCP_NODELAY is the
@@ -486,6 +517,9 @@ class Socket:
         if rec.fault is not _Closed:
             self.sched.forget(rec)
         self.sock.close()
+        handed = self.handed
+        while handed:                       # a listener's, accepted for nobody now
+            handed.popleft().close()
 
     def __repr__(self) -> str:
         return f"<coro_io.Socket fd={self.fileno()}>"

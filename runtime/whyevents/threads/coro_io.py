@@ -35,7 +35,9 @@ and the loop files it there. This module adds that, and nothing more:
   each of them too, until the backlog is empty, waking each with its connection waiting in the
   listener's ``handed``. So N threads accepting on one socket (Knot-C) neither stampede nor leave
   a connection waiting, and an edge costs at most one accept that says EAGAIN, as the event
-  twin's accept loop: no thread is woken to find the backlog empty.
+  twin's accept loop: no thread is woken to find the backlog empty. An accept that said EAGAIN
+  marks the listener not readable until its next IN edge, as a short read does a connection, so
+  a Knot-C thread done with its connection parks without asking the kernel again.
 * **Closing** (``Socket.close``) wakes every waiter of the descriptor with ``OSError(EBADF)``
   before the descriptor is closed, so a number reused by a later ``accept`` inherits nothing.
   An event left over for a closed descriptor that was reused in the same batch only marks the new
@@ -448,12 +450,16 @@ class Socket:
         handed = self.handed
         if handed:                          # accepted for us by the thread the edge woke
             return handed.popleft()
+        rec = self.io
+        if not rec.readable:                # the backlog was empty; no IN edge since
+            return None
         try:
             fd, _ = _accept(self.sock)
         except BlockingIOError:
+            rec.readable = False
             return None
         conn = self._wrap(fd)
-        if self.io.rd:
+        if rec.rd:
             self._hand_out()
         return conn
 
@@ -477,6 +483,7 @@ class Socket:
             try:
                 fd, _ = _accept(self.sock)
             except BlockingIOError:
+                self.io.readable = False
                 return
             except OSError:
                 ready.append(rd.pop())      # EMFILE...: one accepter meets it itself

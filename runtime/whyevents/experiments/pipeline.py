@@ -48,6 +48,22 @@ Why this module is shaped this way:
   gives a ``failed`` row, and larger kernel points in the same sweep are then skipped.
 * **Interleaved repetitions**: rep 0 of every (N, backend), then rep 1, ..., and at each N the
   backends run back to back, so the machine's drift hits every configuration alike.
+* **Paired, time-sliced points** (``pairing``, issue 21; off by default): another tenant can slow
+  the shared core by half for minutes, so two points measured a minute apart can differ by more
+  than the effect a claim compares. With ``pairing=tasks`` the backends at one N (with
+  ``pairing=backends`` one backend's task counts) run as one group: their processes start
+  together on the same core, warm up side by side, then the parent stops all of them and lets
+  each run alone for ``slice_s`` in turn (SIGSTOP / SIGCONT), the order reversed every cycle
+  (ABBA), for ``window_s`` of slices per process. Each process publishes its completion count in
+  shared memory (``pipeline_worker.SlicedMeter``); the parent reads it at every slice edge, so
+  each cycle gives one rate per process, measured within a fraction of a second of the others: a
+  slowdown lasting seconds hits the slices of a cycle alike. A row's ``throughput_rps`` is its
+  slices' completions over their time, ``slice_rates`` the per-slice rates and ``pair`` the
+  group (``repro.claims`` resamples a group's slices together for the interval). Latency is not
+  recorded for sliced rows (a task in flight while its process is stopped would count the stop).
+  ``whyevents run pipeline -p pairing=tasks`` measures this way; ``tests/test_pairing.py``
+  injects a CPU hog on the measured core for part of a run and compares the paired ratio with
+  the ratio of points measured one after the other.
 * **Builds** (``builds``): each point runs on the interpreted build (the ``.py``; its subprocess
   gets ``WHYEVENTS_PURE_PYTHON=1``) or on the compiled one (``make build-compiled``,
   ``whyevents.accel``: the runtime and the event loop compiled alike). Both give the 2x2,
@@ -77,7 +93,7 @@ from whyevents.threads.registry import POLLER_NAMES
 __all__ = [
     "EXPERIMENT", "DESCRIPTION", "KEY_FIELDS", "SUMMARY_FIELDS", "PROFILES", "PARAM_HELP",
     "BACKENDS", "PEERS", "check_params", "points", "prepare", "measure", "limits", "pick_cpu",
-    "cached_file", "COLUMNS",
+    "cached_file", "COLUMNS", "PAIRINGS", "follow_up_points",
 ]
 
 #: the columns every row carries, which the claims read (``repro.claims.COLUMNS`` collects each
@@ -146,6 +162,11 @@ PROFILES: dict[str, dict] = {
         "poller": "epoll",
         "pin": True,
         "builds": ["interpreted"],
+        "pairing": "none",
+        "slice_s": 0.2,
+        # follow-up rounds for claims left INCONCLUSIVE (repro.runner): one more rep of the
+        # points such a claim reads per round
+        "extra_reps": 3,
     },
     "full": {
         "tasks": _FULL_TASKS,
@@ -168,6 +189,9 @@ PROFILES: dict[str, dict] = {
         "poller": "epoll",
         "pin": True,
         "builds": ["interpreted"],
+        "pairing": "none",
+        "slice_s": 0.2,
+        "extra_reps": 2,
     },
 }
 
@@ -198,7 +222,16 @@ PARAM_HELP: dict[str, str] = {
     "pin": "pin each point's subprocess to one core (the last allowed CPU) when there are 2+",
     "builds": "interpreted (the .py: WHYEVENTS_PURE_PYTHON=1), compiled (make build-compiled): "
               "both for the 2x2, threads vs events within each build",
+    "pairing": "none: one point at a time; tasks: the backends at one N measured as one group, "
+               "time-sliced on one core (paired per-slice rates); backends: one backend's task "
+               "counts as one group",
+    "slice_s": "with pairing: seconds each process of a group runs alone per turn",
+    "extra_reps": "follow-up rounds: while a claim is INCONCLUSIVE, one more rep of the points it "
+                  "reads per round, up to this many rounds (0: none)",
 }
+
+#: ``pairing`` values
+PAIRINGS = ("none", "tasks", "backends")
 
 _WORKER = "from whyevents.experiments.pipeline_worker import main; main()"
 
@@ -284,7 +317,12 @@ def check_params(params: dict) -> dict:
         "poller": p["poller"],
         "pin": p["pin"],
         "builds": check_builds(p["builds"]),
+        "pairing": p["pairing"],
+        "slice_s": _float("slice_s", p["slice_s"], 0.0, strict=True),
+        "extra_reps": _int("extra_reps", p["extra_reps"], 0),
     }
+    if out["pairing"] not in PAIRINGS:
+        raise ValueError(f"pairing: {out['pairing']!r} is not one of {', '.join(PAIRINGS)}")
     if not out["backends"] and not out["peers"]:
         raise ValueError("backends: empty, and no peers either: nothing to measure")
     if out["read_bytes"] > out["file_bytes"]:
@@ -314,7 +352,32 @@ def points(params: dict) -> list[dict]:
                 for backend, scheduler in _configs(params):
                     out.append({"backend": backend, "scheduler": scheduler, "tasks": n,
                                 "build": build, "rep": rep})
-    return out
+    return _grouped(out, params)
+
+
+def _pair_label(point: dict, pairing: str) -> str:
+    """The group a point is measured in under ``pairing`` (its rep apart)."""
+    if pairing == "tasks":
+        return f"tasks={point['tasks']}/{point.get('build', 'interpreted')}"
+    return (f"backend={point['backend']}/{point['scheduler']}/"
+            f"{point.get('build', 'interpreted')}")
+
+
+def _grouped(pts: list[dict], params: dict) -> list[dict]:
+    """With ``pairing``, one point per group (its first member, the others in ``members``), in
+    the order of the groups' first members; without, ``pts`` as they are."""
+    pairing = params.get("pairing", "none")
+    if pairing == "none":
+        return pts
+    groups: dict[tuple, list[dict]] = {}
+    for p in pts:
+        groups.setdefault((p["rep"], _pair_label(p, pairing)), []).append(p)
+    return [{**members[0], "members": members} for members in groups.values()]
+
+
+def follow_up_points(params: dict, pts: list[dict]) -> list[dict]:
+    """The runner's follow-up points (``repro.runner.follow_up``), grouped as ``points``."""
+    return _grouped(pts, params)
 
 
 def _pid_max() -> int | None:
@@ -413,6 +476,11 @@ def _kill(proc: subprocess.Popen) -> None:
 def measure(point: dict, params: dict, *, ctx: dict | None = None,
             progress: Callable[[dict], None] | None = None) -> list[dict]:
     """The row for ``point``, measured in a pinned subprocess; never raises (but Ctrl-C)."""
+    if point.get("members"):
+        if ctx is None or ctx.get("file_bytes") != params["file_bytes"]:
+            with cached_file(params["file_bytes"]) as path:
+                return _measure_group(point["members"], params, path, ctx)
+        return _measure_group(point["members"], params, ctx["path"], ctx)
     reason = _skip_reason(point, params, ctx)
     if reason is not None:
         return [_row(point, "skipped", reason)]
@@ -422,17 +490,22 @@ def measure(point: dict, params: dict, *, ctx: dict | None = None,
     return [_measure(point, params, ctx["path"], ctx, progress)]
 
 
+def _spec(point: dict, params: dict, path: str, out: Path, cpu: int | None) -> dict:
+    point = {k: v for k, v in point.items() if k != "members"}
+    return {**point, "read_bytes": params["read_bytes"], "file_bytes": params["file_bytes"],
+            "tasks_total": params["tasks_total"], "warmup_s": params["warmup_s"],
+            "warmup_rounds": params["warmup_rounds"], "window_s": params["window_s"],
+            "window_rounds": params["window_rounds"],
+            "poller": params["poller"], "path": path, "out": str(out), "cpu": cpu}
+
+
 def _measure(point: dict, params: dict, path: str, ctx: dict | None,
              progress: Callable[[dict], None] | None) -> dict:
     cpu = pick_cpu() if params["pin"] else None
     timeout = params["timeout_s"]
     with tempfile.TemporaryDirectory(prefix="whyevents-pipeline-") as tmp:
         out = Path(tmp) / "result.json"
-        spec = {**point, "read_bytes": params["read_bytes"], "file_bytes": params["file_bytes"],
-                "tasks_total": params["tasks_total"], "warmup_s": params["warmup_s"],
-                "warmup_rounds": params["warmup_rounds"], "window_s": params["window_s"],
-                "window_rounds": params["window_rounds"],
-                "poller": params["poller"], "path": path, "out": str(out), "cpu": cpu}
+        spec = _spec(point, params, path, out, cpu)
         err_path = Path(tmp) / "stderr.txt"
         env = build_env(point.get("build", "interpreted"))
         t0 = time.monotonic()
@@ -476,3 +549,142 @@ def _measure(point: dict, params: dict, path: str, ctx: dict | None,
     if status == "failed" and point["backend"] == "kernel" and ctx is not None:
         ctx["kernel_failed_at"] = point["tasks"]
     return _row(point, status, error, cpu=cpu, wall_s=round(wall, 3), **result)
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring a group of points time-sliced on one core (``pairing``)
+# ---------------------------------------------------------------------------------------------
+
+class _Member:
+    """One process of a sliced group: its point, process, shared counter and slices."""
+
+    def __init__(self, point: dict, proc: subprocess.Popen, words, out: Path, err: Path):
+        self.point, self.proc, self.words, self.out, self.err = point, proc, words, out, err
+        self.done: list[int] = []          # completions per slice
+        self.secs: list[float] = []        # seconds per slice
+        self.exited = False
+
+    def stop(self) -> None:
+        """SIGSTOP, and wait until the whole process is stopped (or has exited)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.proc.pid, signal.SIGSTOP)
+        if self.exited:
+            return
+        try:
+            _, status = os.waitpid(self.proc.pid, os.WUNTRACED)
+        except ChildProcessError:
+            self.exited = True
+            return
+        if not os.WIFSTOPPED(status):
+            self.exited = True
+            self.proc.returncode = os.waitstatus_to_exitcode(status)
+
+
+def _slice_cycle(members: list[_Member], order: list[_Member], slice_s: float) -> None:
+    """Each member of ``order`` runs alone for ``slice_s``; its count read at both edges."""
+    for m in order:
+        if m.exited:
+            continue
+        c0 = m.words[0]
+        t0 = time.perf_counter()
+        os.kill(m.proc.pid, signal.SIGCONT)
+        time.sleep(slice_s)
+        m.stop()
+        t1 = time.perf_counter()
+        m.done.append(m.words[0] - c0)
+        m.secs.append(t1 - t0)
+
+
+def _measure_group(points_: list[dict], params: dict, path: str, ctx: dict | None) -> list[dict]:
+    """The rows of a group of points measured side by side, time-sliced on one core."""
+    import mmap
+
+    rows: list[dict] = []
+    runnable = []
+    for p in points_:
+        reason = _skip_reason(p, params, ctx)
+        if reason is not None:
+            rows.append(_row(p, "skipped", reason))
+        else:
+            runnable.append(p)
+    if not runnable:
+        return rows
+    cpu = pick_cpu() if params["pin"] else None
+    label = _pair_label(runnable[0], params["pairing"])
+    slice_s = params["slice_s"]
+    cycles = max(2, round(params["window_s"] / slice_s))
+    members: list[_Member] = []
+    t_start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="whyevents-pipeline-pair-") as tmp:
+        try:
+            for i, p in enumerate(runnable):
+                counter = Path(tmp) / f"counter{i}"
+                counter.write_bytes(b"\0" * 16)
+                with open(counter, "r+b") as f:
+                    words = memoryview(mmap.mmap(f.fileno(), 16)).cast("q")
+                out, err_path = Path(tmp) / f"result{i}.json", Path(tmp) / f"stderr{i}.txt"
+                spec = {**_spec(p, params, path, out, cpu), "pair_counter": str(counter)}
+                with open(err_path, "wb") as err:
+                    proc = subprocess.Popen(
+                        [sys.executable, "-c", _WORKER, json.dumps(spec)],
+                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                        start_new_session=True, env=build_env(p.get("build", "interpreted")))
+                members.append(_Member(p, proc, words, out, err_path))
+            # warm-up side by side, until every process has opened its window (or exited)
+            while any(m.words[1] != 1 and m.proc.poll() is None for m in members):
+                if time.monotonic() - t_start > params["timeout_s"]:
+                    raise TimeoutError
+                time.sleep(0.02)
+            live = [m for m in members if m.proc.poll() is None]
+            for m in live:
+                m.stop()
+            for c in range(cycles):
+                _slice_cycle(members, live if c % 2 == 0 else live[::-1], slice_s)
+            for m in live:                      # end the windows; the results follow
+                if not m.exited:
+                    os.kill(m.proc.pid, signal.SIGUSR1)
+                    os.kill(m.proc.pid, signal.SIGCONT)
+            for m in members:
+                if not m.exited:
+                    m.proc.wait(timeout=max(1.0, params["timeout_s"]
+                                            - (time.monotonic() - t_start)))
+        except (TimeoutError, subprocess.TimeoutExpired):
+            for m in members:
+                _kill(m.proc)
+        except BaseException:
+            for m in members:
+                _kill(m.proc)
+            raise
+        wall = round(time.monotonic() - t_start, 3)
+        for m in members:
+            rows.append(_group_row(m, label, cpu, wall, slice_s, ctx))
+    return rows
+
+
+def _group_row(m: _Member, label: str, cpu, wall: float, slice_s: float, ctx) -> dict:
+    result = None
+    if m.out.exists():
+        with contextlib.suppress(ValueError):
+            result = json.loads(m.out.read_text())
+    if result is None:
+        tail = m.err.read_text(errors="replace").strip().splitlines()
+        return _row(m.point, "failed", f"worker gave no result: {tail[-1][:300] if tail else ''}",
+                    cpu=cpu, wall_s=wall)
+    status = result.pop("status", "failed")
+    error = result.pop("error", None)
+    result.pop("traceback", None)
+    if status == "failed" and m.point["backend"] == "kernel" and ctx is not None:
+        ctx["kernel_failed_at"] = m.point["tasks"]
+    if status != "ok" or not m.secs:
+        return _row(m.point, status if status != "ok" else "failed",
+                    error or "no slices measured", cpu=cpu, wall_s=wall)
+    done, secs = sum(m.done), sum(m.secs)
+    result.update({
+        "throughput_rps": done / secs if secs > 0 else 0.0,
+        "completed": done, "measured_s": secs,
+        "latency_p50_ms": None, "latency_p90_ms": None, "latency_p99_ms": None,
+        "latency_samples": 0, "cpu_util": None,
+        "pair": label, "slice_s": slice_s,
+        "slice_rates": [d / t if t > 0 else 0.0 for d, t in zip(m.done, m.secs, strict=True)],
+    })
+    return _row(m.point, status, error, cpu=cpu, wall_s=wall, **result)

@@ -67,6 +67,15 @@ completed in the window. With ``tasks_total`` > 0 the run instead issues exactly
 and measures from the first issue to the last completion (used by the tests to compare
 schedulers task for task).
 
+Paired, time-sliced measurement (``pairing`` in ``pipeline``; issue 21): when the spec names a
+``pair_counter`` file, the Meter is a ``SlicedMeter``. It publishes its running completion count
+and its phase (1 once the warm-up is over) in that file, mapped into memory: one store into a
+shared integer per completion, no system call, so the parent can read the count at any moment.
+The window does not close by itself: the parent stops and continues the processes of a group in
+turn on one core (SIGSTOP / SIGCONT), reads each one's count at the edges of its slices, and ends
+the window with SIGUSR1. The parent's per-slice rates are the row's throughput; the worker's own
+window figures (CPU time, scheduler counters) still cover its whole window.
+
 Protocol: ``python -c "from whyevents.experiments.pipeline_worker import main; main()" SPEC``
 where SPEC is JSON (point, parameters, file path, output path, CPU). The result is written to
 the output path; a crash or timeout leaves no file and the parent records a failed row.
@@ -78,14 +87,16 @@ import gc
 import importlib
 import importlib.util
 import json
+import mmap
 import os
+import signal
 import sys
 import traceback
 from collections import deque
 from time import perf_counter, process_time
 
 __all__ = ["main", "run_point", "percentiles", "WorkloadFailed", "Skipped", "Meter", "Lib",
-           "threaded", "whyevents_lib", "BACKENDS"]
+           "threaded", "whyevents_lib", "BACKENDS", "SlicedMeter"]
 
 _RWF_NOWAIT = getattr(os, "RWF_NOWAIT", 0)
 
@@ -123,6 +134,13 @@ class Meter:
                  "issued", "bytes", "short", "rec", "lats", "seq", "phase", "over", "t_seeded",
                  "window_target", "n", "whole",
                  "t0", "t1", "c0", "c1", "cpu0", "cpu1", "s0", "s1")
+
+    def __new__(cls, n: int, spec: dict, snapshot=None):
+        # a paired point (``pair_counter`` in the spec) gets the sliced meter, whatever backend
+        # builds it: the backends construct ``Meter`` and need not know
+        if cls is Meter and spec.get("pair_counter"):
+            cls = SlicedMeter
+        return object.__new__(cls)
 
     def __init__(self, n: int, spec: dict, snapshot=None) -> None:
         self.rb = spec["read_bytes"]
@@ -198,6 +216,41 @@ class Meter:
         if self.s0 is not None and self.s1 is not None:
             out["sched"] = {k: self.s1[k] - self.s0[k] for k in self.s1}
         return out
+
+
+class SlicedMeter(Meter):
+    """The Meter of a point measured time-sliced beside others (``pipeline``'s ``pairing``).
+
+    Word 0 of the shared counter is the running completion count, stored on every completion
+    (a store into mapped memory: no system call on the path); word 1 is the phase, set to 1 when
+    the warm-up ends. The window closes only when the parent sends SIGUSR1.
+    """
+
+    __slots__ = ("words", "_map")
+
+    def __init__(self, n: int, spec: dict, snapshot=None) -> None:
+        super().__init__(n, spec, snapshot)
+        self.window_s = float("inf")            # the parent ends the window
+        fd = os.open(spec["pair_counter"], os.O_RDWR)
+        try:
+            self._map = mmap.mmap(fd, 16)
+        finally:
+            os.close(fd)
+        self.words = memoryview(self._map).cast("q")
+        signal.signal(signal.SIGUSR1, self._end)
+
+    def _open(self) -> None:
+        Meter._open(self)
+        self.words[1] = 1
+
+    def _end(self, signum, frame) -> None:
+        if self.phase == 1:
+            self._close()
+
+    def complete(self, t_start: float, t_done: float, nb: int) -> bool:
+        go = Meter.complete(self, t_start, t_done, nb)
+        self.words[0] = self.completed
+        return go
 
 
 def percentiles(samples: list[float], qs=(50, 90, 99)) -> dict[int, float | None]:

@@ -73,15 +73,35 @@ notebooks' claims cells, the reports and the README use):
 ``MISSING``           no stored run holds the points the metric needs (not passed).
 ``NOT CHECKED``       the claim has no profile for this one (its effect lies beyond this
                       profile's range); never counted as passed or failed.
+``INCONCLUSIVE``      the value's 95% interval straddles the threshold (tolerance included): the
+                      rows cannot tell a pass from a failure. The sweep measures more reps of the
+                      points such a claim reads, up to its profile's ``extra_reps`` budget
+                      (``repro.runner``), before it settles; a claims cell fails on it then, as
+                      on FAIL, so a regression cannot hide as noise.
 ``KNOWN DIVERGENCE``  how a claims cell prints a claim that declares a ``divergence``, whatever
-                      its PASS/FAIL verdict (reports show both: the verdict and the mark).
+                      its PASS/FAIL/INCONCLUSIVE verdict (reports show both).
+
+Intervals (issue 21): a verdict from medians alone flips with the hour a run ran in on a shared
+host, so every value comes with a 95% confidence interval and PASS or FAIL needs the whole
+interval on one side of the threshold. The interval is a percentile bootstrap of the claim's own
+metric over the rows (``interval``): each point's reps are resampled with replacement (a point
+is the experiment's ``KEY_FIELDS`` without ``rep``) and the metric recomputed; rows measured
+side by side (``pair`` and ``slice_rates`` columns: the pipeline's ``pairing``) are resampled
+together, the same reps of every point of a pair and the same time slices of every process of a
+rep, so a host slowdown that hit both sides of a comparison stays paired in every resample. The
+random generator is seeded from the claim's id and profile: the same rows give the same interval.
+A point measured once contributes no spread (a claim whose points are all single has a
+zero-width interval and is decided as before, by its value).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
+import random
 import statistics
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,7 +112,8 @@ from whyevents.repro import paths
 __all__ = [
     "COLUMNS", "Claim", "Verdict", "MissingData", "ClaimFailed", "METRICS", "load_claims",
     "get_claim", "evaluate", "evaluate_all", "check", "ratio_at", "flatness", "slope_loglog",
-    "ratio_between", "max_x", "eligible_rows", "BANDWIDTH_COLUMNS", "CLAIM_BUILD",
+    "ratio_between", "max_x", "eligible_rows", "BANDWIDTH_COLUMNS", "CLAIM_BUILD", "VERDICTS",
+    "INCONCLUSIVE", "CONFIDENCE", "RESAMPLES", "interval", "decide", "points_used",
 ]
 
 
@@ -385,11 +406,14 @@ def _threshold(claim_id: str, op: str, thr: Any) -> float | tuple[float, float]:
 
 PASS, FAIL, MISSING = "PASS", "FAIL", "MISSING"
 NOT_CHECKED, KNOWN_DIVERGENCE = "NOT CHECKED", "KNOWN DIVERGENCE"
+INCONCLUSIVE = "INCONCLUSIVE"
 
 #: verdict -> what it means (module docstring, "Verdicts").
 VERDICTS: dict[str, str] = {
     PASS: "the stored rows meet the comparison within the profile's tolerance",
     FAIL: "the stored rows do not meet it",
+    INCONCLUSIVE: "the value's 95% interval straddles the threshold (tolerance included), after "
+                  "the profile's budget of extra reps",
     MISSING: "no stored run holds the points the metric needs",
     NOT_CHECKED: "the claim is decided at another profile only (its effect lies beyond this "
                  "profile's range)",
@@ -405,8 +429,12 @@ class Verdict:
     value: float | None
     threshold: float | tuple[float, float] | None
     message: str
-    status: str = PASS  # PASS | FAIL | MISSING | NOT CHECKED (``VERDICTS``)
+    status: str = PASS  # PASS | FAIL | INCONCLUSIVE | MISSING | NOT CHECKED (``VERDICTS``)
     run_id: str | None = None
+    #: the value's 95% interval (``interval``); None when no value was measured
+    interval: tuple[float, float] | None = None
+    #: what the interval resampled: "slices" (paired rows), "reps", or "single" (no spread)
+    basis: str | None = None
 
     def __str__(self) -> str:
         return self.message
@@ -507,6 +535,145 @@ def eligible_rows(claim: Claim, rows: Sequence[Mapping[str, Any]]) -> list[Mappi
     return [r for r in rows if ok(r)]
 
 
+# ---------------------------------------------------------------------------------------------
+# Intervals
+# ---------------------------------------------------------------------------------------------
+
+#: the confidence of every claim's interval
+CONFIDENCE = 0.95
+#: bootstrap resamples per interval
+RESAMPLES = 1000
+
+
+def _point_fields(experiment: str, rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The columns naming a point apart from its rep: the experiment's ``KEY_FIELDS`` without
+    ``rep`` (every column but the measured ones when the experiment is unknown)."""
+    try:
+        from whyevents.repro.runner import EXPERIMENTS
+
+        fields = importlib.import_module(EXPERIMENTS[experiment]).KEY_FIELDS
+    except (KeyError, ImportError, AttributeError):
+        fields = ()
+    have = set().union(*(r.keys() for r in rows)) if rows else set()
+    return tuple(f for f in fields if f != "rep" and f in have)
+
+
+def _slices(r: Mapping[str, Any]) -> list[float] | None:
+    v = r.get("slice_rates")
+    return list(v) if isinstance(v, list | tuple) and v and r.get("pair") else None
+
+
+def _bootstrap_plan(rows: Sequence[Mapping[str, Any]], fields: tuple[str, ...]):
+    """(unpaired: point -> rep -> its rows; paired: pair -> rep -> its rows). A point may give
+    several rows per rep (the compiler's series), so a rep, not a row, is what is resampled."""
+    single: dict[tuple, dict[Any, list[Mapping[str, Any]]]] = {}
+    paired: dict[str, dict[Any, list[Mapping[str, Any]]]] = {}
+    for r in rows:
+        if _slices(r) is not None:
+            paired.setdefault(str(r["pair"]), {}).setdefault(r.get("rep"), []).append(r)
+        else:
+            point = tuple(str(r.get(f)) for f in fields)
+            single.setdefault(point, {}).setdefault(r.get("rep"), []).append(r)
+    return single, paired
+
+
+def _resample(single, paired, rng: random.Random) -> list[Mapping[str, Any]]:
+    out: list[Mapping[str, Any]] = []
+    choice = rng.choice
+    for reps in single.values():
+        keys = list(reps)
+        for _ in keys:
+            out.extend(reps[choice(keys)])
+    for reps in paired.values():
+        keys = list(reps)
+        for _ in keys:
+            members = reps[choice(keys)]
+            cycles = min(len(_slices(m) or ()) for m in members)
+            idx = [rng.randrange(cycles) for _ in range(cycles)]
+            for m in members:
+                s = _slices(m) or []
+                out.append({**m, "throughput_rps": statistics.fmean(s[i] for i in idx)})
+    return out
+
+
+def interval(claim: Claim, rows: Sequence[Mapping[str, Any]], profile: str, *,
+             resamples: int = RESAMPLES) -> tuple[tuple[float, float], str]:
+    """The claim's 95% percentile-bootstrap interval on ``rows`` (already ``eligible_rows``),
+    and what it resampled ("slices", "reps" or "single"). Deterministic for the same rows: the
+    generator is seeded from the claim's id and profile. Resamples the metric cannot decide
+    (every rep of a point failed) are left out."""
+    args = claim.for_profile(profile)[0]
+    fields = _point_fields(claim.experiment, rows)
+    single, paired = _bootstrap_plan(rows, fields)
+    basis = ("slices" if paired else
+             "reps" if any(len(reps) > 1 for reps in single.values()) else "single")
+    metric = METRICS[claim.metric]
+    if basis == "single":
+        v = float(metric(list(rows), **args))
+        return (v, v), basis
+    rng = random.Random(zlib.crc32(f"{claim.id}/{profile}".encode()))
+    values = []
+    for _ in range(resamples):
+        try:
+            v = float(metric(_resample(single, paired, rng), **args))
+        except MissingData:
+            continue
+        if not math.isnan(v):
+            values.append(v)
+    if len(values) < 2:
+        raise MissingData(f"{claim.id}: too few resamples decide the metric for an interval")
+    values.sort()
+    q = statistics.quantiles(values, n=40, method="inclusive")   # 2.5%, 5%, ..., 97.5%
+    return (q[0], q[-1]), basis
+
+
+def decide(op: str, value: float, lo: float, hi: float, thr) -> str:
+    """PASS when the value and its whole interval ``[lo, hi]`` meet the (tolerance-adjusted)
+    threshold ``thr``, FAIL when none of it does, INCONCLUSIVE when it straddles."""
+    if math.isnan(value) or math.isnan(lo) or math.isnan(hi):
+        return FAIL
+    lo, hi = min(lo, value), max(hi, value)
+    ends = (_holds(op, lo, thr), _holds(op, hi, thr))
+    if all(ends):
+        return PASS                       # >=, <=: monotone; between: the band is convex
+    if op == "between":
+        if hi < thr[0] or lo > thr[1]:
+            return FAIL
+        return INCONCLUSIVE
+    return FAIL if not any(ends) else INCONCLUSIVE
+
+
+def points_used(claim: Claim, rows: Sequence[Mapping[str, Any]], profile: str) -> list[dict]:
+    """The points (the experiment's key fields without ``rep``) whose rows the claim's metric
+    reads: the rows its filters select (``where``, ``a``, ``b``) at the x values it uses (its
+    range, or ``at`` and the reference ``to``; every x for a ratio to the peak or first point).
+    More reps of these are what narrows its interval."""
+    args = claim.for_profile(profile)[0]
+    x = args.get("x")
+    filters = [args[k] for k in ("where", "a", "b") if isinstance(args.get(k), Mapping)]
+    if not filters:
+        filters = [{}]
+    lo = args.get("xmin", -math.inf) if args.get("xmin") is not None else -math.inf
+    hi = args.get("xmax", math.inf) if args.get("xmax") is not None else math.inf
+    ats = None
+    if args.get("at") is not None and claim.metric != "ratio_at":
+        ats = {float(args["at"])}
+    elif claim.metric == "ratio_at" and not isinstance(args.get("to", "peak"), str):
+        ats = {float(args["at"]), float(args["to"])}
+    rows = eligible_rows(claim, rows)
+    fields = _point_fields(claim.experiment, rows)
+    out: dict[tuple, dict] = {}
+    for r in rows:
+        if not any(_match(r, w) for w in filters):
+            continue
+        xv = _num(r.get(x)) if x else None
+        if xv is not None and (xv < lo or xv > hi or (ats is not None and xv not in ats)):
+            continue
+        key = tuple(r.get(f) for f in fields)
+        out.setdefault(key, {f: r.get(f) for f in fields})
+    return list(out.values())
+
+
 def evaluate(claim: Claim | str, rows: Sequence[Mapping[str, Any]], profile: str) -> Verdict:
     """Decide one claim from rows; ``MissingData`` (naming the claim) if they cannot decide it."""
     if isinstance(claim, str):
@@ -524,9 +691,13 @@ def evaluate(claim: Claim | str, rows: Sequence[Mapping[str, Any]], profile: str
             why += f" ({other} rows of another build than {CLAIM_BUILD} left out)"
         raise MissingData(f"{claim.id} ({claim.experiment}, {profile}): {exc}{why}") from None
     thr = _effective(claim.op, threshold, tol)
-    passed = _holds(claim.op, value, thr)
-    status = PASS if passed else FAIL
-    return Verdict(claim.id, passed, value, thr, f"{claim.id} {status} — {summary}", status)
+    try:
+        (lo, hi), basis = interval(claim, kept, profile)
+    except MissingData:                # too few decidable resamples: the value alone
+        (lo, hi), basis = (value, value), "single"
+    status = decide(claim.op, value, lo, hi, thr)
+    return Verdict(claim.id, status == PASS, value, thr, f"{claim.id} {status} — {summary}",
+                   status, interval=(min(lo, value), max(hi, value)), basis=basis)
 
 
 def _rows_for(experiment: str, profile: str, run_selector, root: Path | None):
@@ -570,8 +741,7 @@ def evaluate_all(profile: str, run_selector: str | Mapping[str, str] = "latest",
                 raise MissingData(f"{claim.id}: {got}")
             rows, run_id = got
             v = evaluate(claim, rows, profile)
-            verdicts.append(Verdict(v.id, v.passed, v.value, v.threshold, v.message, v.status,
-                                    run_id))
+            verdicts.append(dataclasses.replace(v, run_id=run_id))
         except MissingData:
             if strict:
                 raise

@@ -30,9 +30,19 @@ nothing about any workload, so the three experiments behave the same way:
   provenance under ``limits`` by the module's ``limits(params)``, so a reader knows why the sweep
   stopped where it did.
 
+* **Follow-up reps for undecided claims** (issue 21): after the planned points, the sweep
+  evaluates the experiment's claims on its own rows; a claim whose 95% interval straddles its
+  threshold (``INCONCLUSIVE``, ``repro.claims``) names the points its metric reads, and the sweep
+  measures one more rep of just those points, then evaluates again, up to the profile's
+  ``extra_reps`` rounds (an experiment without that parameter has none). More reps of the points
+  in doubt, not of every point, is what narrows an interval at the least cost. The rounds, the
+  claims that asked for them and the points measured are in the provenance (``follow_up``), so a
+  claim still INCONCLUSIVE in a complete run has spent its budget, and a claims cell fails on it.
+
 The module contract (``EXPERIMENT``, ``DESCRIPTION``, ``KEY_FIELDS``, ``SUMMARY_FIELDS``,
-``PROFILES``, ``PARAM_HELP``, ``check_params``, ``points``, ``measure``, optional ``prepare`` and
-``limits``) is checked when a module is loaded, so a broken module fails with its name.
+``PROFILES``, ``PARAM_HELP``, ``check_params``, ``points``, ``measure``, optional ``prepare``,
+``limits`` and ``follow_up_points``) is checked when a module is loaded, so a broken module
+fails with its name.
 """
 
 from __future__ import annotations
@@ -52,7 +62,7 @@ from whyevents.repro import store
 
 __all__ = [
     "EXPERIMENTS", "PROFILE_NAMES", "load", "resolve_params", "parse_overrides",
-    "run_experiment", "describe",
+    "run_experiment", "describe", "inconclusive_points", "follow_up",
 ]
 
 #: ``whyevents run NAME`` -> the module that implements it (see the module contract above).
@@ -284,12 +294,75 @@ def run_experiment(name: str, profile: str = "quick", params: Mapping[str, Any] 
                     last = rows[-1] if rows else {}
                     bar.set_postfix({**here, **_short(last, ("status", *mod.SUMMARY_FIELDS))},
                                     refresh=True)
+            follow_up(mod, profile, resolved, run, ctx, bar, on_row)
         status = _final_status(run)
     finally:
         if bar is not None:
             bar.close()
         run.close(status)
     return run
+
+
+def inconclusive_points(experiment: str, profile: str, rows: list[dict],
+                        claims_path: Path | None = None) -> tuple[list[str], list[dict]]:
+    """(ids of the claims of ``experiment`` that ``rows`` leave INCONCLUSIVE at ``profile``, the
+    points without ``rep`` that those claims read), in claims.yaml's order."""
+    from whyevents.repro import claims as _claims
+
+    ids: list[str] = []
+    points: dict[str, dict] = {}
+    for claim in _claims.load_claims(claims_path):
+        if claim.experiment != experiment or not claim.applies(profile):
+            continue
+        try:
+            v = _claims.evaluate(claim, rows, profile)
+        except _claims.MissingData:
+            continue
+        if v.status != _claims.INCONCLUSIVE:
+            continue
+        ids.append(claim.id)
+        for p in _claims.points_used(claim, rows, profile):
+            points.setdefault(_canon(p), p)
+    return ids, list(points.values())
+
+
+def follow_up(mod: ModuleType, profile: str, resolved: Mapping[str, Any], run: store.Run,
+              ctx: Any, bar=None, on_row: Callable[[dict], None] | None = None,
+              claims_path: Path | None = None) -> dict:
+    """Measure more reps of the points an INCONCLUSIVE claim reads, a round at a time, up to
+    ``resolved["extra_reps"]`` rounds; the record (also in the provenance's ``follow_up``)."""
+    budget = int(resolved.get("extra_reps", 0) or 0)
+    record: dict[str, Any] = {"budget": budget, "rounds": []}
+    if budget <= 0:
+        return record
+    for _ in range(budget):
+        rows = run.rows()
+        ids, pts = inconclusive_points(mod.EXPERIMENT, profile, rows, claims_path)
+        if not ids:
+            break
+        rep = 1 + max((int(r["rep"]) for r in rows if isinstance(r.get("rep"), int)),
+                      default=-1)
+        todo = [{**p, "rep": rep} for p in pts]
+        if hasattr(mod, "follow_up_points"):
+            todo = mod.follow_up_points(resolved, todo)
+        record["rounds"].append({"rep": rep, "claims": ids, "points": len(todo)})
+        run.provenance["follow_up"] = record
+        run._write_provenance()
+        if bar is not None:
+            bar.total += len(todo)
+            bar.refresh()
+        for point in todo:
+            t0 = time.monotonic()
+            got = mod.measure(point, resolved, ctx=ctx)
+            got = [got] if isinstance(got, Mapping) else got
+            _append_rows(mod, run, point, got, time.monotonic() - t0, on_row)
+            if bar is not None:
+                bar.update(1)
+    record["inconclusive"] = inconclusive_points(mod.EXPERIMENT, profile, run.rows(),
+                                                 claims_path)[0]
+    run.provenance["follow_up"] = record
+    run._write_provenance()
+    return record
 
 
 def _append_rows(mod: ModuleType, run: store.Run, point: Mapping[str, Any], rows: Iterable,

@@ -1,0 +1,230 @@
+"""Claims' 95% intervals, the INCONCLUSIVE verdict and the follow-up reps' budget (issue 21)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import types
+
+import pytest
+
+from whyevents.repro import claims, paths, runner, store
+
+FIFO = {"backend": "whyevents", "scheduler": "fifo"}
+EVENT = {"backend": "event", "scheduler": "-"}
+
+CLAIM = {"id": "T1", "section": "test", "sentence": "fifo matches event",
+         "experiment": "pipeline", "summary": "fifo matches event at 1k tasks",
+         "metric": "ratio_between",
+         "args": {"a": FIFO, "b": EVENT, "x": "tasks", "y": "throughput_rps", "at": 1000},
+         "comparison": {"op": ">=", "threshold": 0.8},
+         "profiles": {"quick": {"tolerance": 0.0}, "full": {"tolerance": 0.0}}}
+
+
+def _claim(**over) -> claims.Claim:
+    return claims.Claim.from_dict({**CLAIM, **over})
+
+
+def rows_at(fifo: list[float], event: list[float], tasks: int = 1000) -> list[dict]:
+    """One row per rep of fifo and of event at ``tasks``."""
+    out = []
+    for rep, (f, e) in enumerate(zip(fifo, event, strict=True)):
+        out.append({**FIFO, "tasks": tasks, "build": "interpreted", "rep": rep,
+                    "throughput_rps": f, "status": "ok"})
+        out.append({**EVENT, "tasks": tasks, "build": "interpreted", "rep": rep,
+                    "throughput_rps": e, "status": "ok"})
+    return out
+
+
+# -- intervals ----------------------------------------------------------------------------------
+
+def test_interval_of_identical_reps_is_the_value():
+    (lo, hi), basis = claims.interval(_claim(), rows_at([90.0] * 3, [100.0] * 3), "quick")
+    assert basis == "reps" and lo == hi == pytest.approx(0.9)
+
+
+def test_interval_spans_the_spread_of_the_reps_and_is_deterministic():
+    rows = rows_at([70.0, 90.0, 110.0], [100.0, 100.0, 100.0])
+    (lo, hi), basis = claims.interval(_claim(), rows, "quick")
+    assert basis == "reps"
+    # the median of 3 reps resampled can be any of them: 0.7 .. 1.1, and the 95% interval
+    # reaches both ends (each has probability 7/27 > 2.5%)
+    assert lo == pytest.approx(0.7) and hi == pytest.approx(1.1)
+    assert claims.interval(_claim(), list(rows), "quick") == ((lo, hi), basis)
+
+
+def test_interval_narrows_with_more_reps_of_small_spread():
+    wide = claims.interval(_claim(), rows_at([80.0, 100.0, 120.0], [100.0] * 3), "quick")[0]
+    many = [98.0, 99.0, 100.0, 101.0, 102.0] * 4
+    narrow = claims.interval(_claim(), rows_at(many, [100.0] * len(many)), "quick")[0]
+    assert narrow[1] - narrow[0] < (wide[1] - wide[0]) / 5
+    assert narrow[0] <= 1.0 <= narrow[1]
+
+
+def test_single_rows_give_a_zero_width_interval():
+    rows = [{k: v for k, v in r.items() if k != "rep"} for r in rows_at([90.0], [100.0])]
+    assert claims.interval(_claim(), rows, "quick") == ((pytest.approx(0.9),) * 2, "single")
+
+
+def test_a_point_giving_several_rows_per_rep_is_resampled_by_rep():
+    # two series of one point (the compiler's kind): same key fields, one rep; not "reps"
+    rows = [{**FIFO, "tasks": 1000, "rep": 0, "throughput_rps": 90.0},
+            {**EVENT, "tasks": 1000, "rep": 0, "throughput_rps": 100.0}]
+    assert claims.interval(_claim(), rows, "quick")[1] == "single"
+
+
+def test_paired_slices_are_resampled_together():
+    """A slowdown hitting both sides of the same cycles leaves the paired ratio tight."""
+    slow = [1.0, 1.0, 0.5, 0.5, 1.0, 1.0, 0.5, 1.0, 1.0, 0.5]       # the host, per cycle
+    rows = []
+    for rep in range(3):
+        for where, rate in ((FIFO, 90.0), (EVENT, 100.0)):
+            s = [rate * f for f in slow]
+            rows.append({**where, "tasks": 1000, "build": "interpreted", "rep": rep,
+                         "pair": "tasks=1000/interpreted", "slice_rates": s,
+                         "throughput_rps": sum(s) / len(s), "status": "ok"})
+    (lo, hi), basis = claims.interval(_claim(), rows, "quick")
+    assert basis == "slices" and lo == pytest.approx(0.9) and hi == pytest.approx(0.9)
+    # the same slices unpaired (event's cycles in another order, as if measured at another
+    # time): the resampled means move apart and the interval opens
+    for r in rows:
+        if r["backend"] == "event":
+            r["pair"] = "elsewhere"
+            r["slice_rates"] = r["slice_rates"][::-1][1:] + r["slice_rates"][::-1][:1]
+    (lo2, hi2), _ = claims.interval(_claim(), rows, "quick")
+    assert hi2 - lo2 > 0.1
+
+
+# -- verdicts -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("op", "value", "lo", "hi", "thr", "want"), [
+    (">=", 0.9, 0.85, 0.95, 0.8, "PASS"),
+    (">=", 0.9, 0.75, 0.95, 0.8, "INCONCLUSIVE"),
+    (">=", 0.7, 0.6, 0.79, 0.8, "FAIL"),
+    ("<=", 0.05, 0.01, 0.09, 0.1, "PASS"),
+    ("<=", 0.05, 0.01, 0.2, 0.1, "INCONCLUSIVE"),
+    ("between", 1.0, 0.9, 1.1, (0.8, 1.25), "PASS"),
+    ("between", 1.2, 1.1, 1.3, (0.8, 1.25), "INCONCLUSIVE"),
+    ("between", 1.5, 1.3, 1.6, (0.8, 1.25), "FAIL"),
+    ("between", 0.5, 0.3, 0.79, (0.8, 1.25), "FAIL"),
+    (">=", float("nan"), 0.1, 0.2, 0.8, "FAIL"),
+])
+def test_decide(op, value, lo, hi, thr, want):
+    assert claims.decide(op, value, lo, hi, thr) == want
+
+
+def test_straddling_interval_is_inconclusive_and_fails_a_check():
+    rows = rows_at([60.0, 85.0, 110.0], [100.0] * 3)
+    v = claims.evaluate(_claim(), rows, "quick")
+    assert v.status == claims.INCONCLUSIVE and not v.passed
+    assert v.message == "T1 INCONCLUSIVE — fifo matches event at 1k tasks"
+    assert v.interval[0] < 0.8 < v.interval[1] and v.basis == "reps"
+    assert claims.INCONCLUSIVE in claims.VERDICTS
+
+
+def test_clearly_above_passes_clearly_below_fails():
+    up = claims.evaluate(_claim(), rows_at([95.0, 97.0, 99.0], [100.0] * 3), "quick")
+    assert up.status == claims.PASS and up.passed and up.interval[0] > 0.8
+    down = claims.evaluate(_claim(), rows_at([50.0, 55.0, 60.0], [100.0] * 3), "quick")
+    assert down.status == claims.FAIL and down.interval[1] < 0.8
+
+
+def test_tolerance_moves_the_threshold_the_interval_is_compared_with():
+    rows = rows_at([70.0, 75.0, 78.0], [100.0] * 3)
+    assert claims.evaluate(_claim(), rows, "quick").status == claims.FAIL
+    loose = _claim(profiles={"quick": {"tolerance": 0.15}, "full": {}})
+    assert claims.evaluate(loose, rows, "quick").status == claims.PASS
+
+
+def test_points_used_are_the_metric_s_points_only():
+    rows = rows_at([90.0] * 2, [100.0] * 2) + rows_at([90.0] * 2, [100.0] * 2, tasks=10)
+    rows += [{"backend": "whyevents", "scheduler": "pth", "tasks": 1000, "rep": 0,
+              "build": "interpreted", "throughput_rps": 1.0}]
+    got = claims.points_used(_claim(), rows, "quick")
+    assert sorted((p["backend"], p["tasks"]) for p in got) == [("event", 1000),
+                                                                 ("whyevents", 1000)]
+    flat = _claim(metric="flatness", args={"where": FIFO, "x": "tasks", "y": "throughput_rps",
+                                           "xmin": 10, "xmax": 1000})
+    assert sorted(p["tasks"] for p in claims.points_used(flat, rows, "quick")) == [10, 1000]
+
+
+# -- the follow-up budget -----------------------------------------------------------------------
+
+def _fake(values):
+    """A pipeline-like module whose fifo rate at 1,000 tasks is ``values(rep)`` (event 100)."""
+    mod = types.ModuleType("whyevents_fake_intervals")
+    mod.EXPERIMENT = "pipeline"
+    mod.DESCRIPTION = "fake"
+    mod.KEY_FIELDS = ("backend", "scheduler", "tasks", "build", "rep")
+    mod.SUMMARY_FIELDS = ("throughput_rps",)
+    base = {"tasks": [10, 1000], "reps": 3, "extra_reps": 4}
+    mod.PROFILES = {"quick": dict(base), "full": dict(base)}
+    mod.PARAM_HELP = {}
+    mod.measured = []
+
+    def check_params(p):
+        return p
+
+    def points(p):
+        return [{**cfg, "tasks": t, "build": "interpreted", "rep": r}
+                for r in range(p["reps"]) for t in p["tasks"] for cfg in (FIFO, EVENT)]
+
+    def measure(point, p, *, ctx=None, progress=None):
+        mod.measured.append(point)
+        rate = 100.0 if point["backend"] == "event" else values(point["rep"])
+        return [{**point, "throughput_rps": rate, "status": "ok"}]
+
+    mod.check_params, mod.points, mod.measure = check_params, points, measure
+    mod.prepare = lambda p: contextlib.nullcontext()
+    return mod
+
+
+@pytest.fixture
+def with_claim(monkeypatch, tmp_path):
+    import yaml
+
+    path = tmp_path / "claims.yaml"
+    path.write_text(yaml.safe_dump({"claims": [CLAIM]}))
+    monkeypatch.setattr(paths, "CLAIMS_YAML", path)
+
+    def install(values):
+        mod = _fake(values)
+        monkeypatch.setitem(sys.modules, mod.__name__, mod)
+        monkeypatch.setitem(runner.EXPERIMENTS, "fakeint", mod.__name__)
+        return mod
+    return install
+
+
+def test_follow_up_measures_only_the_points_in_doubt_until_decided(with_claim, tmp_path):
+    # one low rep of three leaves the median's interval astride 0.8; reps near 0.95 settle it
+    # (a median's bootstrap needs the low rep to be a small minority: a few rounds)
+    spread = {0: 75.0, 1: 90.0, 2: 110.0}
+    mod = with_claim(lambda rep: spread.get(rep, 95.0))
+    run = runner.run_experiment("fakeint", "quick", progress=False, root=tmp_path / "r")
+    fu = run.provenance["follow_up"]
+    assert fu["budget"] == 4 and fu["inconclusive"] == []
+    assert 1 <= len(fu["rounds"]) <= 4 and fu["rounds"][0]["claims"] == ["T1"]
+    extra = mod.measured[12:]
+    assert extra and {(p["backend"], p["tasks"]) for p in extra} == {("whyevents", 1000),
+                                                                     ("event", 1000)}
+    assert [p["rep"] for p in extra][:2] == [3, 3]
+    assert claims.evaluate(_claim(), run.rows(), "quick").status == claims.PASS
+
+
+def test_follow_up_stops_at_the_budget_and_the_check_then_fails(with_claim, tmp_path):
+    mod = with_claim(lambda rep: (60.0, 110.0)[rep % 2])
+    run = runner.run_experiment("fakeint", "quick", progress=False, root=tmp_path / "r")
+    fu = run.provenance["follow_up"]
+    assert len(fu["rounds"]) == 4 and fu["inconclusive"] == ["T1"]
+    assert len(mod.measured) == 12 + 4 * 2
+    with pytest.raises(claims.ClaimFailed, match="INCONCLUSIVE"):
+        claims.check("T1", "quick", run.rows())
+    reloaded = store.latest("pipeline", root=tmp_path / "r")
+    assert reloaded.provenance["follow_up"]["inconclusive"] == ["T1"]
+
+
+def test_no_budget_no_follow_up(with_claim, tmp_path):
+    mod = with_claim(lambda rep: (60.0, 110.0)[rep % 2])
+    run = runner.run_experiment("fakeint", "quick", {"extra_reps": 0}, progress=False,
+                                root=tmp_path / "r")
+    assert len(mod.measured) == 12 and "follow_up" not in run.provenance

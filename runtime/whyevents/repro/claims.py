@@ -114,6 +114,7 @@ __all__ = [
     "get_claim", "evaluate", "evaluate_all", "check", "ratio_at", "flatness", "slope_loglog",
     "ratio_between", "max_x", "eligible_rows", "BANDWIDTH_COLUMNS", "CLAIM_BUILD", "VERDICTS",
     "INCONCLUSIVE", "CONFIDENCE", "RESAMPLES", "interval", "decide", "points_used",
+    "format_interval",
 ]
 
 
@@ -451,6 +452,16 @@ class Verdict:
         return cls(claim.id, True, None, None,
                    f"{claim.id} {NOT_CHECKED} at {profile} — {claim.summary} (full profile only)",
                    NOT_CHECKED)
+
+
+def format_interval(v: Verdict) -> str:
+    """``[lo, hi]`` of a verdict's 95% interval and what it resampled (``[0.81, 0.93] reps``);
+    ``—`` without a value. For tables and ``whyevents claims``, never for a claims cell's line."""
+    if v.interval is None:
+        return "—"
+    from whyevents.repro.report import format_value
+
+    return f"{format_value(tuple(v.interval))} {v.basis or ''}".strip()
 
 
 def divergence_line(claim: Claim, profile: str) -> str:

@@ -262,7 +262,8 @@ def _claims_cmd(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     diverging = {c.id for c in claims.load_claims() if c.divergence}
     for v in verdicts:
         extra = "" if v.value is None else \
-            f"   (measured {format_value(v.value)}, threshold {format_value(v.threshold)}, " \
+            f"   (measured {format_value(v.value)}, 95% interval " \
+            f"{claims.format_interval(v)}, threshold {format_value(v.threshold)}, " \
             f"run {v.run_id})"
         note = " [known divergence: see paper/claims.yaml]" if v.id in diverging else ""
         print(f"{v.message}{extra}{note}")

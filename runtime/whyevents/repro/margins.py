@@ -4,7 +4,8 @@ A verdict from one run says PASS or FAIL; whether it would say the same on the n
 the *margin*: the distance between the measured value and the threshold the profile applies
 (tolerance included), in the direction that passes. ``whyevents margins`` evaluates every claim of
 a profile on every complete stored run of its experiment (under one or more results roots) and
-prints, per claim, the runs, how many passed, the measured values and the smallest margin, so a
+prints, per claim, the runs, how many passed (and how many were INCONCLUSIVE: the value's 95%
+interval astride the threshold), the measured values and the smallest margin, so a
 claim whose quick verdict is a coin toss shows as one before CI finds out (issue 13: a quick
 claim must pass in 5 of 5 runs, with its margins reported).
 
@@ -44,7 +45,8 @@ class Measured:
     value: float | None          # None: the run's rows could not decide the claim
     threshold: float | tuple[float, float] | None
     margin: float | None
-    status: str                  # PASS, FAIL or MISSING (``claims.VERDICTS``)
+    status: str                  # PASS, FAIL, INCONCLUSIVE or MISSING (``claims.VERDICTS``)
+    interval: tuple[float, float] | None = None    # the value's 95% interval
 
 
 def margin(op: str, value: float, threshold: float | tuple[float, float]) -> float:
@@ -100,7 +102,7 @@ def collect(profile: str, roots: Sequence[Path | None], *, since: str | None = N
                 out.append(Measured(value=None, margin=None, status=_claims.MISSING, **base))
                 continue
             out.append(Measured(value=v.value, margin=margin(claim.op, v.value, eff),
-                                status=v.status, **base))
+                                status=v.status, interval=v.interval, **base))
     return out
 
 
@@ -125,6 +127,8 @@ def summarize(measured: Sequence[Measured], claims_path: Path | None = None) -> 
             "runs": len(decided),
             "undecided": len(ms) - len(decided),
             "passed": sum(m.status == _claims.PASS for m in decided),
+            "inconclusive": sum(m.status == _claims.INCONCLUSIVE for m in decided),
+            "verdicts": sorted({m.status for m in decided}),
             "min": min(values) if values else None,
             "median": statistics.median(values) if values else None,
             "max": max(values) if values else None,
@@ -141,21 +145,24 @@ def format_table(summary: Sequence[dict], measured: Sequence[Measured] | None = 
     def pct(v: float | None) -> str:
         return "—" if v is None or math.isnan(v) else f"{v:+.0%}"
 
-    lines = ["| claim | threshold | runs | passed | min | median | max | smallest margin | "
-             "median margin |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| claim | threshold | runs | passed | inconclusive | min | median | max | "
+             "smallest margin | median margin |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary:
         note = " (known divergence)" if r["divergence"] else ""
         und = f" (+{r['undecided']} undecided)" if r["undecided"] else ""
         lines.append(f"| {r['claim']}{note} | {format_value(r['threshold'])} | {r['runs']}{und} "
-                     f"| {r['passed']}/{r['runs']} | {format_value(r['min'])} | "
+                     f"| {r['passed']}/{r['runs']} | {r.get('inconclusive', 0)} | "
+                     f"{format_value(r['min'])} | "
                      f"{format_value(r['median'])} | {format_value(r['max'])} | "
                      f"{pct(r['min_margin'])} | {pct(r['median_margin'])} |")
     if measured:
-        lines += ["", "| claim | run | started (UTC) | commit | verdict | measured | margin |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["", "| claim | run | started (UTC) | commit | verdict | measured | "
+                  "95% interval | margin |",
+                  "|---|---|---|---|---|---|---|---|"]
         for m in measured:
             dirty = " (dirty)" if m.git_dirty else ""
+            ci = format_value(tuple(m.interval)) if m.interval is not None else "—"
             lines.append(f"| {m.claim} | {m.run_id} | {m.started} | {m.commit}{dirty} | "
-                         f"{m.status} | {format_value(m.value)} | {pct(m.margin)} |")
+                         f"{m.status} | {format_value(m.value)} | {ci} | {pct(m.margin)} |")
     return "\n".join(lines) + "\n"

@@ -6,10 +6,12 @@ here, tested like the rest of the package, and every notebook does it the same w
 
 The claims cell contract (docs/DESIGN.md, "Notebooks"): ``check_claims`` prints one stable line per
 claim (``C2.1 PASS — fifo flat from 1k to 10k tasks``), never a number, evaluates every claim
-before raising so a reader sees all verdicts, and raises ``ClaimFailed`` naming the failed ones,
-so nbval fails the notebook. The values behind the verdicts go to ``claims_table`` (a cell whose
-output nbval ignores). A notebook takes its claims from ``paper/claims.yaml`` by its own name
-(``notebook_claims``), so no claim id is typed in a notebook.
+before raising so a reader sees all verdicts, and raises ``ClaimFailed`` naming the failed ones
+(FAIL, and INCONCLUSIVE: a complete run has already spent its follow-up reps on it), so nbval
+fails the notebook. The values behind the verdicts and their 95% intervals go to
+``claims_table`` (a cell whose output nbval ignores). A notebook takes its claims from
+``paper/claims.yaml`` by its own name (``notebook_claims``), so no claim id is typed in a
+notebook.
 
 The parameters cell is not written by hand either: papermill needs it as literal assignments, so
 each notebook carries the text ``parameters_cell(name)`` renders from one template
@@ -241,6 +243,7 @@ def claims_table(ids: Sequence[str], profile: str, run: store.Run,
     for v, reason in _verdicts(ids, profile, run, claims_path):
         c = by_id[v.id]
         rows.append({"claim": v.id, "verdict": v.status, "measured": format_value(v.value),
+                     "95% interval": _claims.format_interval(v),
                      "threshold": format_value(v.threshold),
                      "what": v.message.split(" — ", 1)[-1],
                      "note": reason or (f"known divergence: {c.divergence}"

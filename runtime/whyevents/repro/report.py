@@ -48,8 +48,9 @@ def format_value(v: Any) -> str:
 
 def _claims_table(verdicts: Sequence[_claims.Verdict], claim_list) -> list[str]:
     by_id = {c.id: c for c in claim_list}
-    lines = ["| claim | paper | what we check | verdict | measured | threshold | run |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| claim | paper | what we check | verdict | measured | 95% interval | threshold "
+             "| run |",
+             "|---|---|---|---|---|---|---|---|"]
     for v in verdicts:
         c = by_id.get(v.id)
         summary = v.message.split(" — ", 1)[-1]
@@ -58,8 +59,28 @@ def _claims_table(verdicts: Sequence[_claims.Verdict], claim_list) -> list[str]:
         status = f"**{v.status}**" + (" (known divergence)" if c is not None and c.divergence
                                       else "")
         lines.append(f"| {v.id} | {c.section if c else ''} | {summary} | {status} | "
-                     f"{format_value(v.value)} | {op} {thr} | {v.run_id or '—'} |")
+                     f"{format_value(v.value)} | {_claims.format_interval(v)} | {op} {thr} | "
+                     f"{v.run_id or '—'} |")
     return lines
+
+
+def _follow_ups(runs: Mapping[str, store.Run]) -> list[str]:
+    """The reps each run spent on claims left INCONCLUSIVE by its planned points."""
+    out = []
+    for exp, run in runs.items():
+        fu = run.provenance.get("follow_up")
+        if not fu or not fu.get("rounds"):
+            continue
+        asked = sorted({c for r in fu["rounds"] for c in r.get("claims", [])})
+        points = sum(r.get("points", 0) for r in fu["rounds"])
+        left = fu.get("inconclusive") or []
+        out.append(f"- {exp} (`{run.run_id}`): {len(fu['rounds'])} of {fu.get('budget')} "
+                   f"follow-up rounds, {points} extra points, for {', '.join(asked)}; "
+                   + (f"still INCONCLUSIVE: {', '.join(left)}." if left else "all settled."))
+    if not out:
+        return []
+    return ["Extra reps measured for claims whose interval straddled their threshold "
+            "(`extra_reps`, repro/runner.py):", "", *out, ""]
 
 
 def _divergences(claim_list) -> list[str]:
@@ -133,13 +154,17 @@ def render(profile: str, verdicts: Sequence[_claims.Verdict], runs: Mapping[str,
         "",
         f"**{passed} of {len(verdicts)} claims pass.** A claim is about the *shape* the paper "
         "reports (flat, collapses, matches, a ratio), checked with the profile's tolerance from "
-        "`paper/claims.yaml`. Verdicts: "
+        "`paper/claims.yaml`; each value comes with its 95% bootstrap interval (over the reps of "
+        "each point, or over the paired time slices where the run measured points side by "
+        "side), and PASS or FAIL needs the whole interval on one side of the threshold. "
+        "Verdicts: "
         + "; ".join(f"{k}: {v}" for k, v in _claims.VERDICTS.items()) + ".",
         "",
         "## Claims",
         "",
         *_claims_table(verdicts, claim_list),
         "",
+        *_follow_ups(runs),
         *_not_checked(profile, claim_list),
         *_divergences(claim_list),
         "## Figures",

@@ -54,10 +54,11 @@ Why this module is shaped this way:
   ``pairing=backends`` one backend's task counts) run as one group: their processes start
   together on the same core, warm up side by side, then the parent stops all of them and lets
   each run alone for ``slice_s`` in turn (SIGSTOP / SIGCONT), the order reversed every cycle
-  (ABBA), for ``window_s`` of slices per process. Each process publishes its completion count in
-  shared memory (``pipeline_worker.SlicedMeter``); the parent reads it at every slice edge, so
-  each cycle gives one rate per process, measured within a fraction of a second of the others: a
-  slowdown lasting seconds hits the slices of a cycle alike. A row's ``throughput_rps`` is its
+  (ABBA), for ``window_s`` of slices per process (after one unrecorded cycle to settle). Each
+  process publishes its completion count in shared memory (``pipeline_worker.SlicedMeter``); the
+  parent reads it at every slice edge, so each cycle gives one rate per process, measured within
+  a fraction of a second of the others: a slowdown lasting seconds hits the slices of a cycle
+  alike. A row's ``throughput_rps`` is its
   slices' completions over their time, ``slice_rates`` the per-slice rates and ``pair`` the
   group (``repro.claims`` resamples a group's slices together for the interval). Latency is not
   recorded for sliced rows (a task in flight while its process is stopped would count the stop).
@@ -595,8 +596,13 @@ def _slice_cycle(members: list[_Member], order: list[_Member], slice_s: float) -
         m.secs.append(t1 - t0)
 
 
-def _measure_group(points_: list[dict], params: dict, path: str, ctx: dict | None) -> list[dict]:
-    """The rows of a group of points measured side by side, time-sliced on one core."""
+def _measure_group(points_: list[dict], params: dict, path: str, ctx: dict | None, *,
+                   on_cycle: Callable[[int, int], None] | None = None) -> list[dict]:
+    """The rows of a group of points measured side by side, time-sliced on one core.
+
+    One unrecorded cycle first lets every process settle after the side-by-side warm-up (its
+    first turn alone refills the caches the others used). ``on_cycle(c, cycles)`` is called
+    before each recorded cycle (the slowdown test injects its slowdown there)."""
     import mmap
 
     rows: list[dict] = []
@@ -638,7 +644,13 @@ def _measure_group(points_: list[dict], params: dict, path: str, ctx: dict | Non
             live = [m for m in members if m.proc.poll() is None]
             for m in live:
                 m.stop()
+            _slice_cycle(members, live[::-1], slice_s)          # settling: not recorded
+            for m in live:
+                m.done.clear()
+                m.secs.clear()
             for c in range(cycles):
+                if on_cycle is not None:
+                    on_cycle(c, cycles)
                 _slice_cycle(members, live if c % 2 == 0 else live[::-1], slice_s)
             for m in live:                      # end the windows; the results follow
                 if not m.exited:

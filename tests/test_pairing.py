@@ -1,0 +1,138 @@
+"""The pipeline's paired, time-sliced measurement (``pairing``; issue 21), and a slowdown
+injected on the measured core: the paired ratio stays inside its interval, the unpaired moves."""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+
+import pytest
+
+from whyevents.experiments import pipeline
+from whyevents.experiments.pipeline_worker import Meter, SlicedMeter
+from whyevents.harness import cpu_quota
+
+
+def _params(**over):
+    base = {"tasks": [10], "backends": ["fifo", "event"], "reps": 1, "pairing": "tasks",
+            "warmup_s": 0.2, "window_s": 0.6, "slice_s": 0.1}
+    return pipeline.check_params({**base, **over})
+
+
+def test_pairing_is_off_by_default_and_checked():
+    for profile in pipeline.PROFILES.values():
+        assert profile["pairing"] == "none"
+    with pytest.raises(ValueError, match="pairing"):
+        pipeline.check_params({"pairing": "sometimes"})
+    with pytest.raises(ValueError, match="slice_s"):
+        pipeline.check_params({"slice_s": 0})
+
+
+def test_points_group_by_pairing():
+    p = _params(tasks=[10, 100], reps=2)
+    groups = pipeline.points(p)
+    assert [(g["rep"], g["tasks"], len(g["members"])) for g in groups] == [
+        (0, 10, 2), (0, 100, 2), (1, 10, 2), (1, 100, 2)]
+    by_backend = pipeline.points({**p, "pairing": "backends"})
+    assert [(g["rep"], g["backend"], [m["tasks"] for m in g["members"]])
+            for g in by_backend] == [(0, "whyevents", [10, 100]), (0, "event", [10, 100]),
+                                     (1, "whyevents", [10, 100]), (1, "event", [10, 100])]
+    assert "members" not in pipeline.points({**p, "pairing": "none"})[0]
+    flat = [{**m, "rep": 5} for m in groups[0]["members"]]
+    assert [len(g["members"]) for g in pipeline.follow_up_points(p, flat)] == [2]
+
+
+def test_sliced_meter_publishes_its_count(tmp_path):
+    counter = tmp_path / "c"
+    counter.write_bytes(b"\0" * 16)
+    spec = {"read_bytes": 1, "tasks_total": 0, "warmup_rounds": 0, "window_rounds": 1,
+            "warmup_s": 0.0, "window_s": 1.0, "pair_counter": str(counter)}
+    m = Meter(2, spec)
+    assert type(m) is SlicedMeter
+    assert type(Meter(2, {**spec, "pair_counter": None})) is Meter
+    m.seeded()
+    for _ in range(5):
+        assert m.complete(0.0, 1e9, 1)           # the window never closes by itself
+    words = memoryview(counter.read_bytes()).cast("q")
+    assert words[0] == 5 and words[1] == 1
+    m._end(None, None)
+    assert m.over and m.result(0.0, 2)["completed"] == 4
+
+
+def test_a_group_is_measured_side_by_side():
+    p = _params()
+    (group,) = pipeline.points(p)
+    with pipeline.prepare(p) as ctx:
+        rows = pipeline.measure(group, p, ctx=ctx)
+    assert [r["backend"] for r in rows] == ["whyevents", "event"]
+    for r in rows:
+        assert r["status"] == "ok", r.get("error")
+        assert r["pair"] == "tasks=10/interpreted" and r["rep"] == 0
+        assert len(r["slice_rates"]) == 6 and min(r["slice_rates"]) > 0
+        assert r["throughput_rps"] > 0 and r["latency_p50_ms"] is None
+
+
+def test_a_skipped_member_is_a_skipped_row():
+    p = _params(backends=["kernel", "event"], kernel_max_tasks=5)
+    (group,) = pipeline.points(p)
+    rows = pipeline.measure(group, p)
+    assert [(r["backend"], r["status"]) for r in rows] == [("kernel", "skipped"),
+                                                           ("event", "ok")]
+
+
+# -- a slowdown injected on the measured core ---------------------------------------------------
+
+#: the quota during the injected slowdown, in cores: a quarter of a core, so that it binds even
+#: when other tenants already hold the measured process to part of its core
+SLOW = 0.25
+
+
+def _quota(group: cpu_quota.CpuQuota, cores: float) -> None:
+    q = round(cores * group.period_us)
+    if group.kind == "v1":
+        group._write("cpu.cfs_quota_us", str(q))
+    else:
+        group._write("cpu.max", f"{q} {group.period_us}")
+
+
+def _paired_interval(a: list[float], b: list[float]) -> tuple[float, float]:
+    rng = random.Random(21)
+    n = min(len(a), len(b))
+    boot = []
+    for _ in range(1000):
+        idx = [rng.randrange(n) for _ in range(n)]
+        boot.append(statistics.fmean(a[i] for i in idx) / statistics.fmean(b[i] for i in idx))
+    q = statistics.quantiles(boot, n=40, method="inclusive")
+    return q[0], q[-1]
+
+
+def test_paired_ratio_survives_a_cut_quota_where_unpaired_moves():
+    """The same point twice (the true ratio is 1): sliced, with the core's quota cut to ``SLOW``
+    for the middle third of the cycles, the paired ratio's interval still holds 1; measured one
+    after the other with the second under the cut quota, the ratio moves far from 1."""
+    ok, why = cpu_quota.availability()
+    if not ok:
+        pytest.skip(f"no writable cgroup CPU controller: {why}")
+    p = _params(tasks=[100], backends=["event"], window_s=3.0, slice_s=0.2, warmup_s=0.3)
+    point = pipeline.points(p)[0]["members"][0]
+    twins = [point, {**point, "rep": 1}]
+    with cpu_quota.CpuQuota(1.0, period_s=0.01) as group, pipeline.prepare(p) as ctx:
+        group.add(os.getpid())                   # the measured processes inherit the group
+
+        def third(c: int, cycles: int) -> None:  # the middle third of the cycles is slowed
+            _quota(group, SLOW if cycles // 3 <= c < 2 * cycles // 3 else 1.0)
+
+        rows = pipeline._measure_group(twins, p, ctx["path"], ctx, on_cycle=third)
+        _quota(group, 1.0)
+        a, b = (r["slice_rates"] for r in rows)
+        lo, hi = _paired_interval(a, b)
+        single = {**p, "pairing": "none", "window_s": 1.5}
+        first = pipeline.measure(point, single, ctx=ctx)[0]["throughput_rps"]
+        _quota(group, SLOW)
+        second = pipeline.measure({**point, "rep": 1}, single, ctx=ctx)[0]["throughput_rps"]
+        _quota(group, 1.0)
+    slowed = min(a) / statistics.median(a)
+    assert slowed < 0.75, f"the injected slowdown did not show in the slices ({slowed:.2f})"
+    assert lo <= 1.0 <= hi, (lo, hi)
+    assert first / second > hi + 0.2, (first / second, hi)

@@ -94,7 +94,7 @@ def test_check_params_normalizes():
 def test_points_cover_the_profile_rep_by_rep():
     for name in ("quick", "full"):
         params = P.check_params(dict(P.PROFILES[name]))
-        pts = P.points(params)
+        pts = [m for p in P.points(params) for m in p.get("members", [p])]   # groups: pairing
         configs = [P.BACKENDS[b] for b in params["backends"]] + \
             [(peer, "-") for peer in params["peers"]]
         want = {(b, s, n, "interpreted", r) for r in range(params["reps"])
@@ -104,7 +104,7 @@ def test_points_cover_the_profile_rep_by_rep():
         assert set(got) == want
         reps = [p["rep"] for p in pts]
         assert reps == sorted(reps)          # interleaved: all of rep 0, then rep 1, ...
-    quick = P.points(_params())
+    quick = [m for p in P.points(_params()) for m in p.get("members", [p])]
     assert {("whyevents", "fifo"), ("whyevents", "pth"), ("kernel", "-"), ("event", "-"),
             ("greenlet", "-"), ("gen", "-")} == {(p["backend"], p["scheduler"]) for p in quick}
 

@@ -48,11 +48,12 @@ Why this module is shaped this way:
   gives a ``failed`` row, and larger kernel points in the same sweep are then skipped.
 * **Interleaved repetitions**: rep 0 of every (N, backend), then rep 1, ..., and at each N the
   backends run back to back, so the machine's drift hits every configuration alike.
-* **Paired, time-sliced points** (``pairing``, issue 21; off by default): another tenant can slow
+* **Paired, time-sliced points** (``pairing``, issue 21; ``backends`` in the quick profile, off
+  in the full one until a full run has been measured so): another tenant can slow
   the shared core by half for minutes, so two points measured a minute apart can differ by more
   than the effect a claim compares. With ``pairing=tasks`` the backends at one N (with
   ``pairing=backends`` one backend's task counts) run as one group: their processes start
-  together on the same core, warm up side by side, then the parent stops all of them and lets
+  together on the same core and warm up side by side (each stopped once warm), then the parent lets
   each run alone for ``slice_s`` in turn (SIGSTOP / SIGCONT), the order reversed every cycle
   (ABBA), for ``window_s`` of slices per process (after one unrecorded cycle to settle). Each
   process publishes its completion count in shared memory (``pipeline_worker.SlicedMeter``); the
@@ -60,8 +61,11 @@ Why this module is shaped this way:
   a fraction of a second of the others: a slowdown lasting seconds hits the slices of a cycle
   alike. A row's ``throughput_rps`` is its
   slices' completions over their time, ``slice_rates`` the per-slice rates and ``pair`` the
-  group (``repro.claims`` resamples a group's slices together for the interval). Latency is not
-  recorded for sliced rows (a task in flight while its process is stopped would count the stop).
+  group (``repro.claims`` resamples a group's slices together for the interval). A sliced row's
+  latency is that of the tasks issued and completed within one slice (a task in flight across a
+  stop would count the stop). ``pth`` points are never grouped: their pace is periodic in rounds
+  that outlast many slices (a slice would measure whichever part of a round it fell on), and
+  they run alone as without pairing.
   ``whyevents run pipeline -p pairing=tasks`` measures this way; ``tests/test_pairing.py``
   injects a CPU hog on the measured core for part of a run and compares the paired ratio with
   the ratio of points measured one after the other.
@@ -163,7 +167,10 @@ PROFILES: dict[str, dict] = {
         "poller": "epoll",
         "pin": True,
         "builds": ["interpreted"],
-        "pairing": "none",
+        # one backend's task counts time-sliced on one core (pth apart): the flatness claims
+        # compare a backend with itself across N, and a host slowdown hits its slices alike
+        # (issue 21; ci/pairing_check.py and tests/test_pairing.py measure why)
+        "pairing": "backends",
         "slice_s": 0.2,
         # follow-up rounds for claims left INCONCLUSIVE (repro.runner): one more rep of the
         # points such a claim reads per round
@@ -233,6 +240,9 @@ PARAM_HELP: dict[str, str] = {
 
 #: ``pairing`` values
 PAIRINGS = ("none", "tasks", "backends")
+#: schedulers whose points are never grouped (``pth``: a pace periodic in rounds longer than a
+#: slice)
+_UNPAIRED_SCHEDULERS = ("pth",)
 
 _WORKER = "from whyevents.experiments.pipeline_worker import main; main()"
 
@@ -371,9 +381,12 @@ def _grouped(pts: list[dict], params: dict) -> list[dict]:
     if pairing == "none":
         return pts
     groups: dict[tuple, list[dict]] = {}
-    for p in pts:
-        groups.setdefault((p["rep"], _pair_label(p, pairing)), []).append(p)
-    return [{**members[0], "members": members} for members in groups.values()]
+    for i, p in enumerate(pts):
+        key = (("alone", i) if p["scheduler"] in _UNPAIRED_SCHEDULERS
+               else (p["rep"], _pair_label(p, pairing)))
+        groups.setdefault(key, []).append(p)
+    return [{**members[0], "members": members} if key[0] != "alone" else members[0]
+            for key, members in groups.items()]
 
 
 def follow_up_points(params: dict, pts: list[dict]) -> list[dict]:
@@ -559,8 +572,10 @@ def _measure(point: dict, params: dict, path: str, ctx: dict | None,
 class _Member:
     """One process of a sliced group: its point, process, shared counter and slices."""
 
-    def __init__(self, point: dict, proc: subprocess.Popen, words, out: Path, err: Path):
-        self.point, self.proc, self.words, self.out, self.err = point, proc, words, out, err
+    def __init__(self, point: dict, proc: subprocess.Popen, mapped, out: Path, err: Path):
+        self.point, self.proc, self.out, self.err = point, proc, out, err
+        self.words = memoryview(mapped).cast("q")     # count, phase
+        self.times = memoryview(mapped).cast("d")     # [2]: when last continued
         self.done: list[int] = []          # completions per slice
         self.secs: list[float] = []        # seconds per slice
         self.exited = False
@@ -588,6 +603,7 @@ def _slice_cycle(members: list[_Member], order: list[_Member], slice_s: float) -
             continue
         c0 = m.words[0]
         t0 = time.perf_counter()
+        m.times[2] = t0                 # tasks issued before this are in flight across a stop
         os.kill(m.proc.pid, signal.SIGCONT)
         time.sleep(slice_s)
         m.stop()
@@ -625,9 +641,9 @@ def _measure_group(points_: list[dict], params: dict, path: str, ctx: dict | Non
         try:
             for i, p in enumerate(runnable):
                 counter = Path(tmp) / f"counter{i}"
-                counter.write_bytes(b"\0" * 16)
+                counter.write_bytes(b"\0" * 24)
                 with open(counter, "r+b") as f:
-                    words = memoryview(mmap.mmap(f.fileno(), 16)).cast("q")
+                    mapped = mmap.mmap(f.fileno(), 24)
                 out, err_path = Path(tmp) / f"result{i}.json", Path(tmp) / f"stderr{i}.txt"
                 spec = {**_spec(p, params, path, out, cpu), "pair_counter": str(counter)}
                 with open(err_path, "wb") as err:
@@ -635,15 +651,22 @@ def _measure_group(points_: list[dict], params: dict, path: str, ctx: dict | Non
                         [sys.executable, "-c", _WORKER, json.dumps(spec)],
                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                         start_new_session=True, env=build_env(p.get("build", "interpreted")))
-                members.append(_Member(p, proc, words, out, err_path))
-            # warm-up side by side, until every process has opened its window (or exited)
-            while any(m.words[1] != 1 and m.proc.poll() is None for m in members):
+                members.append(_Member(p, proc, mapped, out, err_path))
+            # warm-up side by side; a process is stopped as soon as its window opens, so the
+            # slower ones (pth at large N) finish theirs with the core to themselves
+            waiting = list(members)
+            while waiting:
                 if time.monotonic() - t_start > params["timeout_s"]:
                     raise TimeoutError
                 time.sleep(0.02)
-            live = [m for m in members if m.proc.poll() is None]
-            for m in live:
-                m.stop()
+                for m in list(waiting):
+                    if m.words[1] == 1:
+                        m.stop()
+                        waiting.remove(m)
+                    elif m.proc.poll() is not None:
+                        m.exited = True
+                        waiting.remove(m)
+            live = [m for m in members if not m.exited]
             _slice_cycle(members, live[::-1], slice_s)          # settling: not recorded
             for m in live:
                 m.done.clear()
@@ -694,8 +717,7 @@ def _group_row(m: _Member, label: str, cpu, wall: float, slice_s: float, ctx) ->
     result.update({
         "throughput_rps": done / secs if secs > 0 else 0.0,
         "completed": done, "measured_s": secs,
-        "latency_p50_ms": None, "latency_p90_ms": None, "latency_p99_ms": None,
-        "latency_samples": 0, "cpu_util": None,
+        "cpu_util": None,
         "pair": label, "slice_s": slice_s,
         "slice_rates": [d / t if t > 0 else 0.0 for d, t in zip(m.done, m.secs, strict=True)],
     })

@@ -74,7 +74,8 @@ shared integer per completion, no system call, so the parent can read the count 
 The window does not close by itself: the parent stops and continues the processes of a group in
 turn on one core (SIGSTOP / SIGCONT), reads each one's count at the edges of its slices, and ends
 the window with SIGUSR1. The parent's per-slice rates are the row's throughput; the worker's own
-window figures (CPU time, scheduler counters) still cover its whole window.
+window figures (CPU time, scheduler counters) still cover its whole window, and its latencies
+are those of the tasks issued and completed within one slice (``SlicedMeter``).
 
 Protocol: ``python -c "from whyevents.experiments.pipeline_worker import main; main()" SPEC``
 where SPEC is JSON (point, parameters, file path, output path, CPU). The result is written to
@@ -223,20 +224,26 @@ class SlicedMeter(Meter):
 
     Word 0 of the shared counter is the running completion count, stored on every completion
     (a store into mapped memory: no system call on the path); word 1 is the phase, set to 1 when
-    the warm-up ends. The window closes only when the parent sends SIGUSR1.
+    the warm-up ends; word 2 (a float) is the ``perf_counter`` time at which the parent last
+    continued the process. A task's latency is kept only when the task was issued after that
+    time, i.e. within the slice it completed in: a task in flight across a stop would count the
+    stop. (Tasks in a closed loop all take about N / rate, so keeping those that fit in one
+    slice changes the number of samples, not their value; a latency longer than a slice leaves
+    none.) The window closes only when the parent sends SIGUSR1.
     """
 
-    __slots__ = ("words", "_map")
+    __slots__ = ("words", "times", "_map")
 
     def __init__(self, n: int, spec: dict, snapshot=None) -> None:
         super().__init__(n, spec, snapshot)
         self.window_s = float("inf")            # the parent ends the window
         fd = os.open(spec["pair_counter"], os.O_RDWR)
         try:
-            self._map = mmap.mmap(fd, 16)
+            self._map = mmap.mmap(fd, 24)
         finally:
             os.close(fd)
         self.words = memoryview(self._map).cast("q")
+        self.times = memoryview(self._map).cast("d")
         signal.signal(signal.SIGUSR1, self._end)
 
     def _open(self) -> None:
@@ -250,6 +257,8 @@ class SlicedMeter(Meter):
     def complete(self, t_start: float, t_done: float, nb: int) -> bool:
         go = Meter.complete(self, t_start, t_done, nb)
         self.words[0] = self.completed
+        if self.rec and t_start < self.times[2]:
+            self.lats.pop()             # issued before this slice: its latency spans a stop
         return go
 
 

@@ -47,8 +47,8 @@ def test_interval_spans_the_spread_of_the_reps_and_is_deterministic():
     rows = rows_at([70.0, 90.0, 110.0], [100.0, 100.0, 100.0])
     (lo, hi), basis = claims.interval(_claim(), rows, "quick")
     assert basis == "reps"
-    # the median of 3 reps resampled can be any of them: 0.7 .. 1.1, and the 95% interval
-    # reaches both ends (each has probability 7/27 > 2.5%)
+    # the median of 3 reps resampled can be any of them, and the interval reaches both ends
+    # (each end is the median of a resample with probability 7/27, above the tail's share)
     assert lo == pytest.approx(0.7) and hi == pytest.approx(1.1)
     assert claims.interval(_claim(), list(rows), "quick") == ((lo, hi), basis)
 
@@ -228,3 +228,15 @@ def test_no_budget_no_follow_up(with_claim, tmp_path):
     run = runner.run_experiment("fakeint", "quick", {"extra_reps": 0}, progress=False,
                                 root=tmp_path / "r")
     assert len(mod.measured) == 12 and "follow_up" not in run.provenance
+
+
+def test_follow_up_spends_nothing_on_a_known_divergence(with_claim, tmp_path, monkeypatch):
+    import yaml
+
+    path = tmp_path / "div.yaml"
+    path.write_text(yaml.safe_dump({"claims": [{**CLAIM, "divergence": "measured otherwise"}]}))
+    monkeypatch.setattr(paths, "CLAIMS_YAML", path)
+    mod = with_claim(lambda rep: (60.0, 110.0)[rep % 2])
+    monkeypatch.setattr(paths, "CLAIMS_YAML", path)
+    run = runner.run_experiment("fakeint", "quick", progress=False, root=tmp_path / "r")
+    assert len(mod.measured) == 12 and run.provenance["follow_up"]["rounds"] == []

@@ -20,9 +20,9 @@ def _params(**over):
     return pipeline.check_params({**base, **over})
 
 
-def test_pairing_is_off_by_default_and_checked():
-    for profile in pipeline.PROFILES.values():
-        assert profile["pairing"] == "none"
+def test_pairing_per_profile_and_checked():
+    assert pipeline.PROFILES["quick"]["pairing"] == "backends"
+    assert pipeline.PROFILES["full"]["pairing"] == "none"
     with pytest.raises(ValueError, match="pairing"):
         pipeline.check_params({"pairing": "sometimes"})
     with pytest.raises(ValueError, match="slice_s"):

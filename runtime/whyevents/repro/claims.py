@@ -82,16 +82,16 @@ notebooks' claims cells, the reports and the README use):
                       its PASS/FAIL/INCONCLUSIVE verdict (reports show both).
 
 Intervals (issue 21): a verdict from medians alone flips with the hour a run ran in on a shared
-host, so every value comes with a 95% confidence interval and PASS or FAIL needs the whole
-interval on one side of the threshold. The interval is a percentile bootstrap of the claim's own
-metric over the rows (``interval``): each point's reps are resampled with replacement (a point
-is the experiment's ``KEY_FIELDS`` without ``rep``) and the metric recomputed; rows measured
-side by side (``pair`` and ``slice_rates`` columns: the pipeline's ``pairing``) are resampled
-together, the same reps of every point of a pair and the same time slices of every process of a
-rep, so a host slowdown that hit both sides of a comparison stays paired in every resample. The
-random generator is seeded from the claim's id and profile: the same rows give the same interval.
-A point measured once contributes no spread (a claim whose points are all single has a
-zero-width interval and is decided as before, by its value).
+host, so every value comes with a confidence interval (``CONFIDENCE``) and PASS or FAIL needs the
+whole interval on one side of the threshold. The interval is a percentile bootstrap of the claim's
+own metric over the rows (``interval``): each point's reps are resampled with replacement (a point
+is the experiment's ``KEY_FIELDS`` without ``rep``) and the metric recomputed; rows measured side
+by side (``pair`` and ``slice_rates`` columns: the pipeline's ``pairing``) are resampled together,
+the same reps of every point of a pair and the same time slices of every process of a rep, so a
+host slowdown that hit both sides of a comparison stays paired in every resample. The random
+generator is seeded from the claim's id and profile: the same rows give the same interval. A point
+measured once contributes no spread (a claim whose points are all single has a zero-width interval
+and is decided as before, by its value).
 """
 
 from __future__ import annotations
@@ -432,7 +432,7 @@ class Verdict:
     message: str
     status: str = PASS  # PASS | FAIL | INCONCLUSIVE | MISSING | NOT CHECKED (``VERDICTS``)
     run_id: str | None = None
-    #: the value's 95% interval (``interval``); None when no value was measured
+    #: the value's confidence interval (``interval``); None when no value was measured
     interval: tuple[float, float] | None = None
     #: what the interval resampled: "slices" (paired rows), "reps", or "single" (no spread)
     basis: str | None = None

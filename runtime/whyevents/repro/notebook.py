@@ -8,7 +8,7 @@ The claims cell contract (docs/DESIGN.md, "Notebooks"): ``check_claims`` prints 
 claim (``C2.1 PASS — fifo flat from 1k to 10k tasks``), never a number, evaluates every claim
 before raising so a reader sees all verdicts, and raises ``ClaimFailed`` naming the failed ones
 (FAIL, and INCONCLUSIVE: a complete run has already spent its follow-up reps on it), so nbval
-fails the notebook. The values behind the verdicts and their 95% intervals go to
+fails the notebook. The values behind the verdicts and their confidence intervals go to
 ``claims_table`` (a cell whose output nbval ignores). A notebook takes its claims from
 ``paper/claims.yaml`` by its own name (``notebook_claims``), so no claim id is typed in a
 notebook.

@@ -31,13 +31,14 @@ nothing about any workload, so the three experiments behave the same way:
   stopped where it did.
 
 * **Follow-up reps for undecided claims** (issue 21): after the planned points, the sweep
-  evaluates the experiment's claims on its own rows; a claim whose 95% interval straddles its
-  threshold (``INCONCLUSIVE``, ``repro.claims``) names the points its metric reads, and the sweep
-  measures one more rep of just those points, then evaluates again, up to the profile's
-  ``extra_reps`` rounds (an experiment without that parameter has none). More reps of the points
-  in doubt, not of every point, is what narrows an interval at the least cost. The rounds, the
-  claims that asked for them and the points measured are in the provenance (``follow_up``), so a
-  claim still INCONCLUSIVE in a complete run has spent its budget, and a claims cell fails on it.
+  evaluates the experiment's claims on its own rows; a claim (not a known divergence) whose 95%
+  interval straddles its threshold (``INCONCLUSIVE``, ``repro.claims``) names the points its
+  metric reads, and the sweep measures one more rep of just those points, then evaluates
+  again, up to the profile's ``extra_reps`` rounds (an experiment without that parameter has
+  none). More reps of the points in doubt, not of every point, is what narrows an interval at
+  the least cost. The rounds, the claims that asked for them and the points measured are in the
+  provenance (``follow_up``), so a claim still INCONCLUSIVE in a complete run has spent its
+  budget, and a claims cell fails on it.
 
 The module contract (``EXPERIMENT``, ``DESCRIPTION``, ``KEY_FIELDS``, ``SUMMARY_FIELDS``,
 ``PROFILES``, ``PARAM_HELP``, ``check_params``, ``points``, ``measure``, optional ``prepare``,
@@ -306,14 +307,16 @@ def run_experiment(name: str, profile: str = "quick", params: Mapping[str, Any] 
 def inconclusive_points(experiment: str, profile: str, rows: list[dict],
                         claims_path: Path | None = None) -> tuple[list[str], list[dict]]:
     """(ids of the claims of ``experiment`` that ``rows`` leave INCONCLUSIVE at ``profile``, the
-    points without ``rep`` that those claims read), in claims.yaml's order."""
+    points without ``rep`` that those claims read), in claims.yaml's order. Known divergences are
+    left out: they keep their treatment (reported, never failing a claims cell), and the budget
+    goes to the claims that can fail one."""
     from whyevents.repro import claims as _claims
 
     ids: list[str] = []
     points: dict[str, dict] = {}
     for claim in _claims.load_claims(claims_path):
-        if claim.experiment != experiment or not claim.applies(profile):
-            continue
+        if claim.experiment != experiment or not claim.applies(profile) or claim.divergence:
+            continue                  # a known divergence fails no claims cell: no reps for it
         try:
             v = _claims.evaluate(claim, rows, profile)
         except _claims.MissingData:

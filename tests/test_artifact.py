@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from test_claims import _store, pipeline
+from support.rows import pipeline
+from support.rows import store_rows as _store
 from whyevents.repro import artifact, claims, paths
 from whyevents.repro.report import write_report
 
@@ -15,8 +16,10 @@ def test_appendix_of_the_published_runs():
     full = [v for v in claims.evaluate_all("full", root=paths.PUBLISHED)]
     assert full
     for v in full:                               # each full claim: command, profile, run id
-        assert "| `whyevents run " in text and f"`{v.run_id}`" in text
         assert f"| {v.id}" in text
+        if v.status == claims.MISSING:           # no published run holds its points (yet)
+            continue
+        assert "| `whyevents run " in text and f"`{v.run_id}`" in text
     prov = json.loads(next(paths.PUBLISHED.glob("pipeline/*/provenance.json")).read_text())
     assert prov["cpu_model"] in text and prov["python"] in text
     assert "--profile full` | full |" in text

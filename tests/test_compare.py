@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 
-from test_claims import _store, pipeline
+from support.rows import pipeline
+from support.rows import store_rows as _store
 from whyevents.repro import claims, compare
 from whyevents.repro.cli import main as cli_main
 

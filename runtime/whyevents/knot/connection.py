@@ -139,7 +139,8 @@ def serve_connection(knot, conn) -> None:
     """Serve ``conn`` until the client is done (or gone), then close it. Never raises OSError."""
     counters = knot.counters
     respond = knot.handler.respond
-    memo = knot.request_memo if MEMO_REQUEST_BYTES else _NO_MEMO
+    use_memo = MEMO_REQUEST_BYTES > 0
+    memo = knot.request_memo if use_memo else _NO_MEMO
     parser = RequestParser(knot.limits)
     feed = parser.feed
     recv = conn.recv
@@ -171,7 +172,8 @@ def serve_connection(knot, conn) -> None:
                 return
             if not data:
                 return                                  # the client closed (or stop() did)
-            request = memo.get(data) if idle else None
+            # with the memo off, no lookup: a lookup would hash the request's bytes for nothing
+            request = memo.get(data) if idle and use_memo else None
             if request is None:                         # not a request seen before: parse it
                 was_idle = idle
                 requests = feed(data)

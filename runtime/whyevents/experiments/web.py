@@ -84,6 +84,9 @@ from whyevents.loadgen.wrk import httpload_result, require_wrk, start_httpload_w
 from whyevents.servers import SERVERS
 from whyevents.servers.process import ServerProcess, ServerStartError
 
+from . import web_hosts
+from .web_hosts import OPTIONAL_PARAMS, cluster_placement, needs_cluster
+from .web_hosts import PARAM_HELP as OPTIONAL_HELP
 from .web_rows import (
     CAPACITY_AGREEMENT,
     CLIENT_FREE,
@@ -100,7 +103,8 @@ __all__ = [
     "EXPERIMENT", "DESCRIPTION", "KEY_FIELDS", "SUMMARY_FIELDS", "PROFILES", "PARAM_HELP",
     "COLUMNS", "CONFIGS", "check_params", "points", "prepare", "measure", "limits",
     "client_cap", "SERVER_FD_MARGIN", "TRACE_LENGTH", "capacity_check", "SERVER_BOUND",
-    "CLIENT_FREE", "CAPACITY_AGREEMENT", "server_cap_limits",
+    "CLIENT_FREE", "CAPACITY_AGREEMENT", "server_cap_limits", "OPTIONAL_PARAMS",
+    "OPTIONAL_HELP", "cluster_placement", "needs_cluster",
 ]
 
 EXPERIMENT = "web"
@@ -231,7 +235,7 @@ def _parse_config(text: str) -> tuple[str, str]:
 def check_params(params: dict) -> dict:
     """Validate the sweep's parameters; ``ValueError`` names the one that is wrong."""
     known = set(PROFILES["quick"])
-    unknown = sorted(set(params) - known)
+    unknown = sorted(set(params) - known - set(OPTIONAL_PARAMS))
     if unknown:
         raise ValueError(f"{unknown[0]}: unknown parameter; known: {', '.join(sorted(known))}")
     missing = sorted(known - set(params))
@@ -288,6 +292,7 @@ def check_params(params: dict) -> dict:
                          f" the kernel's smallest quota is 1 ms; lengthen the period")
     out["quota_period_ms"] = period
     out["builds"] = check_builds(params["builds"])
+    web_hosts.check_hosts(params, out)        # the load on other hosts (issue 23), if asked
     return out
 
 
@@ -437,6 +442,8 @@ def measure(point: dict, params: dict, *, ctx: dict | None = None,
     if ctx is None:
         with prepare(params) as own:
             return measure(point, params, ctx=own, progress=progress)
+    if ctx.get("placement"):          # the load on other hosts, through repro.cluster
+        return web_hosts.measure(point, params, ctx, progress)
     row = base_row(point, KEY_FIELDS)
     clients = point["clients"]
     if clients > client_cap():

@@ -199,4 +199,18 @@ function done(summary, latency, requests)
     tn > 0 and string.format("%.4f", ts * 1000 / tn) or "null",
     table.concat(pct, ", "), latency.mean / 1000.0, latency.stdev / 1000.0,
     latency.max / 1000.0))
+  -- On request (WHYEVENTS_QUANTILES: percents, comma separated), the latency distribution as
+  -- those quantiles, so that several wrk runs (load on several hosts) can be merged as one
+  -- distribution (whyevents.loadgen.wrk_merge) rather than by averaging their percentiles.
+  local grid = env("WHYEVENTS_QUANTILES", "")
+  if grid ~= "" then
+    local qs = {}
+    for p in string.gmatch(grid, "[^,]+") do
+      qs[#qs + 1] = string.format("[%s, %.3f]", p, latency:percentile(tonumber(p)) / 1000.0)
+    end
+    io.write(string.format(
+      'WHYEVENTS_QUANTILES {"requests": %d, "timeouts": %d, "min": %.3f, "max": %.3f, '
+      .. '"q": [%s]}\n', summary.requests, e.timeout, latency.min / 1000.0,
+      latency.max / 1000.0, table.concat(qs, ", ")))
+  end
 end

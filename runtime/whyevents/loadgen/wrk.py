@@ -162,6 +162,7 @@ MAX_THREADS = 16
 #: the client is judged saturated above this share of its core (same as the Python client)
 SATURATED_UTILISATION = 0.90
 _JSON_MARK = "WHYEVENTS_JSON "
+_QUANTILES_MARK = "WHYEVENTS_QUANTILES "
 _STOP_GRACE = 15.0            # seconds for wrk to stop after SIGINT and print its summary
 
 
@@ -361,7 +362,8 @@ def start_httpload_wrk(host: str, port: int, clients: int, window: tuple[float, 
                        seed: int = 0, threads: int | None = None, cpu: int | str | None = None,
                        addresses: Sequence[str] | None = None,
                        source_addresses: int = SOURCE_ADDRESSES, close_scheme: str = "auto",
-                       timeout: float = 10.0, allow_remote: bool = False) -> _Wrk:
+                       timeout: float = 10.0, allow_remote: bool = False,
+                       quantiles: Sequence[float] | None = None) -> _Wrk:
     """Start wrk now with httpload_wrk.lua; ``window`` = (start, end) in ``time.time()`` seconds.
 
     ``source_addresses`` > 1 spreads wrk's connections over source addresses 127.0.0.1..N
@@ -369,7 +371,9 @@ def start_httpload_wrk(host: str, port: int, clients: int, window: tuple[float, 
     connections wrk's connect() spends most of its CPU searching ephemeral ports. Where the shim
     cannot be built, the run goes on with one source and says so in ``warnings``.
     ``addresses`` (loopback) spread the wrk threads' destinations instead (thread i ->
-    addresses[i mod n]); the server must accept on all of them. Returns the running process.
+    addresses[i mod n]); the server must accept on all of them. ``quantiles`` (percents
+    below 100) asks the script for the latency at each, for merging runs on several hosts
+    (``httpload_result``'s ``latency_quantiles``). Returns the running process.
     """
     require_wrk()
     if cpu is not None and shutil.which("taskset") is None:
@@ -394,6 +398,8 @@ def start_httpload_wrk(host: str, port: int, clients: int, window: tuple[float, 
                WHYEVENTS_ADDRS=",".join(addresses or ()), WHYEVENTS_PORT=str(port),
                WHYEVENTS_WINDOW=f"{window[0]:.6f},{window[1]:.6f}",
                WHYEVENTS_SEED=str(seed))
+    if quantiles:
+        env["WHYEVENTS_QUANTILES"] = ",".join(f"{q:g}" for q in quantiles)
     warnings = []
     spread = 1
     if source_addresses > 1 and host.startswith("127.") and not addresses:
@@ -466,6 +472,9 @@ def httpload_result(w: _Wrk, cpu0: tuple[float, float] | None,
         requests_per_connection=(s["requests_sent_window"] / s["closes_sent_window"]
                                  if s["closes_sent_window"] else math.nan),
         command=" ".join(w.cmd), warnings=list(w.warnings))
+    for line in out.splitlines():
+        if line.startswith(_QUANTILES_MARK):
+            row["latency_quantiles"] = json.loads(line[len(_QUANTILES_MARK):])
     for k, v in row["response_ms"].items():
         row[f"response_ms_{k}"] = v
     for k, v in sorted(errors.items()):

@@ -24,11 +24,14 @@ resources, retries of a lost worker's tasks and a plain TCP protocol, so this mo
   stored once); a point that keeps killing workers (Dask's ``KilledWorker``) is *not* stored,
   the run closes ``interrupted``, and ``--resume`` (with or without ``--cluster``) measures it
   again. A result whose key is already stored is dropped and counted, never appended twice.
-* **The web experiment's load on other machines** (the paper's many client machines) is a
-  placement: the server's machine plus ``load_hosts`` client machines. Today a point runs
-  server and load on one machine, the single-machine case of that placement: the point's
-  ``ctx`` gets ``load_hosts = [this worker's host]`` and each row records it. docs/DESIGN.md
-  ("Sweeps on a cluster") gives the design for more than one.
+* **Placement**: a module may say where its points run (``cluster_placement(client, params)``,
+  resolved by ``placement`` before the run is created; a host without a worker is a
+  ``ValueError`` naming the parameter). The web experiment's load on other machines (the
+  paper's many client machines, issue 23) is one: with ``server_host`` and ``client_hosts``
+  every point is restricted to the server host's worker, and the point's ``ctx`` gets the
+  placement, from which ``experiments.web_hosts`` submits one load task per client host; rows
+  record ``load_hosts`` (the client hosts). Without those parameters a web point runs server
+  and load on its one machine, the single-machine case: ``load_hosts = [this worker's host]``.
 
 ``address`` is a scheduler address (``tcp://host:8786``), ``local`` or ``local:N`` (a
 ``LocalCluster`` of N one-thread workers on this machine, for trying it), or a ``Client`` /
@@ -44,7 +47,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["RESOURCE", "WORKER_COMMAND", "connect", "measure_point", "run_points", "describe"]
+__all__ = ["RESOURCE", "WORKER_COMMAND", "connect", "measure_point", "run_points", "describe",
+           "placement", "public"]
 
 #: the worker resource one point holds: one unit per machine
 RESOURCE = "machine"
@@ -101,7 +105,18 @@ def describe(client) -> dict:
     return {"scheduler": client.scheduler.address, "resource": RESOURCE, "workers": workers}
 
 
-def measure_point(module: str, point: dict, params: dict) -> dict:
+def placement(client, mod, params: dict) -> dict | None:
+    """The module's placement of its points on this scheduler's workers (None: anywhere)."""
+    place = getattr(mod, "cluster_placement", None)
+    return place(client, params) if place is not None else None
+
+
+def public(place: dict) -> dict:
+    """A placement as the provenance records it (without the submit options)."""
+    return {k: v for k, v in place.items() if k != "submit"}
+
+
+def measure_point(module: str, point: dict, params: dict, place: dict | None = None) -> dict:
     """Run on a worker: the experiment's ``prepare`` + ``measure`` for one point.
 
     Returns ``{"rows": [...], "host": ..., "worker": ..., "wall_s": ...}``; rows are the
@@ -118,7 +133,10 @@ def measure_point(module: str, point: dict, params: dict) -> dict:
     t0 = time.monotonic()
     setup = mod.prepare(params) if hasattr(mod, "prepare") else contextlib.nullcontext()
     with setup as ctx:
-        if isinstance(ctx, dict):
+        if isinstance(ctx, dict) and place is not None:
+            ctx["placement"] = place
+            ctx["load_hosts"] = [c["host"] for c in place.get("clients", ())]
+        elif isinstance(ctx, dict):
             # the web experiment's placement, single-machine case: the load runs here too
             ctx.setdefault("load_hosts", [host])
         rows = mod.measure(point, params, ctx=ctx, progress=None)
@@ -132,7 +150,7 @@ def measure_point(module: str, point: dict, params: dict) -> dict:
         row["worker_host"] = host
         row["worker"] = worker
         if isinstance(ctx, dict) and "load_hosts" in ctx and module.endswith(".web"):
-            row["load_hosts"] = list(ctx["load_hosts"])
+            row.setdefault("load_hosts", list(ctx["load_hosts"]))
         out.append(row)
     return {"rows": out, "host": host, "worker": worker, "wall_s": round(wall, 3)}
 
@@ -140,8 +158,10 @@ def measure_point(module: str, point: dict, params: dict) -> dict:
 def run_points(client, module: str, params: dict, points: Sequence[dict],
                key: Callable[[dict], tuple], done: set,
                store_rows: Callable[[dict, list[dict]], None],
-               note: Callable[[str], None] | None = None) -> dict:
-    """Submit every point (in sweep order, as priorities), store each result as it arrives.
+               note: Callable[[str], None] | None = None, placement: dict | None = None
+               ) -> dict:
+    """Submit every point (in sweep order, as priorities), store each result as it arrives;
+    ``placement`` (``placement()``'s) restricts where the points run and rides along to them.
 
     Returns ``{"lost": [points not measured], "duplicates_dropped": n, "hosts": [...]}``.
     KeyboardInterrupt cancels what is still queued and re-raises.
@@ -149,8 +169,9 @@ def run_points(client, module: str, params: dict, points: Sequence[dict],
     distributed = _require_dask()
     futures = {}
     for i, point in enumerate(points):
-        fut = client.submit(measure_point, module, dict(point), dict(params),
+        fut = client.submit(measure_point, module, dict(point), dict(params), placement,
                             resources={RESOURCE: 1}, priority=-i, pure=False,
+                            **(placement or {}).get("submit", {}),
                             key=f"whyevents-{module.rsplit('.', 1)[-1]}-{i}-"
                                 f"{'-'.join(str(v) for v in key(point))}-{time.time_ns()}")
         futures[fut] = point
@@ -172,6 +193,8 @@ def run_points(client, module: str, params: dict, points: Sequence[dict],
                 continue
             done.add(key(point))
             hosts.add(result["host"])
+            for row in result["rows"]:
+                hosts.update(row.get("load_hosts") or ())
             store_rows(point, result["rows"])
     except BaseException:
         client.cancel(list(futures))

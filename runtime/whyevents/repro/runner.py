@@ -26,6 +26,9 @@ nothing about any workload, so the three experiments behave the same way:
   to a Dask scheduler instead of running here one after another (``repro.cluster``: one point
   per machine at a time, rows back into this run with the worker's host); everything above
   (parameters, the store, resume, the bar) is the same. Without an address nothing changes.
+  A module may also place its points (``cluster_placement(client, params)``: the web sweep's
+  server host and client hosts); that is resolved on the scheduler before the run is created,
+  so a host no worker runs on is refused before anything is stored or started.
 * **Machine limits that capped a sweep** (the 20,000 open-file cap, pid_max) are recorded in the
   provenance under ``limits`` by the module's ``limits(params)``, so a reader knows why the sweep
   stopped where it did.
@@ -43,7 +46,10 @@ nothing about any workload, so the three experiments behave the same way:
 The module contract (``EXPERIMENT``, ``DESCRIPTION``, ``KEY_FIELDS``, ``SUMMARY_FIELDS``,
 ``PROFILES``, ``PARAM_HELP``, ``check_params``, ``points``, ``measure``, optional ``prepare``,
 ``limits`` and ``follow_up_points``) is checked when a module is loaded, so a broken module
-fails with its name.
+fails with its name. Optional too: ``OPTIONAL_PARAMS`` (parameters absent from the profiles,
+accepted with ``-p`` and recorded only when given, with their help in ``OPTIONAL_HELP``),
+``needs_cluster(params)`` (why a sweep cannot run without ``--cluster``) and
+``cluster_placement``.
 """
 
 from __future__ import annotations
@@ -174,7 +180,11 @@ def resolve_params(mod: ModuleType, profile: str,
     if profile not in mod.PROFILES:
         raise ValueError(f"profile: {profile!r} is not one of {', '.join(mod.PROFILES)}")
     params = {k: (list(v) if isinstance(v, list) else v) for k, v in mod.PROFILES[profile].items()}
+    optional = getattr(mod, "OPTIONAL_PARAMS", {})
     for key, value in (overrides or {}).items():
+        if key not in params and key in optional:
+            params[key] = _coerce(key, value, optional[key])
+            continue
         if key not in params:
             raise ValueError(f"unknown parameter {key!r} for {mod.EXPERIMENT}; known: "
                              f"{', '.join(sorted(params))}")
@@ -191,6 +201,9 @@ def describe(mod: ModuleType) -> str:
         q, f = quick[key], full.get(key)
         shown = _fmt(q) if q == f else f"{_fmt(q)} (full: {_fmt(f)})"
         lines.append(f"  {key:<{width}}  {mod.PARAM_HELP.get(key, '')}  [{shown}]")
+    for key in getattr(mod, "OPTIONAL_PARAMS", {}):
+        lines.append(f"  {key:<{width}}  {getattr(mod, 'OPTIONAL_HELP', {}).get(key, '')}  "
+                     f"[not set]")
     return "\n".join(lines)
 
 
@@ -245,6 +258,23 @@ def run_experiment(name: str, profile: str = "quick", params: Mapping[str, Any] 
     """
     mod = load(name)
     resolved = resolve_params(mod, profile, params)
+    args = (mod, name, profile, resolved, resume, progress, root, seed, on_row)
+    if cluster is None:
+        why = getattr(mod, "needs_cluster", lambda p: None)(resolved)
+        if why:
+            raise ValueError(why)
+        return _run(*args, None)
+    from whyevents.repro import cluster as dask_cluster
+
+    with dask_cluster.connect(cluster) as client:
+        placement = dask_cluster.placement(client, mod, resolved)   # refused before any run
+        return _run(*args, (client, placement))
+
+
+def _run(mod: ModuleType, name: str, profile: str, resolved: dict, resume: bool | str,
+         progress: bool, root: Path | None, seed: int | None,
+         on_row: Callable[[dict], None] | None, cluster: tuple | None) -> store.Run:
+    """``run_experiment``'s sweep, here or on ``cluster`` (a connected client, its placement)."""
     todo = mod.points(resolved)
     limits = mod.limits(resolved) if hasattr(mod, "limits") else {}
     recorded = {"experiment_module": mod.__name__, **resolved}
@@ -396,9 +426,10 @@ def _finish_row(mod: ModuleType, point: Mapping[str, Any], row: Mapping[str, Any
 
 
 def _run_on_cluster(mod: ModuleType, resolved: dict, remaining: list[dict], run: store.Run,
-                    done: set, bar, address: Any,
+                    done: set, bar, connected: tuple,
                     on_row: Callable[[dict], None] | None) -> store.Run:
-    """The sweep's remaining points on a Dask cluster; rows into ``run`` as they arrive."""
+    """The sweep's remaining points on a Dask cluster (``connected``: the client and the
+    module's placement); rows into ``run`` as they arrive."""
     from whyevents.repro import cluster
 
     status = "interrupted"
@@ -417,14 +448,16 @@ def _run_on_cluster(mod: ModuleType, resolved: dict, remaining: list[dict], run:
         (bar.write if bar is not None else print)(msg)
 
     try:
-        with cluster.connect(address) as client:
-            run.provenance["cluster"] = cluster.describe(client)
-            run._write_provenance()
-            outcome = cluster.run_points(client, mod.__name__, resolved, remaining, keyf,
-                                         set(done), store_rows, note)
-            run.provenance["cluster"].update(
-                hosts=outcome["hosts"], duplicates_dropped=outcome["duplicates_dropped"],
-                lost_points=[dict(p) for p in outcome["lost"]])
+        client, placement = connected
+        run.provenance["cluster"] = cluster.describe(client)
+        if placement is not None:
+            run.provenance["cluster"]["placement"] = cluster.public(placement)
+        run._write_provenance()
+        outcome = cluster.run_points(client, mod.__name__, resolved, remaining, keyf,
+                                     set(done), store_rows, note, placement=placement)
+        run.provenance["cluster"].update(
+            hosts=outcome["hosts"], duplicates_dropped=outcome["duplicates_dropped"],
+            lost_points=[dict(p) for p in outcome["lost"]])
         if not outcome["lost"]:
             status = _final_status(run)
     finally:

@@ -189,6 +189,46 @@ def test_a_lost_workers_point_is_re_run_and_stored_once(tmp_path):
     assert all(r["status"] == "ok" for r in rows)
 
 
+def test_a_newer_client_closed_mid_sweep_does_not_stall_it(cluster):
+    """Another Client of this process, made after the sweep's (so the process's default one)
+    and closed while the points run, as a notebook's or a test's may be: the sweep still
+    receives every result (its completion waits run on its own client's event loop)."""
+    from distributed import Client
+
+    from whyevents.repro import cluster as dask_sweeps
+    from whyevents.repro import runner
+
+    mod = runner.load("scaling")
+    params = runner.resolve_params(mod, "quick", runner.parse_overrides(
+        ["threads=100", "reps=2", "backends=whyevents", "peers=", "yield_window_s=2.0"]))
+    stored: list[dict] = []
+    out: dict = {}
+
+    def sweep(client):
+        try:
+            out.update(dask_sweeps.run_points(
+                client, mod.__name__, params, mod.points(params),
+                lambda p: tuple(p[k] for k in mod.KEY_FIELDS), set(),
+                lambda point, rows: stored.extend(rows)))
+        except BaseException as e:  # noqa: BLE001 - asserted below
+            out["error"] = e
+
+    with Client(cluster.scheduler_address) as own:
+        other = Client(cluster.scheduler_address)
+        t = threading.Thread(target=sweep, args=(own,))
+        t.start()
+        deadline = time.monotonic() + 120
+        while (t.is_alive() and time.monotonic() < deadline
+               and not any(other.processing().values())):
+            time.sleep(0.05)
+        time.sleep(0.5)                  # the sweep is past its submits, waiting for results
+        other.close()
+        t.join(120)
+        assert not t.is_alive(), "the sweep stalled after another Client closed"
+    assert "error" not in out, out.get("error")
+    assert out["lost"] == [] and len(stored) == 2
+
+
 def test_a_scheduler_without_machine_workers_is_refused_with_the_command(tmp_path):
     from distributed import LocalCluster
 

@@ -296,7 +296,8 @@ def measure(point: dict, params: dict, ctx: dict, progress=None) -> list[dict]:
                                          key=f"whyevents-web-load-{c['host']}-{time.time_ns()}"))
             s0, s1 = _window(server, futures, w0, w1, progress)
             deadline = params["client_timeout"] + _GATHER_GRACE
-            done, not_done = wait(futures, timeout=deadline)
+            with dc.as_current():     # wait() uses the current Client: this task's
+                done, not_done = wait(futures, timeout=deadline)
             if not_done:
                 late = [c["host"] for c, f in zip(loads, futures, strict=True)
                         if f in not_done]

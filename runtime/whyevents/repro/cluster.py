@@ -179,7 +179,10 @@ def run_points(client, module: str, params: dict, points: Sequence[dict],
     hosts: set[str] = set()
     dropped = 0
     try:
-        for fut in distributed.as_completed(list(futures)):
+        # as_completed's own default is the process's newest Client's event loop, which may be
+        # another Client (a notebook's, a test's) that closes mid-sweep and leaves it waiting
+        # forever: it follows this client's loop, the one that receives these futures' results.
+        for fut in distributed.as_completed(list(futures), loop=client.loop):
             point = futures[fut]
             try:
                 result = fut.result()

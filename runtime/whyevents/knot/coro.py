@@ -64,7 +64,6 @@ from ..server_common import (
     ACCEPT_SKIP_ERRNOS,
     Linger,
     ServerHandle,
-    check_common_args,
     listen,
     raise_fd_limit,
 )
@@ -73,7 +72,7 @@ from ..threads.coro_io import IOScheduler, Socket, wait
 from . import connection as _connection
 from .backends import Backend
 from .connection import _NO_MEMO, _STATUS_3, MEMO_ENTRIES, RECV_BYTES, answer_batch, load
-from .server import STOP_TIMEOUT, Knot
+from .server import STOP_TIMEOUT, Knot, check_policy, check_threads_and_common
 
 __all__ = ["start", "AsyncKnot", "serve_connection", "accept_connection", "knot_c_worker",
            "knot_a_acceptor", "linger", "DEFAULT_THREADS", "POLICIES"]
@@ -352,11 +351,9 @@ class AsyncKnot(Knot):
 
 def _check(root, policy, host, port, threads, poller, scheduler, backend, cache_bytes,
            backlog, request_timeout) -> tuple[str, int | None]:
-    """Validate ``start``'s arguments; returns (policy letter, thread count)."""
-    if not isinstance(policy, str) or policy.upper() not in POLICIES:
-        raise ValueError(f"policy={policy!r}: choose 'C' (Knot-C, favour active connections) "
-                         f"or 'A' (Knot-A, favour accepting)")
-    policy = policy.upper()
+    """Validate ``start``'s arguments (as ``knot.start`` does); returns (policy letter, thread
+    count)."""
+    policy = check_policy(policy)
     if backend != "coro":
         raise ValueError(f"backend={backend!r}: Knot on async def threads has one backend, "
                          f"'coro'")
@@ -365,14 +362,8 @@ def _check(root, policy, host, port, threads, poller, scheduler, backend, cache_
     if scheduler != "coro":
         raise ValueError(f"scheduler={scheduler!r}: the coro loop is the only scheduler; "
                          f"pass 'coro'")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                or threads <= 0):
-        raise ValueError(f"threads={threads!r}: must be a positive integer")
-    if threads is None and policy == "C":
-        threads = DEFAULT_THREADS
-    check_common_args(root, host, port, cache_bytes, backlog, request_timeout,
-                      timeout_optional=False)
-    return policy, threads
+    return policy, check_threads_and_common(policy, threads, DEFAULT_THREADS, root, host, port,
+                                            cache_bytes, backlog, request_timeout)
 
 
 def start(root, *, policy: str = "C", host: str = "127.0.0.1", port: int = 0,

@@ -184,27 +184,40 @@ def _shutdown(sock) -> None:
         pass                                 # already closed, or never connected
 
 
-def _check(root, policy, host, port, threads, poller, scheduler, backend, cache_bytes,
-           backlog, request_timeout) -> tuple[str, int | None]:
-    """Validate ``start``'s arguments; returns (policy letter, thread count)."""
+def check_policy(policy) -> str:
+    """The policy letter (``C`` or ``A``) of ``policy``, or a ValueError naming the choices."""
     if not isinstance(policy, str) or policy.upper() not in POLICIES:
         raise ValueError(f"policy={policy!r}: choose 'C' (Knot-C, favour active connections) "
                          f"or 'A' (Knot-A, favour accepting)")
-    policy = policy.upper()
+    return policy.upper()
+
+
+def check_threads_and_common(policy: str, threads, default: int, root, host, port, cache_bytes,
+                             backlog, request_timeout) -> int | None:
+    """The thread count (``default`` for Knot-C when not given; None for Knot-A) after checking
+    it and the arguments every server shares (``check_common_args``)."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or threads <= 0):
+        raise ValueError(f"threads={threads!r}: must be a positive integer")
+    if threads is None and policy == "C":
+        threads = default
+    check_common_args(root, host, port, cache_bytes, backlog, request_timeout,
+                      timeout_optional=False)
+    return threads
+
+
+def _check(root, policy, host, port, threads, poller, scheduler, backend, cache_bytes,
+           backlog, request_timeout) -> tuple[str, int | None]:
+    """Validate ``start``'s arguments; returns (policy letter, thread count)."""
+    policy = check_policy(policy)
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r}: choose one of {sorted(BACKENDS)}")
     if poller not in _POLLERS:
         raise ValueError(f"poller={poller!r}: choose 'epoll' or 'poll'")
     if scheduler not in _SCHEDULERS:
         raise ValueError(f"scheduler={scheduler!r}: choose 'fifo' or 'pth'")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                or threads <= 0):
-        raise ValueError(f"threads={threads!r}: must be a positive integer")
-    if threads is None and policy == "C":
-        threads = DEFAULT_THREADS[backend]
-    check_common_args(root, host, port, cache_bytes, backlog, request_timeout,
-                      timeout_optional=False)
-    return policy, threads
+    return policy, check_threads_and_common(policy, threads, DEFAULT_THREADS[backend], root, host,
+                                            port, cache_bytes, backlog, request_timeout)
 
 
 def start(root, *, policy: str = "C", host: str = "127.0.0.1", port: int = 0,

@@ -309,7 +309,7 @@ def web_bound_figure(rows: Sequence[Mapping[str, Any]]):
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="small")
     axes[1][1].set_yscale("log")          # 1 client costs far more than a loaded server's request
-    axes[1][1].set_title("CPU per request: server (solid), client (dashed); log scale: one "
+    axes[1][1].set_title("CPU per request: server (solid), client (dashed); log: one "
                          "client costs far more per request", fontsize="medium")
     util_ax = axes[0][1]
     util_ax.axhline(0.9, color="grey", linewidth=0.8, linestyle=":")

@@ -26,8 +26,9 @@ from collections import Counter
 
 __all__ = ["QUANTILE_GRID", "REPORTED", "merge_quantiles", "merge_wrk"]
 
-#: percents at which each host's wrk reports its latency: every 1% to 95, every 0.5% to 99,
-#: every 0.1% to 99.9, then 99.95 and 99.99 (the row's p50, p90, p99 and p99.9 are grid points)
+#: the percentiles at which each host's wrk reports its latency (a grid, not a measurement):
+#: whole percents up to the 95th, half percents up to the 99th, tenths up to the 99.9th, then
+#: the 99.95th and 99.99th (the row's p50, p90, p99 and p99.9 are grid points)
 QUANTILE_GRID: tuple[float, ...] = (
     tuple(float(p) for p in range(1, 96))
     + tuple(95 + 0.5 * i for i in range(1, 9))

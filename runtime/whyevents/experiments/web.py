@@ -43,10 +43,10 @@ How a point is measured, and why:
   other clients wait in the listen backlog: the "natural throttling mechanism [that limits] the
   number of new connections when the server is saturated with requests" (§5). The paper does
   not give Knot-C's thread count; 1,024 puts that admission bound (the pool over the time a
-  connection holds its thread) above what one core can serve (``whyevents bench servers`` prints Knot-C's req/s on one core),
-  so Knot-C saturates on CPU like the others rather than on its pool. With the package's default
-  of 256 the pool binds first (a quarter of that bound) and Knot-C's plateau sits
-  below the other servers' for a reason the paper's Knot did not have.
+  connection holds its thread) above what one core can serve (``whyevents bench servers``
+  prints Knot-C's req/s on one core), so Knot-C saturates on CPU like the others rather than on
+  its pool. With the package's default of 256 the pool binds first (a quarter of that bound)
+  and Knot-C's plateau sits below the other servers' for a reason the paper's Knot did not have.
 * **Interleaved repetitions**: rep 0 of every (server, clients), then rep 1, ... so the machine's
   drift (large on shared 2-vCPU VMs) spreads over every configuration.
 

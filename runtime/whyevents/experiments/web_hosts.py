@@ -48,8 +48,7 @@ import time
 from whyevents.accel.build import build_env
 from whyevents.harness import procs
 from whyevents.loadgen.httpload import FD_MARGIN
-from whyevents.loadgen.wrk import _sleep_until as _wrk_sleep_until
-from whyevents.loadgen.wrk import httpload_result, require_wrk, start_httpload_wrk
+from whyevents.loadgen.wrk import measure_window, require_wrk, start_httpload_wrk
 from whyevents.loadgen.wrk_merge import QUANTILE_GRID, merge_wrk
 from whyevents.servers.process import ServerProcess, ServerStartError
 
@@ -192,7 +191,7 @@ def shares(clients: int, hosts: int) -> list[int]:
 def load_task(spec: dict) -> dict:
     """Run on a client host's worker: wrk with the HttpLoad script over the shared schedule.
 
-    Returns ``wrk.httpload_result``'s dict (with ``latency_quantiles``) plus ``host`` (the
+    Returns ``wrk.measure_window``'s dict (with ``latency_quantiles``) plus ``host`` (the
     worker's address host), ``hostname`` and ``cpu`` (the core wrk was pinned to, or None).
     """
     try:
@@ -222,15 +221,7 @@ def load_task(spec: dict) -> dict:
                            think_time=spec["think_time"], paths=spec["paths"],
                            seed=spec["seed"], cpu=cpu, timeout=spec["timeout"],
                            allow_remote=True, quantiles=QUANTILE_GRID)
-    try:
-        _wrk_sleep_until(window[0], w)
-        c0 = w.cpu()
-        _wrk_sleep_until(window[1], w)
-        c1 = w.cpu()
-    except BaseException:
-        w.kill()
-        raise
-    res = httpload_result(w, c0, c1)
+    res = measure_window(w, window)
     res.update(host=host, hostname=socket.gethostname(), cpu=cpu)
     return res
 

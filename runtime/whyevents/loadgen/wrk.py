@@ -501,7 +501,12 @@ def run_httpload_wrk(host: str, port: int, clients: int, duration: float, warmup
         time.sleep(max(0.0, start_at - time.time()))
     t0 = time.time()
     window = (t0 + warmup, t0 + warmup + duration)
-    w = start_httpload_wrk(host, port, clients, window, **kwargs)
+    return measure_window(start_httpload_wrk(host, port, clients, window, **kwargs), window)
+
+
+def measure_window(w: _Wrk, window: tuple[float, float]) -> dict:
+    """A started HttpLoad wrk's result over ``window`` (wall-clock start, end): its CPU read at
+    both edges; on any failure (or Ctrl-C) wrk is killed and its files removed."""
     try:
         _sleep_until(window[0], w)
         cpu0 = w.cpu()

@@ -121,6 +121,10 @@ DESCRIPTION = (
 COLUMNS = ("server", "poller", "clients", "build", "mbit_s", "ctx_switches_per_request",
            "cpu_us_per_request", "errors", "status")
 KEY_FIELDS = ("server", "poller", "clients", "build", "rep")
+#: points sharing these fields and a rep were measured side by side (``points``): the claims'
+#: bootstrap resamples their reps jointly (``repro.claims.interval``), so a slow rep slows
+#: every server of a ratio alike in every resample, as it did on the host
+PAIRED_BY = ("clients", "build")
 SUMMARY_FIELDS = ("mbit_s", "cpu_us_per_request", "ctx_switches_per_request", "errors")
 
 #: the servers the sweep knows, and the pollers each accepts (from the one server registry)
@@ -163,7 +167,8 @@ PARAM_HELP: dict[str, str] = {
     "servers": "server/poller configurations: knot-c, knot-a, seda, eventloop with epoll or "
                "poll; knot-c-async, knot-a-async (Knot on async def threads) with epoll",
     "clients": "simultaneous closed-loop clients per point (points over the fd cap are skipped)",
-    "reps": "repetitions of every point, interleaved (rep 0 of all, then rep 1, ...)",
+    "reps": "repetitions of every point, interleaved (rep 0 of all, then rep 1, ...); odd "
+            "reps take each client count's servers and builds in reverse order (ABBA)",
     "warmup": "seconds of load before the measured window (connections ramp, caches fill)",
     "duration": "seconds of the measured window",
     "think_time": "seconds each client waits after each response (HttpLoad: 0.02)",
@@ -298,16 +303,22 @@ def check_params(params: dict) -> dict:
 
 def points(params: dict) -> list[dict]:
     """Every (server, poller, clients, build) once per rep, reps outermost (interleaved); at
-    each client count the builds one after the other (their order alternating by rep), each
-    with every server side by side."""
+    each client count the builds one after the other, each with every server side by side.
+    Odd reps run each client count's sequence backwards (the builds' order and, within each
+    build, the servers'): A B C, then C B A (ABBA), so a drift in the host's speed over a rep
+    hits every server alike on average rather than always the last. The servers of one client
+    count, build and rep are measured within minutes of each other, which the claims'
+    bootstrap relies on (``PAIRED_BY``)."""
     out = []
     builds = params.get("builds", ["interpreted"])
+    configs = [_parse_config(c) for c in params["servers"]]
     for rep in range(params["reps"]):
-        order = builds if rep % 2 == 0 else builds[::-1]
+        forward = rep % 2 == 0
+        order = builds if forward else builds[::-1]
+        servers = configs if forward else configs[::-1]
         for clients in params["clients"]:
             for build in order:
-                for config in params["servers"]:
-                    server, poller = _parse_config(config)
+                for server, poller in servers:
                     out.append({"server": server, "poller": poller, "clients": clients,
                                 "build": build, "rep": rep})
     return out

@@ -88,7 +88,15 @@ own metric over the rows (``interval``): each point's reps are resampled with re
 is the experiment's ``KEY_FIELDS`` without ``rep``) and the metric recomputed; rows measured side
 by side (``pair`` and ``slice_rates`` columns: the pipeline's ``pairing``) are resampled together,
 the same reps of every point of a pair and the same time slices of every process of a rep, so a
-host slowdown that hit both sides of a comparison stays paired in every resample. The random
+host slowdown that hit both sides of a comparison stays paired in every resample. An experiment
+whose points are measured side by side in each rep declares the fields they share as
+``PAIRED_BY`` (the web sweep: ``clients`` and ``build``, every server of one client count in a
+row, in ABBA order over the reps): the reps of such a group are resampled jointly, paired reps —
+one draw of rep keys per group, each point taking its own rows of the drawn reps — so a slow rep
+slows every server of a ratio alike in every resample, as it did on the host, instead of being
+thrown away by independent draws. A point lacking a drawn rep (not measured, or excluded as not
+server-bound by ``eligible_rows``) draws from its own reps in its place, and each point takes
+only as many draws as it has reps, so each point alone is resampled exactly as unpaired. The random
 generator is seeded from the claim's id and profile: the same rows give the same interval. A point
 measured once contributes no spread (a claim whose points are all single has a zero-width interval
 and is decided as before, by its value).
@@ -434,7 +442,8 @@ class Verdict:
     run_id: str | None = None
     #: the value's confidence interval (``interval``); None when no value was measured
     interval: tuple[float, float] | None = None
-    #: what the interval resampled: "slices" (paired rows), "reps", or "single" (no spread)
+    #: what the interval resampled: "slices" (paired rows), "paired reps" (the reps of points
+    #: measured side by side, jointly: ``PAIRED_BY``), "reps", or "single" (no spread)
     basis: str | None = None
 
     def __str__(self) -> str:
@@ -556,17 +565,30 @@ CONFIDENCE = 0.95
 RESAMPLES = 1000
 
 
-def _point_fields(experiment: str, rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
-    """The columns naming a point apart from its rep: the experiment's ``KEY_FIELDS`` without
-    ``rep`` (every column but the measured ones when the experiment is unknown)."""
+def _experiment_attr(experiment: str, name: str) -> tuple[str, ...]:
+    """A tuple the experiment module declares (``KEY_FIELDS``, ``PAIRED_BY``); () if none."""
     try:
         from whyevents.repro.runner import EXPERIMENTS
 
-        fields = importlib.import_module(EXPERIMENTS[experiment]).KEY_FIELDS
+        return tuple(getattr(importlib.import_module(EXPERIMENTS[experiment]), name))
     except (KeyError, ImportError, AttributeError):
-        fields = ()
+        return ()
+
+
+def _point_fields(experiment: str, rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The columns naming a point apart from its rep: the experiment's ``KEY_FIELDS`` without
+    ``rep`` (every column but the measured ones when the experiment is unknown)."""
+    fields = _experiment_attr(experiment, "KEY_FIELDS")
     have = set().union(*(r.keys() for r in rows)) if rows else set()
     return tuple(f for f in fields if f != "rep" and f in have)
+
+
+def _group_value(v: Any) -> str:
+    """A ``PAIRED_BY`` field's value as a group key: absent, empty and NaN are one value (a run
+    from before the column, e.g. ``build``, is one group)."""
+    if v is None or v == "" or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return str(v)
 
 
 def _slices(r: Mapping[str, Any]) -> list[float] | None:
@@ -574,27 +596,46 @@ def _slices(r: Mapping[str, Any]) -> list[float] | None:
     return list(v) if isinstance(v, list | tuple) and v and r.get("pair") else None
 
 
-def _bootstrap_plan(rows: Sequence[Mapping[str, Any]], fields: tuple[str, ...]):
-    """(unpaired: point -> rep -> its rows; paired: pair -> rep -> its rows). A point may give
-    several rows per rep (the compiler's series), so a rep, not a row, is what is resampled."""
+def _bootstrap_plan(rows: Sequence[Mapping[str, Any]], fields: tuple[str, ...],
+                    paired_by: tuple[str, ...] = ()):
+    """(unpaired: point -> rep -> its rows; paired: pair -> rep -> its rows; joint: group ->
+    point -> rep -> its rows, the points sharing the ``paired_by`` fields, i.e. measured side by
+    side in each rep). A point may give several rows per rep (the compiler's series), so a rep,
+    not a row, is what is resampled. Without ``paired_by`` every unsliced row is unpaired."""
     single: dict[tuple, dict[Any, list[Mapping[str, Any]]]] = {}
     paired: dict[str, dict[Any, list[Mapping[str, Any]]]] = {}
+    joint: dict[tuple, dict[tuple, dict[Any, list[Mapping[str, Any]]]]] = {}
     for r in rows:
         if _slices(r) is not None:
             paired.setdefault(str(r["pair"]), {}).setdefault(r.get("rep"), []).append(r)
+            continue
+        point = tuple(str(r.get(f)) for f in fields)
+        if paired_by:
+            group = tuple(_group_value(r.get(f)) for f in paired_by)
+            joint.setdefault(group, {}).setdefault(point, {}) \
+                .setdefault(r.get("rep"), []).append(r)
         else:
-            point = tuple(str(r.get(f)) for f in fields)
             single.setdefault(point, {}).setdefault(r.get("rep"), []).append(r)
-    return single, paired
+    return single, paired, joint
 
 
-def _resample(single, paired, rng: random.Random) -> list[Mapping[str, Any]]:
+def _resample(single, paired, rng: random.Random, joint=None) -> list[Mapping[str, Any]]:
     out: list[Mapping[str, Any]] = []
     choice = rng.choice
     for reps in single.values():
         keys = list(reps)
         for _ in keys:
             out.extend(reps[choice(keys)])
+    for points in (joint or {}).values():
+        # one draw of rep keys for the whole group; each point takes its rows of the drawn reps
+        # (a rep it lacks, e.g. excluded as not server-bound: a draw from its own reps) and
+        # only as many draws as it has reps, so each point alone is resampled as if unpaired
+        union = list(dict.fromkeys(k for reps in points.values() for k in reps))
+        drawn = [choice(union) for _ in union]
+        for reps in points.values():
+            keys = list(reps)
+            for k in drawn[:len(keys)]:
+                out.extend(reps[k] if k in reps else reps[choice(keys)])
     for reps in paired.values():
         keys = list(reps)
         for _ in keys:
@@ -610,13 +651,16 @@ def _resample(single, paired, rng: random.Random) -> list[Mapping[str, Any]]:
 def interval(claim: Claim, rows: Sequence[Mapping[str, Any]], profile: str, *,
              resamples: int = RESAMPLES) -> tuple[tuple[float, float], str]:
     """The claim's 95% percentile-bootstrap interval on ``rows`` (already ``eligible_rows``),
-    and what it resampled ("slices", "reps" or "single"). Deterministic for the same rows: the
-    generator is seeded from the claim's id and profile. Resamples the metric cannot decide
-    (every rep of a point failed) are left out."""
+    and what it resampled ("slices", "paired reps", "reps" or "single"). Deterministic for the
+    same rows: the generator is seeded from the claim's id and profile. Resamples the metric
+    cannot decide (every rep of a point failed) are left out."""
     args = claim.for_profile(profile)[0]
     fields = _point_fields(claim.experiment, rows)
-    single, paired = _bootstrap_plan(rows, fields)
+    paired_by = _experiment_attr(claim.experiment, "PAIRED_BY")
+    single, paired, joint = _bootstrap_plan(rows, fields, paired_by)
     basis = ("slices" if paired else
+             "paired reps" if any(len(reps) > 1 for points in joint.values()
+                                  for reps in points.values()) else
              "reps" if any(len(reps) > 1 for reps in single.values()) else "single")
     metric = METRICS[claim.metric]
     if basis == "single":
@@ -626,7 +670,7 @@ def interval(claim: Claim, rows: Sequence[Mapping[str, Any]], profile: str, *,
     values = []
     for _ in range(resamples):
         try:
-            v = float(metric(_resample(single, paired, rng), **args))
+            v = float(metric(_resample(single, paired, rng, joint), **args))
         except MissingData:
             continue
         if not math.isnan(v):

@@ -1,0 +1,148 @@
+"""The web sweep's servers measured side by side and resampled as paired reps (issue 21).
+
+``web.points`` runs each client count's servers in ABBA order over the reps, and ``web.PAIRED_BY``
+tells the claims' bootstrap (``claims.interval``) that the servers of one client count, build and
+rep share that rep's host: a slow rep slows both sides of a ratio alike and must not widen its
+interval. These tests build rows whose noise is common to a rep, or independent per server, and
+compare the paired interval with the one from independent draws (``PAIRED_BY`` emptied).
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from whyevents.experiments import web as sweep
+from whyevents.repro import claims
+
+KNOT = {"server": "knot-c", "poller": "poll"}
+SEDA = {"server": "seda", "poller": "poll"}
+CLIENTS = (1024, 4096, 16384)
+TRUE_RATIO = 0.9
+
+CLAIM = {"id": "TW", "section": "test", "sentence": "knot-c matches seda",
+         "experiment": "web", "summary": "knot-c/poll over seda from 1k to 16k clients",
+         "metric": "ratio_between",
+         "args": {"a": KNOT, "b": SEDA, "x": "clients", "y": "mbit_s", "xmin": 1024,
+                  "xmax": 16384, "agg": "median"},
+         "comparison": {"op": ">=", "threshold": 0.8},
+         "profiles": {"quick": {"tolerance": 0.0}, "full": {"tolerance": 0.0}}}
+
+
+def _claim() -> claims.Claim:
+    return claims.Claim.from_dict(CLAIM)
+
+
+def _rows(reps: int, *, common: bool, seed: int = 1, build: object = "interpreted") -> list:
+    """knot-c/poll at ``TRUE_RATIO`` of seda's bandwidth at each client count and rep, times a
+    host factor drawn per (clients, rep) when ``common`` (a slow rep slows both) or per
+    (server, clients, rep) otherwise; a small independent jitter on every point either way."""
+    rng = random.Random(seed)
+    out = []
+    for clients in CLIENTS:
+        for rep in range(reps):
+            host = rng.uniform(0.5, 1.1)
+            for where, base in ((KNOT, TRUE_RATIO * 200.0), (SEDA, 200.0)):
+                f = host if common else rng.uniform(0.5, 1.1)
+                row = {**where, "clients": clients, "rep": rep, "status": "ok",
+                       "mbit_s": base * f * rng.uniform(0.99, 1.01)}
+                if build is not None:
+                    row["build"] = build
+                out.append(row)
+    return out
+
+
+def _width(iv: tuple[float, float]) -> float:
+    return iv[1] - iv[0]
+
+
+def _unpaired(monkeypatch, rows) -> tuple[tuple[float, float], str]:
+    with monkeypatch.context() as m:
+        m.setattr(sweep, "PAIRED_BY", ())
+        return claims.interval(_claim(), rows, "full")
+
+
+# -- the order of the points --------------------------------------------------------------------
+
+def test_points_reverse_the_servers_on_odd_reps_and_measure_each_once():
+    p = sweep.check_params(dict(sweep.PROFILES["quick"], reps=4))
+    pts = sweep.points(p)
+    configs = [tuple(c.split("/")) for c in p["servers"]]
+    keys = [(q["server"], q["poller"], q["clients"], q["rep"]) for q in pts]
+    assert len(keys) == len(set(keys)) == len(configs) * len(p["clients"]) * 4
+    assert set(keys) == {(s, pol, c, r) for s, pol in configs for c in p["clients"]
+                         for r in range(4)}
+    for clients in p["clients"]:
+        for rep in range(4):
+            order = [(q["server"], q["poller"]) for q in pts
+                     if q["clients"] == clients and q["rep"] == rep]
+            assert order == (configs if rep % 2 == 0 else configs[::-1])
+    # each client count's servers stay together within a rep (the pairing's premise)
+    runs = [(q["rep"], q["clients"]) for q in pts]
+    assert [k for i, k in enumerate(runs) if i == 0 or runs[i - 1] != k] == \
+        [(r, c) for r in range(4) for c in p["clients"]]
+    assert all(set(q) == {"server", "poller", "clients", "build", "rep"} for q in pts)
+
+
+def test_paired_by_names_point_fields():
+    assert set(sweep.PAIRED_BY) <= set(sweep.KEY_FIELDS) - {"rep", "server", "poller"}
+
+
+# -- paired reps in the bootstrap ---------------------------------------------------------------
+
+def test_a_slow_rep_shared_by_the_servers_leaves_the_paired_interval_narrow(monkeypatch):
+    rows = _rows(5, common=True)
+    (lo, hi), basis = claims.interval(_claim(), rows, "full")
+    assert basis == "paired reps"
+    assert lo <= TRUE_RATIO <= hi
+    unpaired, ubasis = _unpaired(monkeypatch, rows)
+    assert ubasis == "reps"
+    assert _width((lo, hi)) < _width(unpaired) / 4
+
+
+def test_independent_noise_is_not_narrowed_by_pairing(monkeypatch):
+    """Pairing narrows only what the reps share: per-server noise keeps its width."""
+    rows = _rows(5, common=False)
+    paired, basis = claims.interval(_claim(), rows, "full")
+    unpaired, _ = _unpaired(monkeypatch, rows)
+    assert basis == "paired reps"
+    assert _width(paired) > 0.6 * _width(unpaired) and _width(paired) > 0.1
+
+
+def test_paired_intervals_are_deterministic():
+    rows = _rows(5, common=True, seed=7)
+    first = claims.interval(_claim(), rows, "full")
+    assert claims.interval(_claim(), [dict(r) for r in rows], "full") == first
+    v = claims.evaluate(_claim(), rows, "full")
+    assert v.basis == "paired reps" and v.status == claims.PASS
+    assert claims.evaluate(_claim(), rows, "full") == v
+
+
+def test_a_rep_missing_for_one_server_falls_back_to_its_own_reps():
+    rows = _rows(5, common=True)
+    # one seda point not server-bound (eligible_rows drops it), another never measured
+    for r in rows:
+        if r["server"] == "seda" and r["clients"] == 4096 and r["rep"] == 2:
+            r["claim_eligible"] = False
+    rows = [r for r in rows if not (r["server"] == "knot-c" and r["clients"] == 16384
+                                    and r["rep"] == 4)]
+    v = claims.evaluate(_claim(), rows, "full")
+    assert v.basis == "paired reps"
+    assert v.interval[0] <= TRUE_RATIO <= v.interval[1]
+    assert claims.evaluate(_claim(), rows, "full").interval == v.interval
+
+
+@pytest.mark.parametrize("build", [None, "", float("nan")])
+def test_runs_without_a_build_column_are_one_group(monkeypatch, build):
+    """Stored runs from before ``build`` (absent, or empty/NaN from a CSV) still pair by rep."""
+    rows = _rows(5, common=True, build=build)
+    (lo, hi), basis = claims.interval(_claim(), rows, "full")
+    assert basis == "paired reps" and lo <= TRUE_RATIO <= hi
+    assert _width((lo, hi)) < _width(_unpaired(monkeypatch, rows)[0]) / 4
+
+
+def test_single_rep_runs_stay_single():
+    rows = _rows(1, common=True)
+    (lo, hi), basis = claims.interval(_claim(), rows, "full")
+    assert basis == "single" and lo == hi

@@ -48,7 +48,10 @@ How a point is measured, and why:
   its pool. With the package's default of 256 the pool binds first (a quarter of that bound)
   and Knot-C's plateau sits below the other servers' for a reason the paper's Knot did not have.
 * **Interleaved repetitions**: rep 0 of every (server, clients), then rep 1, ... so the machine's
-  drift (large on shared 2-vCPU VMs) spreads over every configuration.
+  drift (large on shared 2-vCPU VMs) spreads over every configuration; on odd reps each client
+  count's servers (and builds) run in reverse order (ABBA), so a drift over a rep hits each server
+  alike, and the claims' bootstrap resamples the servers of one client count and rep jointly
+  (``PAIRED_BY``).
 
 The file set is built once per sweep (``prepare``) in a temporary directory: SPECweb99's
 directory count for ``fileset_clients`` times ``scale`` (5.1 MB per directory), small enough to

@@ -146,3 +146,31 @@ def test_single_rep_runs_stay_single():
     rows = _rows(1, common=True)
     (lo, hi), basis = claims.interval(_claim(), rows, "full")
     assert basis == "single" and lo == hi
+
+
+def _params(**over) -> dict:
+    return sweep.check_params({**sweep.PROFILES["full"], **over})
+
+
+def test_follow_up_points_pair_like_the_sweep():
+    """A follow-up round's points come grouped by client count, servers side by side, in the
+    sweep's order on an even rep and backwards on an odd one (ABBA continues)."""
+    params = _params(servers=["knot-c/poll", "seda/poll", "eventloop/epoll"])
+    wanted = [{"server": s, "poller": p, "clients": c, "build": "interpreted", "rep": 3}
+              for c in (16384, 1024) for s, p in (("eventloop", "epoll"), ("knot-c", "poll"))]
+    odd = sweep.follow_up_points(params, list(wanted))
+    assert [(p["clients"], p["server"]) for p in odd] == [
+        (1024, "eventloop"), (1024, "knot-c"), (16384, "eventloop"), (16384, "knot-c")]
+    even = sweep.follow_up_points(params, [{**p, "rep": 4} for p in wanted])
+    assert [(p["clients"], p["server"]) for p in even] == [
+        (1024, "knot-c"), (1024, "eventloop"), (16384, "knot-c"), (16384, "eventloop")]
+    assert sorted(map(repr, odd)) == sorted(map(repr, wanted))      # nothing added or lost
+
+
+def test_extra_reps_parameter():
+    assert sweep.PROFILES["full"]["extra_reps"] > 0 and sweep.PROFILES["quick"]["extra_reps"] == 0
+    with pytest.raises(ValueError, match="extra_reps"):
+        _params(extra_reps=-1)
+    stored = dict(sweep.PROFILES["full"])
+    del stored["extra_reps"]                      # a run stored before the parameter existed
+    assert sweep.check_params(stored)["extra_reps"] == 0

@@ -107,7 +107,7 @@ __all__ = [
     "COLUMNS", "CONFIGS", "check_params", "points", "prepare", "measure", "limits",
     "client_cap", "SERVER_FD_MARGIN", "TRACE_LENGTH", "capacity_check", "SERVER_BOUND",
     "CLIENT_FREE", "CAPACITY_AGREEMENT", "server_cap_limits", "OPTIONAL_PARAMS",
-    "OPTIONAL_HELP", "cluster_placement", "needs_cluster",
+    "OPTIONAL_HELP", "cluster_placement", "needs_cluster", "follow_up_points", "PAIRED_BY",
 ]
 
 EXPERIMENT = "web"
@@ -158,12 +158,14 @@ _QUICK: dict = {
     "server_cores": 0.5,
     "quota_period_ms": 10.0,
     "builds": ["interpreted"],
+    "extra_reps": 0,
 }
 #: quick is what CI runs; full is the paper's range and differs only where listed
 PROFILES: dict[str, dict] = {
     "quick": _QUICK,
     "full": {**_QUICK, "clients": [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536], "reps": 3,
-             "warmup": 5.0, "duration": 10.0, "scale": 0.02, "cache_bytes": 128 << 20},
+             "extra_reps": 2, "warmup": 5.0, "duration": 10.0, "scale": 0.02,
+             "cache_bytes": 128 << 20},
 }
 
 PARAM_HELP: dict[str, str] = {
@@ -172,6 +174,8 @@ PARAM_HELP: dict[str, str] = {
     "clients": "simultaneous closed-loop clients per point (points over the fd cap are skipped)",
     "reps": "repetitions of every point, interleaved (rep 0 of all, then rep 1, ...); odd "
             "reps take each client count's servers and builds in reverse order (ABBA)",
+    "extra_reps": "follow-up rounds: while a claim is INCONCLUSIVE, one more rep of the points it "
+                  "reads (side by side at each client count, ABBA by rep), up to this many",
     "warmup": "seconds of load before the measured window (connections ramp, caches fill)",
     "duration": "seconds of the measured window",
     "think_time": "seconds each client waits after each response (HttpLoad: 0.02)",
@@ -246,7 +250,7 @@ def check_params(params: dict) -> dict:
     unknown = sorted(set(params) - known - set(OPTIONAL_PARAMS))
     if unknown:
         raise ValueError(f"{unknown[0]}: unknown parameter; known: {', '.join(sorted(known))}")
-    missing = sorted(known - set(params))
+    missing = sorted(known - set(params) - {"extra_reps"})  # a run stored before it: none
     if missing:
         raise ValueError(f"{missing[0]}: missing parameter")
     out = dict(params)
@@ -269,6 +273,7 @@ def check_params(params: dict) -> dict:
         raise ValueError(f"clients: {clients!r} lists a client count twice")
     out["clients"] = list(clients)
     _int(params, "reps")
+    out["extra_reps"] = _int(params, "extra_reps", lo=0) if "extra_reps" in params else 0
     _num(params, "warmup", positive=False)
     _num(params, "duration")
     _num(params, "think_time", positive=False)
@@ -325,6 +330,23 @@ def points(params: dict) -> list[dict]:
                     out.append({"server": server, "poller": poller, "clients": clients,
                                 "build": build, "rep": rep})
     return out
+
+
+def follow_up_points(params: dict, pts: list[dict]) -> list[dict]:
+    """The runner's follow-up points (``repro.runner.follow_up``: one more rep of what an
+    INCONCLUSIVE claim reads) in ``points``' order: by client count, each count's builds and
+    servers side by side, backwards on an odd rep (ABBA), so they pair as the sweep's reps do."""
+    clients = {c: i for i, c in enumerate(params["clients"])}
+    builds = {b: i for i, b in enumerate(params.get("builds", ["interpreted"]))}
+    configs = {_parse_config(c): i for i, c in enumerate(params["servers"])}
+
+    def order(p: dict) -> tuple:
+        sign = 1 if int(p.get("rep", 0)) % 2 == 0 else -1
+        return (clients.get(p["clients"], len(clients)),
+                sign * builds.get(p.get("build"), 0),
+                sign * configs.get((p["server"], p["poller"]), 0))
+
+    return sorted(pts, key=order)
 
 
 def client_cap() -> int:

@@ -140,6 +140,20 @@ def test_web_figures_bandwidth_and_capacity_from_zero():
     assert bound[3].get_yscale() == "log" and "log:" in bound[3].get_title()
 
 
+def test_web_figures_draw_knot_on_async_def_threads_as_dashed_series_of_their_own():
+    rows = _web_rows()
+    rows += [{**r, "server": r["server"] + "-async"} for r in rows
+             if r["server"] in ("knot-c", "knot-a")]
+    for fig in (figures.web_figure(rows), figures.web_cost_figure(rows)):
+        ax = fig.axes[0]
+        assert {"knot-c (epoll)", "knot-c-async (epoll)", "knot-a-async (poll)"} <= _labels(ax)
+        style = {line.get_label(): line.get_linestyle() for line in ax.get_lines()}
+        assert style["knot-c-async (epoll)"] == "--" and style["knot-c (epoll)"] == "-"
+        assert style["eventloop (epoll)"] == "-"
+    assert figures.web_dashes(["knot-c-async (epoll)", "seda (poll)", "knot-a-async"]) == {
+        "knot-a-async": (4, 1.5), "knot-c-async (epoll)": (4, 1.5), "seda (poll)": ""}
+
+
 def _stored_run(root, experiment, profile, rows, params):
     run = store.Run.create(experiment, params, profile, None, root=root)
     run.extend(rows)

@@ -30,7 +30,7 @@ from typing import Any
 __all__ = [
     "frame", "pipeline_figure", "scaling_figure", "web_figure", "web_cost_figure",
     "web_bound_figure", "web_bound_table", "save_figures", "FIGURES", "label_pipeline",
-    "label_web", "stack_growth_table", "stack_growth_figure", "blocking_graph_figure",
+    "label_web", "web_dashes", "stack_growth_table", "stack_growth_figure", "blocking_graph_figure",
     "parse_edges",
 ]
 
@@ -61,9 +61,18 @@ def label_pipeline(df):
 
 
 def label_web(df):
-    """The web figures' series names: ``server (poller)``."""
+    """The web figures' series names: ``server (poller)``. Knot on ``async def`` threads keeps
+    its registry name (``knot-c-async (epoll)``), a series of its own beside the green Knot."""
     return [f"{s} ({p})" if isinstance(p, str) and p else str(s)
             for s, p in zip(df["server"], df.get("poller", [""] * len(df)), strict=True)]
+
+
+def web_dashes(series) -> dict[str, Any]:
+    """A line style per web series: dashed for a server on ``async def`` threads (its registry
+    name ends in ``-async``), solid for the rest, so each form of thread reads apart from its
+    green-thread namesake even where two colours are close."""
+    return {s: ((4, 1.5) if str(s).split(" ", 1)[0].endswith("-async") else "")
+            for s in sorted(set(series))}
 
 
 def _median(df, by: list[str], y: str):
@@ -71,14 +80,20 @@ def _median(df, by: list[str], y: str):
     return ok.groupby(by, as_index=False)[y].median()
 
 
-def _shape(ax, ours, x: str, y: str, ref, ref_label: str, xlabel: str) -> None:
+def _styled(dashes) -> dict:
+    """seaborn's arguments for a line style per series (none: colour only)."""
+    return {"style": "series", "dashes": dashes} if dashes else {}
+
+
+def _shape(ax, ours, x: str, y: str, ref, ref_label: str, xlabel: str,
+           dashes: dict | None = None) -> None:
     """Each series over its own peak; the paper's as dashed lines."""
     import seaborn as sns
 
     if not ours.empty:
         norm = ours.copy()
         norm[y] = norm[y] / norm.groupby("series")[y].transform("max")
-        sns.lineplot(data=norm, x=x, y=y, hue="series", marker="o", ax=ax)
+        sns.lineplot(data=norm, x=x, y=y, hue="series", marker="o", ax=ax, **_styled(dashes))
     if ref is not None and not ref.empty:
         for name, part in ref.groupby("series"):
             ax.plot(part["x"], part["y"], linestyle="--", marker=".", alpha=0.7,
@@ -144,13 +159,14 @@ def _canvas(rows: Sequence[Mapping[str, Any]], shape: tuple[int, int], size: tup
 
 
 def _rate_panel(ax, data, df, x: str, y: str, xlabel: str, ylabel: str, title: str | None = None,
-                marks: bool = True) -> None:
+                marks: bool = True, dashes: dict | None = None) -> None:
     """One series per hue against a log x axis, the values on a linear axis from zero (a flat
-    line is what a flatness claim asks for); failed points marked unless ``marks`` is off."""
+    line is what a flatness claim asks for); failed points marked unless ``marks`` is off;
+    ``dashes``: a line style per series (``web_dashes``)."""
     import seaborn as sns
 
     if data is not None:
-        sns.lineplot(data=data, x=x, y=y, hue="series", marker="o", ax=ax)
+        sns.lineplot(data=data, x=x, y=y, hue="series", marker="o", ax=ax, **_styled(dashes))
     ax.set(xscale="log", xlabel=xlabel, ylabel=ylabel, **({"title": title} if title else {}))
     _from_zero(ax)
     if marks:
@@ -211,10 +227,11 @@ def web_figure(rows: Sequence[Mapping[str, Any]]):
         return fig
     df["series"] = label_web(df)
     bw = _median(df, ["series", "clients"], "mbit_s")
+    dashes = web_dashes(bw["series"])
     _rate_panel(axes[0], bw, df, "clients", "mbit_s", "simultaneous clients", "Mbit/s",
-                "bandwidth (this machine; from 0)")
+                "bandwidth (this machine; from 0; dashed: async def threads)", dashes=dashes)
     _shape(axes[1], bw, "clients", "mbit_s", _reference("hotos03_fig3"), "paper Fig. 3",
-           "simultaneous clients")
+           "simultaneous clients", dashes=dashes)
     axes[1].set_title("shape vs the paper's Figure 3")
     fig.tight_layout()
     return fig
@@ -226,11 +243,13 @@ def web_cost_figure(rows: Sequence[Mapping[str, Any]]):
     if df.empty:
         return fig
     df["series"] = label_web(df)
+    dashes = web_dashes(df.loc[df["ok"], "series"])
     for ax, (y, label) in zip(axes, (("cpu_us_per_request", "server CPU µs per request"),
                                      ("ctx_switches_per_request",
                                       "kernel context switches per request")), strict=True):
         _rate_panel(ax, _median(df, ["series", "clients"], y) if y in df else None, df,
-                    "clients", y, "simultaneous clients", label, marks=False)
+                    "clients", y, "simultaneous clients", label, marks=False, dashes=dashes)
+    fig.suptitle("dashed: Knot on async def threads", fontsize="small")
     fig.tight_layout()
     return fig
 

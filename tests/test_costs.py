@@ -1,6 +1,10 @@
-"""The thread/event cost tables (``repro.costs``): the floor split and the builds' 2x2."""
+"""The thread/event cost tables (``repro.costs``): the floor split and the builds' 2x2, the web
+server's forms of thread side by side, and the cachegrind yardstick's table from stored results
+(newest first, this checkout's before the published ones)."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -74,8 +78,113 @@ def test_report_has_the_cost_tables_of_the_runs_used(tmp_path):
     run.close("complete")
     path, _ = report.write_report("quick", out=tmp_path / "REPORT.md", root=tmp_path, draw=False)
     text = path.read_text()
-    assert "## Threads vs events, within each build" in text
+    assert "## Forms of thread side by side" in text
     assert f"(run `{run.run_id}`)" in text
     assert ("| interpreted | 1,000 | 400.0 | 300.0 | 240.0 | — | — "
             "| 0.75 | 0.80 | 0.60 | — | — |") in text
     assert "Web server, server CPU" not in text          # no web run: no web table
+
+
+def test_web_forms_sets_every_form_beside_the_twin_on_epoll():
+    rows = []
+    for rep in (0, 1):
+        for server, poller, mbit, us in (("knot-c", "epoll", 800.0, 13.0),
+                                         ("knot-c-async", "epoll", 950.0, 10.5),
+                                         ("knot-a-async", "epoll", 900.0, 11.0),
+                                         ("eventloop", "epoll", 1000.0, 10.0),
+                                         ("knot-c", "poll", 500.0, 30.0),
+                                         ("seda", "poll", 700.0, 20.0)):
+            rows.append({"server": server, "poller": poller, "clients": 1024, "rep": rep,
+                         "mbit_s": mbit, "cpu_us_per_request": us, "status": "ok",
+                         "claim_eligible": rep == 0})
+    rows.append({"server": "knot-c-async", "poller": "epoll", "clients": 64, "mbit_s": 1.0,
+                 "cpu_us_per_request": 1.0, "status": "ok"})        # no twin at 64: no row
+    rows.append({"server": "eventloop", "poller": "epoll", "clients": 1024, "mbit_s": 1.0,
+                 "cpu_us_per_request": 99.0, "status": "failed"})   # failed: not counted
+    out = costs.web_forms(rows)
+    assert [r["server"] for r in out] == ["knot-c", "knot-c-async", "knot-a-async", "eventloop"]
+    by = {r["server"]: r for r in out}
+    assert by["knot-c"]["form"] == "green threads"
+    assert by["knot-c-async"]["form"] == "async def threads"
+    assert by["knot-c-async"]["us/req / twin"] == pytest.approx(1.05)
+    assert by["knot-c"]["Mbit/s / twin"] == pytest.approx(0.8)
+    assert by["eventloop"]["us/req / twin"] == 1.0 and by["eventloop"]["reps"] == 2
+    assert by["knot-a-async"]["server-bound reps"] == 1
+    lines = costs.markdown(out, costs.FORMS_COLUMNS)
+    assert "| interpreted | 1,024 | knot-c-async | async def threads | 2 | 1 |" in lines[3]
+
+
+def _yardstick_result(root, stamp, rows, commit="abc1234567890"):
+    d = root / "bench-yardstick" / stamp
+    d.mkdir(parents=True)
+    result = {"parameters": {"tasks": 1000, "build": "interpreted"},
+              "provenance": {"git_commit": commit, "git_dirty": False,
+                             "time_utc": "2026-12-06T04:44:14"},
+              "valgrind": "valgrind-3.19.0", "cache_model_text": "I1 32 KiB 8-way 64 B lines",
+              "rows": rows}
+    (d / "results.json").write_text(json.dumps(result))
+    return d / "results.json"
+
+
+def _yrow(workload, name, ir, **extra):
+    unit = "task" if workload == "pipeline" else "request"
+    return {"workload": workload, "name": name, "unit": unit, "status": "ok",
+            "instructions": float(ir), "data_refs": ir / 2, "d1_misses": ir / 100,
+            "ll_misses": ir / 10000, "est_cycles": ir * 1.5, **extra}
+
+
+def test_yardstick_table_from_the_newest_result_that_measured_the_workload(tmp_path):
+    local, published = tmp_path / "results", tmp_path / "published"
+    assert costs.yardstick_table("pipeline", roots=[local, published]) == (
+        [], costs.YARDSTICK_HOWTO)
+    assert "whyevents bench yardstick" in costs.YARDSTICK_HOWTO
+    _yardstick_result(published, "20261201T000000Z", [
+        _yrow("pipeline", "event", 20000, tasks=1000), _yrow("pipeline", "gen", 20000, tasks=1000),
+        _yrow("server", "eventloop", 40000, conns=1), _yrow("server", "knot-c", 60000, conns=1),
+        _yrow("server", "eventloop", 50000, conns=100),
+        _yrow("server", "knot-c-async", 55000, conns=100),
+        {"workload": "server", "name": "seda", "unit": "request", "status": "error"}],
+        commit="feedc0ffee00")
+    _yardstick_result(local, "20261206T000000Z", [            # newer, but no server rows
+        _yrow("pipeline", "event", 20000, tasks=1000), _yrow("pipeline", "coro", 26000, tasks=1000),
+        {"workload": "pipeline", "name": "fifo", "unit": "task", "status": "error"}])
+    rows, source = costs.yardstick_table("pipeline", roots=[local, published])
+    assert [r["name"] for r in rows] == ["event", "coro"]          # local first; errors left out
+    assert rows[1]["tasks"] == 1000 and rows[1]["instructions / event"] == pytest.approx(1.3)
+    assert "20261206T000000Z" in source and "per task" in source and "commit" in source
+    rows, source = costs.yardstick_table("server", roots=[local, published])
+    assert "feedc0ffee" in source and "per request" in source        # falls back to published
+    by = {(r["name"], r["conns"]): r for r in rows}
+    assert by[("knot-c", 1)]["instructions / twin"] == pytest.approx(1.5)
+    # a ratio is taken against the twin at the same number of connections
+    assert by[("knot-c-async", 100)]["instructions / twin"] == pytest.approx(1.1)
+    assert by[("knot-c-async", 100)]["LL misses"] == pytest.approx(5.5)
+    with pytest.raises(ValueError, match="workload"):
+        costs.yardstick_table("nope", roots=[local])
+
+
+def test_yardstick_table_leaves_out_conns_a_result_does_not_have(tmp_path):
+    _yardstick_result(tmp_path, "20261206T000000Z", [
+        _yrow("pipeline", "event", 20000), _yrow("pipeline", "fifo", 30000)])
+    rows, _ = costs.yardstick_table("pipeline", roots=[tmp_path])
+    assert "tasks" not in rows[0] and rows[1]["instructions / event"] == pytest.approx(1.5)
+    assert costs.markdown(rows, list(rows[0]))[2].startswith("| event | 20,000 | 10,000 | 200.0")
+
+
+def test_report_has_the_yardstick_table_or_says_how_to_make_one(tmp_path):
+    from whyevents.repro import report
+
+    ys = tmp_path / "published"
+    path, _ = report.write_report("quick", out=tmp_path / "REPORT.md", root=tmp_path / "results",
+                                  draw=False, yardstick_root=ys)
+    text = path.read_text()
+    assert "## Forms of thread side by side" in text
+    assert "No yardstick result under" in text and "`whyevents bench yardstick`" in text
+    _yardstick_result(ys, "20261206T000000Z", [
+        _yrow("server", "eventloop", 40000, conns=1), _yrow("server", "knot-c", 60000, conns=1)])
+    path, _ = report.write_report("quick", out=tmp_path / "REPORT.md", root=tmp_path / "results",
+                                  draw=False, yardstick_root=ys)
+    text = path.read_text()
+    assert "### Counted: the cachegrind yardstick" in text and "per request" in text
+    assert "| knot-c | 1 | 60,000 | 30,000 | 600.0 | 6.00 | 90,000 | 1.50 |" in text
+    assert "No yardstick result under" not in text

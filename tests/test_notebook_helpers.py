@@ -83,6 +83,31 @@ def test_machine_and_report_dir(tmp_path, monkeypatch):
     assert nb.report_dir("") == ROOT / "paper"
 
 
+def test_yardstick_shows_the_newest_stored_result_or_how_to_make_one(tmp_path, monkeypatch,
+                                                                    capsys):
+    import json
+
+    from whyevents.repro import paths
+
+    monkeypatch.setattr(paths, "PUBLISHED", tmp_path / "published")
+    local = tmp_path / "results"
+    assert nb.yardstick("pipeline", local) is None
+    assert "whyevents bench yardstick" in capsys.readouterr().out
+    d = tmp_path / "published" / "bench-yardstick" / "20261206T000000Z"
+    d.mkdir(parents=True)
+    rows = [{"workload": "pipeline", "name": name, "unit": "task", "status": "ok", "tasks": 1000,
+             "instructions": ir, "data_refs": ir / 2, "d1_misses": 40.123, "ll_misses": 0.5123,
+             "est_cycles": ir * 1.5} for name, ir in (("event", 20000.4), ("gen", 21000.0))]
+    (d / "results.json").write_text(json.dumps({"rows": rows, "parameters": {"tasks": 1000},
+                                                "provenance": {"git_commit": "0123456789ab"}}))
+    table = nb.yardstick("pipeline", local)
+    assert "0123456789" in capsys.readouterr().out
+    assert list(table.index.names) == ["name", "tasks"]
+    assert table.loc[("gen", 1000), "instructions / event"] == 1.05
+    assert table.loc[("event", 1000), "instructions"] == 20000.0      # counts: whole numbers
+    assert table.loc[("event", 1000), "LL misses"] == 0.512
+
+
 # --- 04 -----------------------------------------------------------------------------------------
 
 def test_code_lines_skips_blanks_comments_and_docstrings(tmp_path, monkeypatch):

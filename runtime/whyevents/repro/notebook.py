@@ -18,6 +18,10 @@ each notebook carries the text ``parameters_cell(name)`` renders from one templa
 (``PARAMETERS`` and the per-notebook values in ``NOTEBOOKS``), and ``ci/check_notebooks.py``
 fails when a notebook's cell differs (``--write`` puts the rendered cell back).
 
+The cachegrind yardstick (``whyevents bench yardstick``) is not an experiment run: ``yardstick``
+shows its newest stored result for one workload (this checkout's, else the published one) and
+names the file, so notebooks 01, 03, 04 and 05 show the counts beside the clock the same way.
+
 What the notebooks show of the code and the machine rather than of a run (the duality table,
 recorded and static blocking graphs, code sizes, static analyses) is in ``notebook_code`` and
 re-exported here, so a notebook imports ``repro`` and nothing below it (docs/DESIGN.md,
@@ -46,7 +50,7 @@ from whyevents.repro.notebook_code import (
 )
 
 __all__ = ["experiment", "frame", "provenance", "check_claims", "check_verdicts", "claims_table",
-           "claim_ids", "notebook_claims", "results_root", "report_dir", "machine",
+           "claim_ids", "notebook_claims", "results_root", "report_dir", "machine", "yardstick",
            "PARAMETERS", "NOTEBOOKS", "parameters_cell",
            # re-exported from notebook_code
            "blocking_graphs", "code_lines", "duality_table", "package_lines", "quiet",
@@ -186,6 +190,31 @@ def machine(profile: str):
                       "open files (soft, hard)": prov["rlimit_nofile"], "pid_max": pid_max,
                       "git commit": prov["git_commit"], "tree dirty": prov["git_dirty"]},
                      name="value").to_frame()
+
+
+#: how the yardstick's columns are rounded for display: counts, misses, ratios
+_YARDSTICK_DECIMALS = {"instructions": 0, "data refs": 0, "est. cycles": 0, "D1 misses": 2,
+                       "LL misses": 3}
+
+
+def yardstick(workload: str, root: str | Path | None = None):
+    """The cachegrind yardstick's counts for ``workload`` ("pipeline": per task; "server": per
+    request) from the newest stored result that measured it, as a DataFrame indexed by name
+    (and ``tasks`` or ``conns``), each count beside its ratio to the event side. Prints the
+    line naming the result (file, commit, cache model), or how to make one: then it returns
+    None (a cell ending in it shows nothing more). ``root``: the notebook's ``results_root``
+    (searched before ``data/published``)."""
+    import pandas as pd
+
+    from whyevents.repro import costs
+
+    rows, source = costs.yardstick_table(workload, root=root)
+    print(source)
+    if not rows:
+        return None
+    df = pd.DataFrame(rows)
+    df = df.set_index(["name"] + [c for c in ("tasks", "conns") if c in df])
+    return df.round({c: _YARDSTICK_DECIMALS.get(c, 2) for c in df.columns})
 
 
 def report_dir(root: str | Path | None = None) -> Path:

@@ -6,6 +6,13 @@ say, so it is rebuilt by ``whyevents report`` (and the ``99_report`` notebook, a
 Each claim row names the run it was decided on, and the provenance table says where that run
 came from (commit, dirty tree, machine, when, what capped it), so any line can be traced and
 re-run.
+
+The section "Forms of thread side by side" sets each form of thread against events within each
+build (``repro.costs``: the pipeline's green threads, greenlet floor, ``async def`` and generator
+threads; the web server's Knot-C on green and on ``async def`` threads), then the cachegrind
+yardstick's counts per task and per request from the newest *published* yardstick result
+(``data/published/bench-yardstick/``; ``whyevents bench yardstick`` makes one), named by file and
+commit like every run: the counts explain a gap, the clock above them decides the claims.
 """
 
 from __future__ import annotations
@@ -117,32 +124,75 @@ def _provenance_table(runs: Mapping[str, store.Run]) -> list[str]:
     return lines
 
 
-def _costs(runs: Mapping[str, store.Run]) -> list[str]:
-    """Threads vs events within each build, and the pipeline's gap split into greenlet's share
-    and the runtime's (``repro.costs``), from the runs used."""
+def _yardstick(root: Path | None) -> list[str]:
+    """The cachegrind yardstick's tables (per task, per request) from the newest result under
+    ``root`` (None: ``data/published``) that measured each workload, or how to make one."""
     from whyevents.repro import costs
 
-    out = ["## Threads vs events, within each build", "",
-           "Medians over reps. The 2x2 is interpreted vs compiled x threads vs events when a run "
+    roots = [Path(root) if root is not None else paths.PUBLISHED]
+    out = ["### Counted: the cachegrind yardstick", "",
+           "Marginal cost per task and per request under valgrind's cachegrind (instructions, "
+           "data references, simulated first- and last-level cache misses of the stated cache "
+           "model, cycles estimated from them), each over the event side's: reproducible "
+           "whatever the machine's load. The instruction count explains a gap; what the clock "
+           "shows beyond it is memory; the clock decides the claims.", ""]
+    found = False
+    for workload in ("pipeline", "server"):
+        rows, source = costs.yardstick_table(workload, roots=roots)
+        if rows:
+            found = True
+            out += [source[:1].upper() + source[1:] + ":", "",
+                    *costs.markdown(rows, list(rows[0])), ""]
+    if not found:
+        out += [f"No yardstick result under `{_shown(roots[0])}/bench-yardstick/`: make one with "
+                "`whyevents bench yardstick` (needs valgrind) and publish its directory there.",
+                ""]
+    return out
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the checkout when inside it."""
+    try:
+        return path.resolve().relative_to(paths.ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _costs(runs: Mapping[str, store.Run], yardstick_root: Path | None = None) -> list[str]:
+    """Each form of thread against events within each build, the pipeline's gap split into
+    greenlet's share and the runtime's (``repro.costs``), from the runs used; then the
+    yardstick's counts (``_yardstick``)."""
+    from whyevents.repro import costs
+
+    out = ["## Forms of thread side by side", "",
+           "Threads against events, within each build, in each form of thread: green threads "
+           "(a greenlet per thread, its C stack slice copied out and in at each switch), "
+           "`async def` threads (a coroutine object the compiler made, resumed by `send()`) and "
+           "generator threads (the same transform with no coroutine protocol on top). Medians "
+           "over reps. The 2x2 is interpreted vs compiled x threads vs events when a run "
            "measured both builds (`builds=interpreted,compiled`); ratios are formed within one "
            "build only, and the claims use the interpreted build.", ""]
     if "pipeline" in runs:
         out += ["Task pipeline, tasks/s: `greenlet floor` is the threaded program on raw greenlet "
                 "with the least scheduler that runs it, so `greenlet / event` is what the "
-                "substrate costs and `fifo / greenlet` what the runtime adds "
+                "substrate costs and `fifo / greenlet` what the runtime adds; `coro` is the "
+                "program as `async def` threads, `gen` as generator threads "
                 f"(run `{runs['pipeline'].run_id}`):", "",
                 *costs.markdown(costs.pipeline_costs(runs["pipeline"].rows()),
                                 costs.PIPELINE_COLUMNS), ""]
     if "web" in runs:
-        out += ["Web server, server CPU µs per request (8 KiB files, keep-alive), Knot-C against "
-                f"its event twin, both on epoll (run `{runs['web'].run_id}`):", "",
+        out += ["Web server, server CPU µs per request (8 KiB files, keep-alive), Knot-C on green "
+                "threads and on `async def` threads against its event twin, all on epoll "
+                f"(run `{runs['web'].run_id}`):", "",
                 *costs.markdown(costs.web_costs(runs["web"].rows()), costs.WEB_COLUMNS), ""]
-    return out if len(out) > 5 else []
+    return out + _yardstick(yardstick_root)
 
 
 def render(profile: str, verdicts: Sequence[_claims.Verdict], runs: Mapping[str, store.Run],
-           figures: Mapping[str, Path], relative_to: Path, claims_path: Path | None = None) -> str:
-    """The report's Markdown text."""
+           figures: Mapping[str, Path], relative_to: Path, claims_path: Path | None = None,
+           yardstick_root: Path | None = None) -> str:
+    """The report's Markdown text (``yardstick_root``: where the yardstick's results are read,
+    None: ``data/published``)."""
     claim_list = _claims.load_claims(claims_path)
     passed = sum(v.passed for v in verdicts)
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -177,7 +227,7 @@ def render(profile: str, verdicts: Sequence[_claims.Verdict], runs: Mapping[str,
             out += [f"![{stem}]({rel.as_posix()})", ""]
     else:
         out += ["No stored runs to draw yet.", ""]
-    out += _costs(runs)
+    out += _costs(runs, yardstick_root)
     out += ["## Runs used", "", *(_provenance_table(runs) if runs else ["No stored runs."]), ""]
     out += ["## The sentences", ""]
     for c in claim_list:
@@ -189,12 +239,15 @@ def render(profile: str, verdicts: Sequence[_claims.Verdict], runs: Mapping[str,
 def write_report(profile: str = "quick", out: Path | None = None,
                  figures_dir: Path | None = None, root: Path | None = None,
                  claims_path: Path | None = None, draw: bool = True,
-                 artifact: Path | None = None) -> tuple[Path, list]:
+                 artifact: Path | None = None,
+                 yardstick_root: Path | None = None) -> tuple[Path, list]:
     """Evaluate every claim on the latest runs of ``profile``, draw the figures, write the report.
 
     Returns ``(path, verdicts)``. The file is replaced atomically. The artifact appendix
     (``repro.artifact``, from the published runs) is rewritten with it: at ``artifact`` when
-    given, else at ``paper/ARTIFACT.md`` when the report goes to ``paper/REPORT.md``.
+    given, else at ``paper/ARTIFACT.md`` when the report goes to ``paper/REPORT.md``. The
+    yardstick's tables come from the newest result under ``yardstick_root``
+    (``bench-yardstick/<stamp>/results.json``; None: ``data/published``).
     """
     out = Path(out) if out is not None else paths.PAPER / "REPORT.md"
     if artifact is None and out.resolve() == (paths.PAPER / "REPORT.md").resolve():
@@ -209,7 +262,7 @@ def write_report(profile: str = "quick", out: Path | None = None,
         from whyevents.repro.figures import save_figures
 
         figures = save_figures(runs, figures_dir)
-    text = render(profile, verdicts, runs, figures, out.parent, claims_path)
+    text = render(profile, verdicts, runs, figures, out.parent, claims_path, yardstick_root)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
     tmp.write_text(text)

@@ -76,3 +76,21 @@ def test_graph_atomic_live_and_stack_points():
     assert live["eventloop"]["bytes_per_conn"] > 0
     stack = [r for r in rows if r["kind"] == "stack"][0]
     assert stack["stack_status"] in ("bounded", "unknown", "unbounded")
+
+
+def test_pipeline_points_measure_both_forms_of_compiler_transformed_thread():
+    """``gen`` (generator threads) beside ``coro`` (async def) at both profiles, through the
+    pipeline experiment's own measurement; one short point each here."""
+    for profile in ("quick", "full"):
+        assert {"coro", "gen", "event", "fifo"} <= set(C.PROFILES[profile]["pipeline_backends"])
+    assert "gen" in C.PARAM_HELP["pipeline_backends"]
+    params = C.check_params({"kinds": ["pipeline"], "tasks": [50], "pipeline_reps": 1,
+                             "pipeline_backends": "gen,coro", "window_s": 0.2})
+    rows = {}
+    for p in C.points(params):
+        (row,) = C.measure(p, params)
+        rows[row["subject"]] = row
+    for b in ("gen", "coro"):
+        assert rows[b]["status"] == "ok", rows[b]["error"]
+        assert rows[b]["backend"] == b and rows[b]["kind"] == "pipeline"
+        assert rows[b]["tasks"] == 50 and rows[b]["throughput_rps"] > 0

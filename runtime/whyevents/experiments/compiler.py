@@ -14,8 +14,11 @@ point (``kind``), so the claims are decided by data of the same run:
                 bytes per connection (``bytes_per_conn``: a Knot-C thread's frames, saved C
                 stack and private objects; the twin's state record and its table slot).
 ``stack``       the static stack bound of Knot-C's thread function and ``serve_connection``.
-``pipeline``    compiler-transformed threads (``coro``) beside the event server (and fifo green
-                threads) in the task pipeline (``pipeline.measure``: one pinned subprocess each).
+``pipeline``    compiler-transformed threads beside the event server (and fifo green threads) in
+                the task pipeline (``pipeline.measure``: one pinned subprocess each), in both
+                of CPython's forms: ``async def`` threads (``coro``) and generator threads
+                (``gen``, the transform with no coroutine protocol on top), so the notebook can
+                say what the ``async def`` form pays per task above its floor.
 ``scaling``     bytes per parked thread for ``coro`` beside green threads (``scaling.measure``);
                 green threads' rows also carry their stack growth (``scaling.STACK_COLUMNS``:
                 C stack greenlet saved and Python frame bytes per parked thread, median/p99/
@@ -36,7 +39,8 @@ from . import pipeline as _pipeline
 from . import scaling as _scaling
 
 __all__ = ["EXPERIMENT", "DESCRIPTION", "KEY_FIELDS", "SUMMARY_FIELDS", "PROFILES",
-           "PARAM_HELP", "check_params", "points", "measure", "prepare", "COLUMNS", "KINDS"]
+           "PARAM_HELP", "check_params", "points", "measure", "prepare", "COLUMNS", "KINDS",
+           "PIPELINE_BACKENDS"]
 
 EXPERIMENT = "compiler"
 DESCRIPTION = (
@@ -44,23 +48,26 @@ DESCRIPTION = (
     "one (Knot-C, Knot-A, the event twin); seeded atomic-section violations and clean variants, "
     "checked statically and at run time; live state per connection at the blocking point "
     "(Knot-C threads vs the twin's state records); the static stack bound of Knot-C's thread; "
-    "compiler-transformed threads (async def on threads.coro) in the task pipeline beside the "
-    "event server and in bytes per parked thread."
+    "compiler-transformed threads (async def on threads.coro, and generator threads) in the task "
+    "pipeline beside the event server, and async def threads in bytes per parked thread."
 )
 KEY_FIELDS = ("kind", "subject", "n", "rep")
 SUMMARY_FIELDS = ("count", "bytes_per_conn", "throughput_rps", "bytes_per_thread")
 KINDS = ("graph", "atomic", "live_state", "stack", "pipeline", "scaling")
+#: the pipeline backends this experiment accepts (``pipeline.BACKENDS`` names): both forms of
+#: compiler-transformed thread, the event server and fifo green threads
+PIPELINE_BACKENDS = ("coro", "gen", "event", "fifo")
 #: the columns every row carries, which the claims read (``repro.claims.COLUMNS`` collects them)
 COLUMNS = ("kind", "subject", "series", "n", "count", "bytes_per_conn", "backend", "tasks",
            "throughput_rps", "threads", "bytes_per_thread", "status")
 
 PROFILES: dict[str, dict] = {
     "quick": {"kinds": list(KINDS), "connections": [100], "tasks": [1000, 10000],
-              "pipeline_backends": ["coro", "event", "fifo"], "pipeline_reps": 3,
+              "pipeline_backends": ["coro", "gen", "event", "fifo"], "pipeline_reps": 3,
               "window_s": 1.0, "threads": [1000, 10000], "scaling_backends": ["coro", "whyevents"],
               "scaling_reps": 2},
     "full": {"kinds": list(KINDS), "connections": [100, 1000], "tasks": [1000, 10000, 100000],
-             "pipeline_backends": ["coro", "event", "fifo"], "pipeline_reps": 3,
+             "pipeline_backends": ["coro", "gen", "event", "fifo"], "pipeline_reps": 3,
              "window_s": 3.0, "threads": [1000, 10000, 100000, 1000000],
              "scaling_backends": ["coro", "whyevents"], "scaling_reps": 3},
 }
@@ -68,7 +75,7 @@ PARAM_HELP = {
     "kinds": f"which kinds of points ({', '.join(KINDS)})",
     "connections": "live_state: keep-alive connections parked at the blocking point",
     "tasks": "pipeline: tasks in flight (closed loop), one point each",
-    "pipeline_backends": "pipeline backends: coro, event, fifo (see whyevents run pipeline)",
+    "pipeline_backends": "pipeline backends: coro, gen, event, fifo (see whyevents run pipeline)",
     "pipeline_reps": "pipeline repetitions, interleaved (claims take the median)",
     "window_s": "pipeline: seconds per measurement window",
     "threads": "scaling: parked threads, one point each",
@@ -109,7 +116,7 @@ def check_params(params: dict) -> dict:
         "connections": _ints("connections", p["connections"]),
         "tasks": _ints("tasks", p["tasks"]),
         "pipeline_backends": _names("pipeline_backends", p["pipeline_backends"],
-                                    ("coro", "event", "fifo")),
+                                    PIPELINE_BACKENDS),
         "pipeline_reps": _ints("pipeline_reps", p["pipeline_reps"])[0],
         "window_s": float(p["window_s"]),
         "threads": _ints("threads", p["threads"]),

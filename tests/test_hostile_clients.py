@@ -32,7 +32,7 @@ import pytest
 
 from support import wait_for
 from support.http import GUARD, at_eof, connect, fetch, read_response, req
-from support.servers import CONFIGS, IDS, SCALE_CONFIGS, idle_closes
+from support.servers import CONFIGS, IDS, POOLS, SCALE_CONFIGS, idle_closes
 from support.trees import BODY
 from whyevents.server_common import raise_fd_limit
 
@@ -87,7 +87,7 @@ def test_a_client_that_stops_reading_a_large_reply_is_dropped(docroot, config):
 def test_two_thousand_idle_connections_time_out_and_do_not_stall_others(docroot, config):
     n = 2000
     raise_fd_limit()
-    extra = {"threads": n + 48} if config.server in ("knot-c", "knot-c-async") else {}  # (pool)
+    extra = {"threads": n + 48} if config.server in POOLS else {}       # (Knot-C's pool)
     # (3 s: long enough for all 2,000 to be connected before the first times out)
     with config.start(docroot, request_timeout=3.0, **extra) as srv:
         idle = []
@@ -107,7 +107,7 @@ def test_two_thousand_idle_connections_time_out_and_do_not_stall_others(docroot,
                 s.close()
 
 
-POOL_CONFIGS = [c for c in CONFIGS if c.server in ("knot-c", "knot-c-async")]
+POOL_CONFIGS = [c for c in CONFIGS if c.server in POOLS]
 
 
 @pytest.mark.parametrize("config", POOL_CONFIGS, ids=[c.id for c in POOL_CONFIGS])

@@ -33,11 +33,12 @@ def _get(address) -> tuple[int, bytes]:
 
 def test_registry_names_and_entries():
     assert servers.names() == ["knot-c", "knot-a", "seda", "eventloop", "knot-c-async",
-                               "knot-a-async"]
+                               "knot-a-async", "knot-c-gen", "knot-a-gen"]
     for name, s in servers.SERVERS.items():
         assert s.name == name and s.help and s.pollers
-        # Knot on async def threads has coro_io's epoll set only
-        assert set(s.pollers) == ({"epoll"} if name.endswith("-async") else {"epoll", "poll"})
+        # Knot on async def (and generator) threads has coro_io's epoll set only
+        assert set(s.pollers) == ({"epoll"} if name.endswith(("-async", "-gen"))
+                                  else {"epoll", "poll"})
     assert servers.SERVERS["seda"].pollers[0] == "poll"      # the paper's Haboob ran on poll()
     with pytest.raises(ValueError, match="knot-c"):
         servers.start("apache", "/")

@@ -43,7 +43,7 @@ from support.http import (
     req,
     reset,
 )
-from support.servers import CONFIGS, IDS, SCALE_CONFIGS, Config, aborts, idle_closes
+from support.servers import CONFIGS, IDS, POOLS, SCALE_CONFIGS, Config, aborts, idle_closes
 from support.trees import BODY, DOCS, INDEX, SECRET, SMALL
 from whyevents import server_common, servers
 from whyevents.server_common import raise_fd_limit
@@ -553,6 +553,7 @@ BAD_ARGUMENTS = {
         {"scheduler": "fifo"},
     ],
 }
+BAD_ARGUMENTS["whyevents.knot.coro_gen"] = BAD_ARGUMENTS["whyevents.knot.coro"]   # its checks
 _BAD = [(name, kwargs) for name, spec in servers.SERVERS.items()
         for kwargs in COMMON_BAD_ARGUMENTS + BAD_ARGUMENTS[spec.module]]
 
@@ -579,7 +580,7 @@ def test_start_rejects_a_root_that_is_not_a_directory(name, tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 #: What a server needs to hold ``n`` connections at once (Knot-C has a fixed pool of threads).
-CAPACITY = {name: lambda n: {"threads": n + 48} for name in ("knot-c", "knot-c-async")}
+CAPACITY = {name: lambda n: {"threads": n + 48} for name in POOLS}
 
 
 @pytest.mark.parametrize("config", SCALE_CONFIGS, ids=[c.id for c in SCALE_CONFIGS])
@@ -648,11 +649,11 @@ LIMITED = {"knot-c": {"threads": 100}}
 EMFILE_CONFIGS = [c for c in CONFIGS if c.id != "knot-c-kernel"]
 #: The slowest test here (~1.6 s a run, as closes free descriptors three at a time): each
 #: server's first configuration only.
-#: Knot-C on async def threads is left out too: it serves each connection to completion, so
-#: when every request is in before it accepts, it never holds more than a few descriptors and
-#: may meet no EMFILE at all (the limit test above shows its back-off).
+#: Knot-C on async def (and generator) threads is left out too: it serves each connection to
+#: completion, so when every request is in before it accepts, it never holds more than a few
+#: descriptors and may meet no EMFILE at all (the limit test above shows its back-off).
 HOG_CONFIGS = [next(c for c in CONFIGS if c.server == name)
-               for name in servers.SERVERS if name not in ("knot-c", "knot-c-async")]
+               for name in servers.SERVERS if name not in POOLS]
 
 
 class _LimitedServer:

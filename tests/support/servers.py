@@ -53,6 +53,10 @@ IDS = [c.id for c in CONFIGS]
 #: thousands of connections at once.
 SCALE_CONFIGS = [c for c in CONFIGS if c.kwargs.get("backend") != "kernel"]
 
+#: The servers with Knot-C's fixed pool of threads (each serves one connection at a time): a test
+#: holding ``n`` connections at once starts them with ``threads`` > ``n``.
+POOLS = frozenset(name for name, s in servers.SERVERS.items() if s.fixed.get("policy") == "C")
+
 #: The counters the servers share under different names: (client went away, idle keep-alive
 #: closed).
 COUNTER_NAMES = {
@@ -60,6 +64,7 @@ COUNTER_NAMES = {
     "whyevents.seda": ("clients_vanished", "idle_closed"),
     "whyevents.eventloop": ("client_aborts", "idle_closes"),
     "whyevents.knot.coro": ("client_aborts", "idle_closes"),
+    "whyevents.knot.coro_gen": ("client_aborts", "idle_closes"),
 }
 
 

@@ -89,7 +89,7 @@ __all__ = [
 ]
 
 #: the servers with Knot-C's fixed pool of accepting threads, sized by ``knot_c_threads``
-KNOT_C_POOLS = frozenset({"knot-c", "knot-c-async"})
+KNOT_C_POOLS = frozenset({"knot-c", "knot-c-async", "knot-c-gen"})
 
 #: whyevents' servers: name -> one-line description.
 WHYEVENTS_SERVERS: dict[str, str] = {
@@ -97,6 +97,8 @@ WHYEVENTS_SERVERS: dict[str, str] = {
     "knot-a": "Knot-A, green threads, epoll: an acceptor spawning a thread per connection",
     "knot-c-async": "Knot-C on async def threads (coro_io, epoll): the compiler's transform",
     "knot-a-async": "Knot-A on async def threads (coro_io, epoll): the compiler's transform",
+    "knot-c-gen": "Knot-C on generator threads: knot-c-async's code, await as yield from",
+    "knot-a-gen": "Knot-A on generator threads: knot-a-async's code, await as yield from",
     "eventloop": "Knot's event-driven twin: one edge-triggered epoll loop",
     "seda": "the staged (SEDA/Haboob-like) server on kernel threads",
 }

@@ -54,6 +54,10 @@ SERVERS: dict[str, Server] = {s.name: s for s in [
            help="Knot-C on async def threads (the compiler's continuation transform)"),
     Server("knot-a-async", "whyevents.knot.coro", {"policy": "A"}, pollers=("epoll",),
            help="Knot-A on async def threads (the compiler's continuation transform)"),
+    Server("knot-c-gen", "whyevents.knot.coro_gen", {"policy": "C"}, pollers=("epoll",),
+           help="Knot-C on generator threads (knot-c-async's code, await as yield from)"),
+    Server("knot-a-gen", "whyevents.knot.coro_gen", {"policy": "A"}, pollers=("epoll",),
+           help="Knot-A on generator threads (knot-a-async's code, await as yield from)"),
 ]}
 
 

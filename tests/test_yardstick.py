@@ -177,3 +177,106 @@ def test_table_and_ratios_from_fake_rows() -> None:
     flat = ys.flat_rows(result)
     assert [r["name"] for r in flat] == ["event", "fifo", "knot-c", "eventloop"]
     assert flat[2]["instructions_ratio"] == 1.5 and flat[0]["est_cycles"] > 20_000
+
+
+# ---------------------------------------------------------------------------------------------
+# Server requests over K connections: the schedule and the option
+# ---------------------------------------------------------------------------------------------
+
+def test_one_connection_schedule_is_the_old_one() -> None:
+    assert ys.server_warmup(50, 1) == 50
+    assert ys.request_schedule(1, 50, 600) == [0] * 650
+
+
+def test_round_robin_schedule_over_connections() -> None:
+    assert ys.server_warmup(5, 4) == 8            # rounded up to whole rounds
+    assert ys.server_warmup(50, 1000) == 1000     # at least one round: every thread served
+    assert ys.server_warmup(2000, 1000) == 2000
+    order = ys.request_schedule(4, 5, 6)
+    assert order == [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1]
+    # both windows start at connection 0 and each measured request goes to the connection
+    # served least recently: K - 1 others in between
+    for n in (200, 600):
+        sched = ys.request_schedule(1000, 50, n)
+        warm = ys.server_warmup(50, 1000)
+        assert sched[warm] == 0 and len(sched) == warm + n
+        assert set(sched[:warm]) == set(range(1000))
+        last = {}
+        for i, c in enumerate(sched):
+            if i >= warm:
+                assert i - last[c] == 1000
+            last[c] = i
+    with pytest.raises(ValueError):
+        ys.server_warmup(5, 0)
+
+
+def test_server_program_checks_pool_and_warmup() -> None:
+    with pytest.raises(ValueError, match="thread per connection"):
+        ys.server_program("knot-c", "/nonexistent", 50, conns=300, threads=256)
+    with pytest.raises(ValueError, match="warmup"):
+        ys.server_program("eventloop", "/nonexistent", 0)
+    with pytest.raises(ValueError, match="conns"):
+        ys.server_program("eventloop", "/nonexistent", 50, conns=0)
+    ys.server_program("knot-c", "/nonexistent", 50, conns=1000)    # pool sized to fit
+
+
+def _parse(*argv: str):
+    import argparse
+
+    p = argparse.ArgumentParser(prog="whyevents bench yardstick")
+    ys.add_arguments(p)
+    return p.parse_args(list(argv))
+
+
+def test_server_conns_option(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _parse().server_conns == [1]
+    assert _parse("--server-conns", "1,1000").server_conns == [1, 1000]
+    assert _parse("--server-conns", "256,256,1024").server_conns == [256, 1024]
+    for bad, why in (("0", "at least 1"), ("1,x", "K[,K]"), ("", "K[,K]"),
+                     ("10000000", "descriptor limit")):
+        with pytest.raises(SystemExit):
+            _parse("--server-conns", bad)
+        err = capsys.readouterr().err
+        assert "argument --server-conns" in err and why in err, err
+
+
+def test_table_shows_connections() -> None:
+    def row(name: str, conns: int, ir: int, ll: float) -> dict:
+        per = {"Ir": ir, "I1mr": 0, "ILmr": 0, "Dr": ir // 4, "D1mr": 10, "DLmr": ll,
+               "Dw": ir // 8, "D1mw": 1, "DLmw": 0}
+        return {"workload": "server", "name": name, "unit": "request", "status": "ok",
+                "conns": conns, **per, **ys.derive(per)}
+
+    rows = [row("knot-c", 1, 60_000, 0.5), row("eventloop", 1, 40_000, 0.5),
+            row("knot-c", 1000, 66_000, 90), row("eventloop", 1000, 44_000, 30)]
+    rows[2]["threads"] = 1064
+    ys._ratios(rows)
+    assert rows[0]["ratio_to_event"]["ll_misses"] == 1.0       # each K against its own twin
+    assert rows[2]["ratio_to_event"]["ll_misses"] == 3.0
+    assert rows[2]["ratio_to_event"]["instructions"] == 1.5
+    model = {k: {"size": 32768, "assoc": 8, "line": 64} for k in ("I1", "D1", "LL")}
+    model.update(not_modelled=[], adjusted=[])
+    result = {"parameters": {"build": "interpreted", "tasks": 100, "rounds": [1, 3],
+                             "requests": [200, 600], "warmup_requests": 50,
+                             "server_conns": [1, 1000]},
+              "valgrind": "valgrind-3.19.0", "cache_model": model,
+              "cache_model_text": ys.model_text(model), "rows": rows}
+    text = ys.format_table(result)
+    assert "on one connection" in text and "after 50 warm-up" in text
+    assert "round robin over 1,000 connections" in text and "after 1,000 warm-up" in text
+    assert "LL x" in text and "3.00" in text and "1,064 threads" in text
+    assert [r["conns"] for r in ys.flat_rows(result)] == [1, 1, 1000, 1000]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("valgrind") is None or shutil.which("setarch") is None,
+                    reason="valgrind (and setarch) not installed: apt-get install -y valgrind")
+@pytest.mark.timeout(600)
+def test_server_round_robin_under_cachegrind(tmp_path: Path) -> None:
+    """Knot-C over three connections: every connection opened, warmed and served in turn (the
+    program checks the server counted each request the client sent), then closed."""
+    from whyevents.benchmarks.servers_http import make_docroot
+
+    root, _body = make_docroot(tmp_path / "www")
+    counts = ys.server_program("knot-c", root, 4, conns=3)(3)
+    assert counts["Ir"] > 0 and counts["DLmr"] >= 0

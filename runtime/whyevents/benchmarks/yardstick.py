@@ -51,6 +51,17 @@ The workloads:
   as soon as the last response arrived would often be waiting when the server came back to read,
   skipping the park and the wake-up, as often as the machine's load decides; pipelining would
   let batch sizes, and so the counts, depend on timing too.
+* **The same server over K connections** (``--server-conns``): one connection keeps one thread's
+  (or one connection record's) state hot, so it cannot show what a parked thread costs in cache.
+  Under wrk each request finds the state of its connection where many others have been since,
+  and whether the state of all of them fits the last level decides how much of it comes from
+  memory. So the client opens K keep-alive connections (one at a time, each once the server is
+  idle), warms them in whole rounds (every thread has served and parked once) and sends the
+  measured requests round robin, still one at a time on an idle server: each wakes the thread
+  served least recently, with K - 1 others' work in the simulated caches since. K = 1 is the
+  one-connection trace above. Knot-C's pool is sized as ``whyevents bench servers`` sizes it,
+  and the servers' idle timeout is lifted (a connection waits through every other one's turn,
+  which cachegrind makes slow).
 
 Only the standard library is imported at module level (the CLI builds every benchmark's parser);
 the runtime and the servers are imported in the measured subprocesses. Re-measure with
@@ -105,6 +116,10 @@ _SYSFS_CACHE = Path("/sys/devices/system/cpu/cpu0/cache")
 _START_TIMEOUT = 300.0          # a server's start-up under cachegrind (imports, threads)
 _REQUEST_TIMEOUT = 60.0
 _RUN_TIMEOUT = 1800.0
+#: the servers' ``request_timeout`` with more than one connection: a connection waits through
+#: every other connection's request between two of its own, which under cachegrind can outlast
+#: the default timeout (the connection would be closed); a day never expires within a run.
+_IDLE_TIMEOUT = 86400.0
 
 
 class YardstickUnavailable(RuntimeError):
@@ -412,20 +427,58 @@ def _wait_idle(pid: int, timeout: float = _REQUEST_TIMEOUT) -> None:
         time.sleep(0.0002)
 
 
+def server_warmup(warmup: int, conns: int) -> int:
+    """The warm-up actually sent over ``conns`` connections: ``warmup`` requests rounded up to
+    whole rounds of ``conns`` (at least one), so every connection has served (and its thread
+    parked) once, and both windows start at connection 0."""
+    if conns < 1 or warmup < 0:
+        raise ValueError(f"conns={conns}, warmup={warmup}: need conns >= 1, warmup >= 0")
+    return max(1, -(-warmup // conns)) * conns
+
+
+def request_schedule(conns: int, warmup: int, n: int) -> list[int]:
+    """The connection (0 .. ``conns`` - 1) each request of a run goes to, in order: the warm-up
+    (``server_warmup``), then the ``n`` measured ones, round robin from connection 0, so each
+    measured request goes to the connection least recently served."""
+    return [i % conns for i in range(server_warmup(warmup, conns) + n)]
+
+
 def server_program(name: str, root: str, warmup: int, *, build: str = "interpreted",
-                   model: dict | None = None, threads: int = 256) -> Callable[[int], dict]:
+                   model: dict | None = None, threads: int | None = None,
+                   conns: int = 1) -> Callable[[int], dict]:
     """``n -> totals`` of server ``name`` (``whyevents.servers``, epoll) under cachegrind,
-    serving ``warmup`` + n keep-alive GETs of the 8 KiB file on one connection, one at a time,
-    from a client in this process (not counted); then stopped through its protocol."""
+    serving the warm-up (``server_warmup(warmup, conns)``) + n keep-alive GETs of the 8 KiB
+    file over ``conns`` connections opened once it is ready, round robin
+    (``request_schedule``), one at a time, from a client in this process (not counted); then
+    the connections are closed and the server stopped through its protocol. Knot's pool gets
+    ``threads`` threads (default: ``benchmarks.servers.knot_c_threads(conns)``, what ``whyevents
+    bench servers`` gives as many wrk connections); a Knot-C pool smaller than ``conns`` would
+    leave connections unserved in the backlog, a ``ValueError``."""
+    from whyevents.harness import procs
+
+    from .servers import knot_c_threads
     from .servers_http import FILE_SIZE, get_request, read_responses
 
+    if conns < 1:
+        raise ValueError(f"conns={conns}: at least one connection")
+    if warmup == 0:     # the check's 3 requests would then be inside the window
+        raise ValueError("warmup: at least 3 requests (the correctness check)")
     kwargs: dict = {"poller": "epoll"}
     if name.startswith("knot-"):
-        kwargs["threads"] = threads
+        kwargs["threads"] = knot_c_threads(conns) if threads is None else threads
+        if name.startswith("knot-c") and kwargs["threads"] < conns:
+            raise ValueError(f"threads={threads}: Knot-C needs a thread per connection "
+                             f"({conns})")
+    if conns > 1:
+        kwargs["request_timeout"] = _IDLE_TIMEOUT
     spec = {"server": name, "root": root, "kwargs": kwargs}
     env = measured_env(build)
+    warmup = server_warmup(warmup, conns)
 
     def program(n: int) -> dict:
+        order = request_schedule(conns, warmup, n)
+        if conns > 1:
+            procs.raise_fd_limit()
         with tempfile.TemporaryDirectory(prefix="whyevents-yardstick-") as tmp:
             out = Path(tmp) / "cachegrind.out"
             cmd = cachegrind_command([sys.executable, "-m", "whyevents.servers.process",
@@ -433,24 +486,34 @@ def server_program(name: str, root: str, warmup: int, *, build: str = "interpret
             err = open(Path(tmp) / "stderr", "w+b")  # noqa: SIM115 - closed below
             proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=err, start_new_session=True)
+            socks: list[socket.socket] = []
             try:
                 info = _readline(proc, _START_TIMEOUT)
                 if not info.get("ready"):
                     raise RuntimeError(f"{name} did not start: {info.get('error')}")
                 addr = (info["host"], info["port"])
                 server_pid = _measured_pid(proc.pid)
-                if warmup == 0:     # the check's 3 requests would then be inside the window
-                    raise ValueError("warmup: at least 3 requests (the correctness check)")
-                with socket.create_connection(addr, timeout=_REQUEST_TIMEOUT) as s:
-                    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    req = get_request(host=addr[0])
-                    buf = bytearray()
-                    for _ in range(warmup + n):
+                # The first connection opens (and, below, the first closes) as the single
+                # connection always did; each further one waits for the server to be idle, so
+                # that its accept (or end of file) takes the same path in every run.
+                for i in range(conns):
+                    if i:
                         _wait_idle(server_pid)
-                        s.sendall(req)
-                        (status, _h, body), = read_responses(s, 1, _REQUEST_TIMEOUT, buf)
-                        if status != 200 or len(body) != FILE_SIZE:
-                            raise RuntimeError(f"{name}: status {status}, {len(body)} bytes")
+                    s = socket.create_connection(addr, timeout=_REQUEST_TIMEOUT)
+                    socks.append(s)
+                    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                req = get_request(host=addr[0])
+                bufs = [bytearray() for _ in socks]
+                for c in order:
+                    _wait_idle(server_pid)
+                    socks[c].sendall(req)
+                    (status, _h, body), = read_responses(socks[c], 1, _REQUEST_TIMEOUT, bufs[c])
+                    if status != 200 or len(body) != FILE_SIZE:
+                        raise RuntimeError(f"{name}: status {status}, {len(body)} bytes")
+                for i, s in enumerate(socks):
+                    if i:
+                        _wait_idle(server_pid)
+                    s.close()
                 proc.stdin.write(b"stop\n")
                 proc.stdin.flush()
                 final = _readline(proc, _START_TIMEOUT)
@@ -463,10 +526,12 @@ def server_program(name: str, root: str, warmup: int, *, build: str = "interpret
                 sys.stderr.write(err.read().decode(errors="replace")[-1500:])
                 raise
             finally:
+                for s in socks:
+                    s.close()
                 err.close()
-            if final.get("requests") != warmup + n:
+            if final.get("requests") != len(order):
                 raise RuntimeError(f"{name} counted {final.get('requests')} requests, the "
-                                   f"client sent {warmup + n}")
+                                   f"client sent {len(order)}")
             return parse_cachegrind(out)
 
     return program
@@ -480,17 +545,21 @@ def server_program(name: str, root: str, warmup: int, *, build: str = "interpret
 _COLUMNS = (("instructions", "Ir", 0), ("data_refs", "D refs", 0), ("d1_misses", "D1 miss", 2),
             ("ll_misses", "LL miss", 3), ("est_cycles", "est. cycles", 0))
 #: the ratios printed (all of ``_COLUMNS``' are in the JSON).
-_PRINTED_RATIOS = (("instructions", "Ir x"), ("data_refs", "D x"), ("est_cycles", "cyc x"))
+_PRINTED_RATIOS = (("instructions", "Ir x"), ("data_refs", "D x"), ("ll_misses", "LL x"),
+                   ("est_cycles", "cyc x"))
+_NAME_WIDTH = 13
 
 
 def _ratios(rows: list[dict]) -> None:
-    """Each ok row's ``ratio_to_event``: its per-unit columns over its workload's event side."""
-    for workload, event in EVENT_SIDE.items():
-        base = next((r for r in rows if r["workload"] == workload and r["name"] == event
-                     and r["status"] == "ok"), None)
-        for r in rows:
-            if r["workload"] != workload or r["status"] != "ok" or base is None:
-                continue
+    """Each ok row's ``ratio_to_event``: its per-unit columns over its workload's event side
+    (a server's: at the same number of connections)."""
+    for r in rows:
+        if r["status"] != "ok" or r["workload"] not in EVENT_SIDE:
+            continue
+        base = next((b for b in rows if b["workload"] == r["workload"] and b["status"] == "ok"
+                     and b["name"] == EVENT_SIDE[r["workload"]]
+                     and b.get("conns") == r.get("conns")), None)
+        if base is not None:
             r["ratio_to_event"] = {k: (r[k] / base[k] if base[k] else None)
                                    for k, _h, _d in _COLUMNS}
 
@@ -501,7 +570,8 @@ def run_benchmark(cfg: dict, progress: Callable[[str], None] | None = None) -> d
 
     ``cfg``: ``tasks`` (in flight), ``rounds`` ((r1, r2): windows of r1 x tasks and r2 x tasks
     completions after the first round), ``backends``, ``servers``, ``requests`` ((n1, n2)),
-    ``warmup_requests``, ``build``, ``json_path``.
+    ``warmup_requests``, ``server_conns`` (connection counts, each measured for every server;
+    default ``[1]``), ``build``, ``json_path``.
     """
     from whyevents.harness import provenance as _provenance
 
@@ -546,27 +616,37 @@ def run_benchmark(cfg: dict, progress: Callable[[str], None] | None = None) -> d
                 measure(row, pipeline_program(b, tasks, path, build=cfg["build"], model=model),
                         r1 * tasks, r2 * tasks)
     if cfg["servers"]:
+        from .servers import knot_c_threads
+
         n1, n2 = cfg["requests"]
         with tempfile.TemporaryDirectory(prefix="whyevents-yardstick-") as tmp:
             root, _body = make_docroot(os.path.join(tmp, "www"))
-            for name in cfg["servers"]:
-                row = {"workload": "server", "name": name, "unit": "request",
-                       "warmup_requests": cfg["warmup_requests"]}
-                measure(row, server_program(name, root, cfg["warmup_requests"],
-                                            build=cfg["build"], model=model), n1, n2)
+            for conns in cfg.get("server_conns") or [1]:
+                for name in cfg["servers"]:
+                    row = {"workload": "server", "name": name, "unit": "request",
+                           "conns": conns,
+                           "warmup_requests": server_warmup(cfg["warmup_requests"], conns)}
+                    if name.startswith("knot-"):
+                        row["threads"] = knot_c_threads(conns)
+                    measure(row, server_program(name, root, cfg["warmup_requests"],
+                                                build=cfg["build"], model=model, conns=conns),
+                            n1, n2)
     result["elapsed_s"] = round(time.monotonic() - t_start, 1)
     write_json(json_path, result)
     return result
 
 
 def flat_rows(result: dict) -> list[dict]:
-    """The measured rows as flat records (one per backend or server: ``workload``, ``name``,
-    ``unit``, the per-unit columns and ``<column>_ratio`` to the event side), for a DataFrame."""
+    """The measured rows as flat records (one per backend or server and connection count:
+    ``workload``, ``name``, ``unit``, a server's ``conns``, the per-unit columns and
+    ``<column>_ratio`` to the event side), for a DataFrame."""
     out = []
     for r in result["rows"]:
         if r["status"] != "ok":
             continue
         rec = {"workload": r["workload"], "name": r["name"], "unit": r["unit"]}
+        if r["workload"] == "server":
+            rec["conns"] = r.get("conns", 1)
         rec.update({k: r[k] for k, _h, _d in _COLUMNS})
         rec.update({f"{k}_ratio": (r.get("ratio_to_event") or {}).get(k)
                     for k, _h, _d in _COLUMNS})
@@ -600,26 +680,38 @@ def format_table(result: dict) -> str:
              f"cache model: {result['cache_model_text']} (sysfs; passed as --I1/--D1/--LL)"]
     lines += [f"  not modelled: {t}" for t in result["cache_model"]["not_modelled"]]
     lines += [f"  adjusted: {t}" for t in result["cache_model"]["adjusted"]]
-    head = (f"{'':<10}" + "".join(f"{h:>13}" for _k, h, _d in _COLUMNS)
+    head = (f"{'':<{_NAME_WIDTH}}" + "".join(f"{h:>13}" for _k, h, _d in _COLUMNS)
             + "".join(f"{h:>8}" for _k, h in _PRINTED_RATIOS))
-    for workload, what in (
-            ("pipeline", f"task pipeline, {p['tasks']:,} tasks in flight, per task (windows "
-                         f"of {p['rounds'][0]} and {p['rounds'][1]} rounds after the first)"),
-            ("server", f"servers, keep-alive GETs of one 8 KiB file on one connection, per "
-                       f"request (windows of {p['requests'][0]:,} and {p['requests'][1]:,} "
-                       f"after {p['warmup_requests']} warm-up)")):
-        rows = [r for r in result["rows"] if r["workload"] == workload]
+    sections = [("pipeline", None, f"task pipeline, {p['tasks']:,} tasks in flight, per task "
+                                   f"(windows of {p['rounds'][0]} and {p['rounds'][1]} rounds "
+                                   f"after the first)")]
+    for conns in dict.fromkeys(r.get("conns", 1) for r in result["rows"]
+                               if r["workload"] == "server"):
+        on = ("on one connection" if conns == 1 else
+              f"round robin over {conns:,} connections (each request to the one served least "
+              f"recently)")
+        warm = server_warmup(p["warmup_requests"], conns)
+        sections.append(("server", conns, f"servers, keep-alive GETs of one 8 KiB file {on}, "
+                                          f"per request (windows of {p['requests'][0]:,} and "
+                                          f"{p['requests'][1]:,} after {warm:,} warm-up)"))
+    for workload, conns, what in sections:
+        rows = [r for r in result["rows"] if r["workload"] == workload
+                and (conns is None or r.get("conns", 1) == conns)]
         if not rows:
             continue
         lines += ["", what + f"; ratios to {EVENT_SIDE[workload]}:", head]
         for r in rows:
             if r["status"] != "ok":
-                lines.append(f"{r['name']:<10}  {r['status']}: {r.get('error', '')[:200]}")
+                lines.append(f"{r['name']:<{_NAME_WIDTH}}  {r['status']}: "
+                             f"{r.get('error', '')[:200]}")
                 continue
             rat = r.get("ratio_to_event") or {}
-            lines.append(f"{r['name']:<10}" + "".join(f"{_num(r[k], d):>13}"
-                                                      for k, _h, d in _COLUMNS)
+            lines.append(f"{r['name']:<{_NAME_WIDTH}}"
+                         + "".join(f"{_num(r[k], d):>13}" for k, _h, d in _COLUMNS)
                          + "".join(f"{_num(rat.get(k), 2):>8}" for k, _h in _PRINTED_RATIOS))
+        threads = sorted({r["threads"] for r in rows if r.get("threads")})
+        if threads:
+            lines.append(f"  (Knot's pool: {', '.join(f'{t:,}' for t in threads)} threads)")
     lines += ["", "Instruction counts are reproducible to a fraction of a percent on a loaded "
                   "machine; est. cycles = L1 hits + 5 x LL hits + 35 x RAM (iai-callgrind's "
                   "weights): they explain and guard a gap, the clock decides the claims."]
@@ -647,6 +739,9 @@ examples:
                                                      1,000 tasks and Knot-C vs its twin
   whyevents bench yardstick --tasks 100 --servers none
   whyevents bench yardstick --backends event,fifo --requests 200,600 --json /tmp/y.json
+  whyevents bench yardstick --backends none --server-conns 1,1000
+                                                     Knot-C vs its twin on one connection, and
+                                                     round robin over 1,000 parked ones
 """
 
 
@@ -673,6 +768,26 @@ def _pair(text: str) -> tuple[int, int]:
     return a, b
 
 
+def _conns(text: str) -> list[int]:
+    """``--server-conns K[,K]``: distinct connection counts, each at least 1 and within the
+    descriptors both ends may open (``benchmarks.servers.fd_budget``, as ``whyevents bench
+    servers`` caps its connections)."""
+    try:
+        out = list(dict.fromkeys(int(x) for x in text.split(",")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give connection counts, K[,K], "
+                                         f"e.g. 1,1000") from None
+    if any(k < 1 for k in out):
+        raise argparse.ArgumentTypeError(f"{text!r}: each count must be at least 1")
+    from .servers import fd_budget
+
+    limit = fd_budget()["max_connections"]
+    if max(out) > limit:
+        raise argparse.ArgumentTypeError(f"{text!r}: at most {limit:,} connections fit the "
+                                         f"descriptor limit and port range here")
+    return out
+
+
 def _positive(text: str) -> int:
     n = int(text)
     if n < 1:
@@ -697,8 +812,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                          f"{','.join(names())}; 'none')")
     p.add_argument("--requests", type=_pair, default=(200, 600), metavar="N1,N2",
                    help="server windows in requests (default 200,600)")
-    p.add_argument("--warmup-requests", type=_positive, default=50, metavar="K",
-                   help="requests before either window (default 50)")
+    p.add_argument("--warmup-requests", type=_positive, default=50, metavar="W",
+                   help="requests before either window (default 50; rounded up to whole "
+                        "rounds over the connections)")
+    p.add_argument("--server-conns", type=_conns, default=[1], metavar="K[,K]",
+                   help="keep-alive connections the server requests go round robin over, each "
+                        "count measured for every server (default 1). With K connections each "
+                        "request wakes the thread (or connection record) served least recently, "
+                        "so the simulated caches hold the working set of K parked "
+                        "threads/connections: whether that fits the modelled LL is what the "
+                        "counts then show. Knot-C's pool grows to K plus spare, as in "
+                        "whyevents bench servers")
     p.add_argument("--build", choices=("interpreted", "compiled"), default="interpreted",
                    help="which build the measured processes run (default interpreted)")
     p.add_argument("--json", metavar="PATH", type=Path, dest="json_path",
@@ -714,8 +838,8 @@ def main_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser | N
         return 2
     cfg = {"tasks": args.tasks, "rounds": list(args.rounds), "backends": args.backends,
            "servers": args.servers, "requests": list(args.requests),
-           "warmup_requests": args.warmup_requests, "build": args.build,
-           "json_path": args.json_path}
+           "warmup_requests": args.warmup_requests, "server_conns": list(args.server_conns),
+           "build": args.build, "json_path": args.json_path}
     result = run_benchmark(cfg, progress=lambda m: print(m, file=sys.stderr, flush=True))
     print(format_table(result))
     print(f"\nresults: {result['json_path']}")

@@ -55,7 +55,7 @@ SCALE_CONFIGS = [c for c in CONFIGS if c.kwargs.get("backend") != "kernel"]
 
 #: The servers with Knot-C's fixed pool of threads (each serves one connection at a time): a test
 #: holding ``n`` connections at once starts them with ``threads`` > ``n``.
-POOLS = frozenset(name for name, s in servers.SERVERS.items() if s.fixed.get("policy") == "C")
+POOLS = servers.POOLS
 
 #: The counters the servers share under different names: (client went away, idle keep-alive
 #: closed).

@@ -66,6 +66,7 @@ from whyevents.harness import procs
 from whyevents.harness import progress as _progress
 from whyevents.harness import provenance as _provenance
 from whyevents.harness.stats import cell_text, fmt, summary
+from whyevents.servers import POOLS as KNOT_C_POOLS
 from whyevents.servers import SERVERS as REGISTRY
 from whyevents.servers.process import ServerProcess, ServerStartError
 
@@ -87,9 +88,6 @@ __all__ = [
     "read_responses", "fd_budget", "cap_connections", "knot_c_threads", "run_cell", "run_benchmark",
     "format_table", "add_arguments", "main_from_args", "DESCRIPTION", "EPILOG",
 ]
-
-#: the servers with Knot-C's fixed pool of accepting threads, sized by ``knot_c_threads``
-KNOT_C_POOLS = frozenset({"knot-c", "knot-c-async", "knot-c-gen"})
 
 #: whyevents' servers: name -> one-line description.
 WHYEVENTS_SERVERS: dict[str, str] = {

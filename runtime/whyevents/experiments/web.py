@@ -84,7 +84,7 @@ from whyevents.http.fileset import build_fileset
 from whyevents.loadgen.httpload import FD_MARGIN
 from whyevents.loadgen.multi import merge
 from whyevents.loadgen.wrk import httpload_result, require_wrk, start_httpload_wrk
-from whyevents.servers import SERVERS
+from whyevents.servers import POOLS, SERVERS
 from whyevents.servers.process import ServerProcess, ServerStartError
 
 from . import web_hosts
@@ -135,7 +135,7 @@ CONFIGS: dict[str, tuple[str, ...]] = {name: s.pollers for name, s in SERVERS.it
 _DEFAULT_SERVERS = ["knot-c/epoll", "knot-c/poll", "knot-a/epoll", "knot-a/poll", "seda/poll",
                     "eventloop/epoll", "knot-c-async/epoll", "knot-a-async/epoll"]
 #: the servers with Knot-C's fixed pool of accepting threads (``knot_c_threads`` of them)
-KNOT_C_POOLS = frozenset({"knot-c", "knot-c-async"})
+KNOT_C_POOLS = POOLS
 
 _QUICK: dict = {
     "servers": list(_DEFAULT_SERVERS),

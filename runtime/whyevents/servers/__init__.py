@@ -22,7 +22,7 @@ from typing import Any
 
 from ..threads.registry import POLLER_NAMES
 
-__all__ = ["Server", "SERVERS", "start", "names"]
+__all__ = ["Server", "SERVERS", "POOLS", "start", "names"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,11 @@ SERVERS: dict[str, Server] = {s.name: s for s in [
     Server("knot-a-gen", "whyevents.knot.coro_gen", {"policy": "A"}, pollers=("epoll",),
            help="Knot-A on generator threads (knot-a-async's code, await as yield from)"),
 ]}
+
+
+#: the servers that run a fixed pool of threads (Knot-C in each form): a caller sizes it with
+#: ``threads`` for the connections it will open
+POOLS = frozenset(name for name, s in SERVERS.items() if s.fixed.get("policy") == "C")
 
 
 def names() -> list[str]:

@@ -148,7 +148,7 @@ class EpollPoller(Poller):
                     if append is None:
                         st.readers.wake_one()
                     else:               # FdQueue.wake_one and FifoHub.wake, inlined
-                        t = q.popitem(last=False)[0]
+                        t = q.popitem(False)[0]     # last=False, passed positionally: cheaper
                         self.waiting -= 1
                         t._woken = True
                         t._value = None

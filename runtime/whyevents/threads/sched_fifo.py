@@ -71,7 +71,8 @@ class FifoHub(Hub):
                 if entry is not None:
                     timers.cancel(entry)
                 t._timer = timers.add(deadline, t)
-        # switch out: straight to the next thread of this batch (_switch_out and _run inlined)
+        # switch out: straight to the next thread of this batch, or to the hub (_switch_out,
+        # _run and _to_hub inlined: a server's every request parks here)
         ready = self.ready
         if ready and (self._budget > 0 or self._next_batch_here()):
             self._budget -= 1
@@ -83,7 +84,11 @@ class FifoHub(Hub):
                 self.current = nxt
                 nxt._g.switch()
         else:
-            self._to_hub()
+            g = self.greenlet
+            if g.dead:
+                self._to_hub()          # starts a fresh loop
+            else:
+                g.switch()
         # resumed by wake(), the timer or kill
         t._state = RUNNING
         exc = t._throw
@@ -153,7 +158,14 @@ class FifoHub(Hub):
             n = len(ready)
             if n:
                 self._budget = n - 1
-                self._run(ready.popleft())
+                t = ready.popleft()
+                g = t._g
+                if g is None:
+                    self._run(t)
+                else:                   # _run's resume, inlined: a server's every request
+                    self.switches += 1
+                    self.current = t
+                    g.switch()
                 # back here when a thread blocked with the batch used up, or a worker ended
                 continue_batch = self._budget > 0 and ready
                 while continue_batch:
@@ -167,7 +179,15 @@ class FifoHub(Hub):
                 timeout = 0.0
                 deadline = 0.0          # not looked up: let the expiry below check
             else:
-                deadline = self._next_deadline()
+                # _next_deadline, its common case inlined: the head entry's thread still waits
+                # with a timeout (or is no longer parked), so the entry is the next deadline
+                entry = timers.head()
+                if entry is None:
+                    deadline = None
+                elif entry[2]._deadline is None and entry[2]._state is PARKED:
+                    deadline = self._next_deadline()    # drop the stale entries at the head
+                else:
+                    deadline = entry[0]
                 if deadline is not None:
                     timeout = deadline - monotonic()
                     if timeout < 0:

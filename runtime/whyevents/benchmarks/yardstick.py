@@ -61,7 +61,10 @@ The workloads:
   served least recently, with K - 1 others' work in the simulated caches since. K = 1 is the
   one-connection trace above. Knot-C's pool is sized as ``whyevents bench servers`` sizes it,
   and the servers' idle timeout is lifted (a connection waits through every other one's turn,
-  which cachegrind makes slow).
+  which cachegrind makes slow). Such a run ends on SIGTERM once the server is idle, not with a
+  graceful stop: killing thousands of parked threads under cachegrind can outlast the server's
+  stop timeout, and a shutdown cut short wherever the clock decides would differ between the
+  two windows by as much as many requests cost.
 
 Only the standard library is imported at module level (the CLI builds every benchmark's parser);
 the runtime and the servers are imported in the measured subprocesses. Re-measure with
@@ -78,6 +81,7 @@ import os
 import platform
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -427,6 +431,22 @@ def _wait_idle(pid: int, timeout: float = _REQUEST_TIMEOUT) -> None:
         time.sleep(0.0002)
 
 
+def _end_by_signal(proc: subprocess.Popen, pid: int) -> dict:
+    """End a many-connection run: the server's request count (``stats``), then, once it is
+    idle, SIGTERM, on which valgrind still writes the counts. A graceful stop would close every
+    connection and kill every parked thread, which under cachegrind can outlast the server's
+    stop timeout, so the run would end part-way through its shutdown, wherever the clock cut it:
+    a cost as large as many requests, different in each window."""
+    _wait_idle(pid)         # the last request counted (the client has its response already)
+    proc.stdin.write(b"stats\n")
+    proc.stdin.flush()
+    snap = _readline(proc, _START_TIMEOUT)
+    _wait_idle(pid)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=_START_TIMEOUT)
+    return snap
+
+
 def server_warmup(warmup: int, conns: int) -> int:
     """The warm-up actually sent over ``conns`` connections: ``warmup`` requests rounded up to
     whole rounds of ``conns`` (at least one), so every connection has served (and its thread
@@ -449,8 +469,9 @@ def server_program(name: str, root: str, warmup: int, *, build: str = "interpret
     """``n -> totals`` of server ``name`` (``whyevents.servers``, epoll) under cachegrind,
     serving the warm-up (``server_warmup(warmup, conns)``) + n keep-alive GETs of the 8 KiB
     file over ``conns`` connections opened once it is ready, round robin
-    (``request_schedule``), one at a time, from a client in this process (not counted); then
-    the connections are closed and the server stopped through its protocol. Knot's pool gets
+    (``request_schedule``), one at a time, from a client in this process (not counted). One
+    connection is then closed and the server stopped through its protocol; more end on a signal
+    once the server is idle (``_end_by_signal``). Knot's pool gets
     ``threads`` threads (default: ``benchmarks.servers.knot_c_threads(conns)``, what ``whyevents
     bench servers`` gives as many wrk connections); a Knot-C pool smaller than ``conns`` would
     leave connections unserved in the backlog, a ``ValueError``."""
@@ -493,11 +514,10 @@ def server_program(name: str, root: str, warmup: int, *, build: str = "interpret
                     raise RuntimeError(f"{name} did not start: {info.get('error')}")
                 addr = (info["host"], info["port"])
                 server_pid = _measured_pid(proc.pid)
-                # The first connection opens (and, below, the first closes) as the single
-                # connection always did; each further one waits for the server to be idle, so
-                # that its accept (or end of file) takes the same path in every run.
+                # One connection opens as it always did; with more, each opens once the server
+                # is idle, so that every accept takes the same path in every run.
                 for i in range(conns):
-                    if i:
+                    if i or conns > 1:
                         _wait_idle(server_pid)
                     s = socket.create_connection(addr, timeout=_REQUEST_TIMEOUT)
                     socks.append(s)
@@ -510,14 +530,14 @@ def server_program(name: str, root: str, warmup: int, *, build: str = "interpret
                     (status, _h, body), = read_responses(socks[c], 1, _REQUEST_TIMEOUT, bufs[c])
                     if status != 200 or len(body) != FILE_SIZE:
                         raise RuntimeError(f"{name}: status {status}, {len(body)} bytes")
-                for i, s in enumerate(socks):
-                    if i:
-                        _wait_idle(server_pid)
-                    s.close()
-                proc.stdin.write(b"stop\n")
-                proc.stdin.flush()
-                final = _readline(proc, _START_TIMEOUT)
-                proc.wait(timeout=_START_TIMEOUT)
+                if conns == 1:
+                    socks[0].close()
+                    proc.stdin.write(b"stop\n")
+                    proc.stdin.flush()
+                    final = _readline(proc, _START_TIMEOUT)
+                    proc.wait(timeout=_START_TIMEOUT)
+                else:
+                    final = _end_by_signal(proc, server_pid)
             except BaseException:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, 9)
@@ -529,9 +549,15 @@ def server_program(name: str, root: str, warmup: int, *, build: str = "interpret
                 for s in socks:
                     s.close()
                 err.close()
+            if final.get("stop_error"):
+                raise RuntimeError(f"{name} did not stop cleanly ({final['stop_error']}): the "
+                                   f"counts would hold a shutdown cut short at a moment the "
+                                   f"clock chose")
             if final.get("requests") != len(order):
                 raise RuntimeError(f"{name} counted {final.get('requests')} requests, the "
                                    f"client sent {len(order)}")
+            if not out.exists():
+                raise RuntimeError(f"{name}: cachegrind wrote no counts (exit {proc.returncode})")
             return parse_cachegrind(out)
 
     return program

@@ -218,6 +218,8 @@ def test_server_program_checks_pool_and_warmup() -> None:
     with pytest.raises(ValueError, match="conns"):
         ys.server_program("eventloop", "/nonexistent", 50, conns=0)
     ys.server_program("knot-c", "/nonexistent", 50, conns=1000)    # pool sized to fit
+    ys.server_program("knot-a", "/nonexistent", 50, conns=300, threads=256)  # no pool: a
+    # thread per connection whatever ``threads`` says
 
 
 def _parse(*argv: str):

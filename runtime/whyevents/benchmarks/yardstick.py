@@ -476,6 +476,7 @@ def server_program(name: str, root: str, warmup: int, *, build: str = "interpret
     bench servers`` gives as many wrk connections); a Knot-C pool smaller than ``conns`` would
     leave connections unserved in the backlog, a ``ValueError``."""
     from whyevents.harness import procs
+    from whyevents.servers import POOLS
 
     from .servers import knot_c_threads
     from .servers_http import FILE_SIZE, get_request, read_responses
@@ -487,7 +488,7 @@ def server_program(name: str, root: str, warmup: int, *, build: str = "interpret
     kwargs: dict = {"poller": "epoll"}
     if name.startswith("knot-"):
         kwargs["threads"] = knot_c_threads(conns) if threads is None else threads
-        if name.startswith("knot-c") and kwargs["threads"] < conns:
+        if name in POOLS and kwargs["threads"] < conns:
             raise ValueError(f"threads={threads}: Knot-C needs a thread per connection "
                              f"({conns})")
     if conns > 1:
@@ -642,6 +643,8 @@ def run_benchmark(cfg: dict, progress: Callable[[str], None] | None = None) -> d
                 measure(row, pipeline_program(b, tasks, path, build=cfg["build"], model=model),
                         r1 * tasks, r2 * tasks)
     if cfg["servers"]:
+        from whyevents.servers import POOLS
+
         from .servers import knot_c_threads
 
         n1, n2 = cfg["requests"]
@@ -652,7 +655,7 @@ def run_benchmark(cfg: dict, progress: Callable[[str], None] | None = None) -> d
                     row = {"workload": "server", "name": name, "unit": "request",
                            "conns": conns,
                            "warmup_requests": server_warmup(cfg["warmup_requests"], conns)}
-                    if name.startswith("knot-"):
+                    if name in POOLS:
                         row["threads"] = knot_c_threads(conns)
                     measure(row, server_program(name, root, cfg["warmup_requests"],
                                                 build=cfg["build"], model=model, conns=conns),

@@ -579,7 +579,9 @@ _NAME_WIDTH = 13
 
 def _ratios(rows: list[dict]) -> None:
     """Each ok row's ``ratio_to_event``: its per-unit columns over its workload's event side
-    (a server's: at the same number of connections)."""
+    (a server's: at the same number of connections); None where the event side has less than
+    one event per unit (a warm one-connection server's LL misses: what is left is the
+    difference between two start-ups, not a cost, and a ratio to it means nothing)."""
     for r in rows:
         if r["status"] != "ok" or r["workload"] not in EVENT_SIDE:
             continue
@@ -587,7 +589,7 @@ def _ratios(rows: list[dict]) -> None:
                      and b["name"] == EVENT_SIDE[r["workload"]]
                      and b.get("conns") == r.get("conns")), None)
         if base is not None:
-            r["ratio_to_event"] = {k: (r[k] / base[k] if base[k] else None)
+            r["ratio_to_event"] = {k: (r[k] / base[k] if abs(base[k]) >= 1 else None)
                                    for k, _h, _d in _COLUMNS}
 
 

@@ -94,7 +94,8 @@ __all__ = [
     "EVENTS", "PIPELINE_BACKENDS", "SERVERS", "YardstickUnavailable", "cache_model",
     "cachegrind_command", "valgrind_version", "parse_cachegrind", "derive", "estimated_cycles",
     "run_cachegrind", "marginal", "pipeline_program", "server_program", "run_benchmark",
-    "flat_rows", "latest_result", "format_table", "model_text", "measured_env", "pipeline_spec",
+    "flat_rows", "latest_result", "stored_results", "format_table", "model_text", "measured_env",
+    "pipeline_spec",
     "add_arguments", "main_from_args", "DESCRIPTION", "EPILOG",
 ]
 
@@ -685,17 +686,23 @@ def flat_rows(result: dict) -> list[dict]:
     return out
 
 
-def latest_result(root: str | os.PathLike | None = None) -> dict | None:
-    """The newest stored ``bench-yardstick`` result under ``root`` (default: the checkout's
-    ``data/results``), None if there is none."""
+def stored_results(root: str | os.PathLike | None = None) -> list[Path]:
+    """The stored ``bench-yardstick`` result files under ``root`` (default: the checkout's
+    ``data/results``), newest first."""
     if root is None:
         from whyevents.harness.provenance import repo_root
 
         root = (repo_root() or Path.cwd()) / "data" / "results"
-    runs = sorted(Path(root).glob("bench-yardstick/*/results.json"))
+    return sorted(Path(root).glob("bench-yardstick/*/results.json"), reverse=True)
+
+
+def latest_result(root: str | os.PathLike | None = None) -> dict | None:
+    """The newest stored ``bench-yardstick`` result under ``root`` (default: the checkout's
+    ``data/results``), None if there is none."""
+    runs = stored_results(root)
     if not runs:
         return None
-    with open(runs[-1]) as f:
+    with open(runs[0]) as f:
         return json.load(f)
 
 

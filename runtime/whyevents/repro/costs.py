@@ -180,8 +180,10 @@ def latest_yardstick(workload: str, roots: Sequence[str | Path] | None = None
     "server") and its file: the first of ``roots`` (default: ``data/results`` then
     ``data/published``) that has one, newest first within it (the layout
     ``yardstick.latest_result`` reads: ``bench-yardstick/<stamp>/results.json``)."""
+    from whyevents.benchmarks import yardstick
+
     for root in roots if roots is not None else _yardstick_roots(None):
-        for path in sorted(Path(root).glob("bench-yardstick/*/results.json"), reverse=True):
+        for path in yardstick.stored_results(root):
             try:
                 result = json.loads(path.read_text())
             except (OSError, ValueError):

@@ -36,8 +36,9 @@ with ``await`` where the green one blocks; the differences are only those the sy
 
 Policies, as ``policies`` has them: Knot-C runs ``threads`` identical threads, each accept ->
 serve to completion -> accept (``knot_c_worker``); Knot-A one acceptor spawning a thread per
-connection (``knot_a_acceptor``). Both accept through ``accept_connection`` (EMFILE: a timer
-sleep of ``ACCEPT_BACKOFF``, counted in ``accept_backoffs``).
+connection (``knot_a_acceptor``). Knot-A accepts through ``accept_connection``, Knot-C's threads
+its same steps inline (one coroutine less per connection); both meet errors with
+``accept_failed`` (EMFILE: a timer sleep of ``ACCEPT_BACKOFF``, counted in ``accept_backoffs``).
 
 Where it runs: ``ServerHandle`` starts one OS thread whose body runs an ``IOScheduler`` of its
 own (several servers may run in one process). Stopping: ``stop()`` calls
@@ -168,7 +169,7 @@ async def serve_connection(knot: AsyncKnot, conn: Socket) -> None:
             knot.client_aborts += 1
     finally:
         counters.connections_open -= 1
-        knot.conns.pop(conn, None)                      # registered by accept_connection
+        knot.conns.pop(conn, None)                      # registered on accept
         conn.close()
 
 
@@ -232,11 +233,7 @@ async def accept_connection(knot: AsyncKnot, listener: Socket) -> Socket | None:
         except OSError as err:
             if knot.stopping:
                 return None
-            if err.errno in ACCEPT_ERRNOS:
-                knot.counters.accept_backoffs += 1
-                await knot.sched.sleep(ACCEPT_BACKOFF)
-            elif err.errno not in ACCEPT_SKIP_ERRNOS:
-                raise
+            await accept_failed(knot, err)
             continue
         knot.conns[conn] = None
         if knot.stopping:
@@ -246,10 +243,43 @@ async def accept_connection(knot: AsyncKnot, listener: Socket) -> Socket | None:
         return conn
 
 
+async def accept_failed(knot: AsyncKnot, err: OSError) -> None:
+    """``accept`` raised ``err`` while the server runs (both policies' rule, kept in one
+    place): EMFILE and friends sleep ``ACCEPT_BACKOFF`` (counted in ``accept_backoffs``), the
+    skipped errnos return at once to accept again, anything else raises."""
+    if err.errno in ACCEPT_ERRNOS:
+        knot.counters.accept_backoffs += 1
+        await knot.sched.sleep(ACCEPT_BACKOFF)
+    elif err.errno not in ACCEPT_SKIP_ERRNOS:
+        raise err
+
+
 async def knot_c_worker(knot: AsyncKnot, listener: Socket) -> None:
-    """Knot-C: one of ``threads`` identical threads: accept, serve to completion, repeat."""
+    """Knot-C: one of ``threads`` identical threads: accept, serve to completion, repeat.
+
+    ``accept_connection`` inlined: the thread accepts itself rather than awaiting a coroutine
+    per connection, whose creation and resumptions are a per-connection cost the event twin
+    does not pay (``whyevents bench yardstick`` counts it). Same steps, same order: register the
+    socket in ``knot.conns``, close it if the server is stopping; errors go through
+    ``accept_failed`` as ``accept_connection``'s do."""
+    accept = listener.accept_nowait
+    wait_readable = listener.wait_readable
+    conns = knot.conns
     try:
-        while (conn := await accept_connection(knot, listener)) is not None:
+        while True:
+            try:
+                while (conn := accept()) is None:
+                    await wait_readable()
+            except OSError as err:
+                if knot.stopping:
+                    return
+                await accept_failed(knot, err)
+                continue
+            conns[conn] = None
+            if knot.stopping:
+                conns.pop(conn, None)
+                conn.close()
+                return
             await serve_connection(knot, conn)
     finally:
         knot.running -= 1

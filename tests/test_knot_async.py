@@ -107,6 +107,90 @@ def test_a_keep_alive_connection_does_not_push_a_timer_per_wait():
     assert coro_io.run(main()) <= 2
 
 
+def test_the_blocking_poll_wakes_at_the_earlier_of_a_timer_and_an_io_deadline():
+    # One entry in each heap (a sleep, a recv's deadline) and nothing else to run: the poll's
+    # time-out must be the earlier entry, whichever heap holds it.
+    async def main(sleep_for, recv_for):
+        a, b = socket.socketpair()
+        sa = coro_io.wrap(a)
+        woke, done = [], [coro.Event(), coro.Event()]
+        t0 = time.monotonic()
+
+        async def sleeper():
+            await coro.sleep(sleep_for)
+            woke.append(("timer", time.monotonic() - t0))
+            done[0].set()
+
+        async def reader():
+            with pytest.raises(TimeoutError):
+                await sa.recv(10, timeout=recv_for)
+            woke.append(("io", time.monotonic() - t0))
+            done[1].set()
+
+        coro.spawn(sleeper())
+        coro.spawn(reader())
+        for ev in done:
+            await ev.wait()
+        sa.close()
+        b.close()
+        return woke
+
+    for short, long_, first in ((0.05, 0.6, "timer"), (0.6, 0.05, "io")):
+        woke = coro_io.run(main(short, long_))
+        assert [w[0] for w in woke][0] == first and woke[0][1] < 0.4 <= woke[1][1]
+
+
+def test_an_accepted_socket_has_the_state_the_constructor_gives():
+    # Socket._wrap builds the accepted Socket without __init__: same slots, same registration.
+    async def main():
+        lst = coro_io.wrap(socket.create_server(("127.0.0.1", 0)))
+        cli = socket.create_connection(lst.sock.getsockname(), timeout=GUARD)
+        conn = await lst.accept()
+        sched = coro.current()
+        a, b = socket.socketpair()
+        built = coro_io.Socket(a, sched, False)
+        got = {name: getattr(conn, name) for name in coro_io.Socket.__slots__ if name != "io"}
+        want = {name: getattr(built, name) for name in coro_io.Socket.__slots__ if name != "io"}
+        want["sock"] = conn.sock
+        state = [tuple(getattr(rec, name) for name in type(rec).__slots__ if name != "fd")
+                 for rec in (conn.io, built.io)]
+        registered = (sched.fds[conn.sock.fileno()] is conn.io, conn.sock.getblocking())
+        cli.sendall(b"ping")
+        data = await conn.recv(10, timeout=GUARD)       # parks for the first IN edge, then reads
+        for s in (conn, built, lst):
+            s.close()
+        cli.close()
+        b.close()
+        return got, want, state, registered, data
+
+    got, want, (mine, ctor), registered, data = coro_io.run(main())
+    assert got == want
+    assert mine == ctor
+    assert registered == (True, False) and data == b"ping"
+
+
+def test_accept_failed_backs_off_skips_or_raises_by_errno():
+    class Knot:
+        class counters:
+            accept_backoffs = 0
+        sched = None
+
+    async def main():
+        knot = Knot()
+        knot.sched = coro.current()
+        t0 = time.monotonic()
+        await knot_async.accept_failed(knot, OSError(errno.EMFILE, "too many"))
+        backed_off = time.monotonic() - t0
+        await knot_async.accept_failed(knot, OSError(errno.ECONNABORTED, "aborted"))
+        with pytest.raises(OSError) as info:
+            await knot_async.accept_failed(knot, OSError(errno.EINVAL, "bad"))
+        return knot.counters.accept_backoffs, backed_off, info.value.errno
+
+    backoffs, backed_off, raised = coro_io.run(main())
+    assert backoffs == 1 and raised == errno.EINVAL
+    assert backed_off >= knot_async.ACCEPT_BACKOFF * 0.9
+
+
 def test_one_edge_hands_each_parked_accepter_a_connection():
     """Three clients queued behind one listener edge: the accepter it wakes accepts for the
     others (no one woken to find the backlog empty); closing the listener wakes the last with

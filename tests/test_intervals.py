@@ -223,6 +223,27 @@ def test_follow_up_stops_at_the_budget_and_the_check_then_fails(with_claim, tmp_
     assert reloaded.provenance["follow_up"]["inconclusive"] == ["T1"]
 
 
+def test_a_single_rep_value_gets_a_second_rep_whichever_side_it_is_on(with_claim, tmp_path):
+    # One rep of each point: a value, no interval (basis single). Clearly passing or clearly
+    # failing, the sweep buys the second rep alike before deciding; then it is settled.
+    for rate, status in ((95.0, claims.PASS), (50.0, claims.FAIL)):
+        mod = with_claim(lambda rep, rate=rate: rate)
+        run = runner.run_experiment("fakeint", "quick", {"reps": 1}, progress=False,
+                                    root=tmp_path / f"r{rate}")
+        fu = run.provenance["follow_up"]
+        assert [r["claims"] for r in fu["rounds"]] == [["T1"]] and fu["inconclusive"] == []
+        assert len(mod.measured) == 4 + 2 and {p["rep"] for p in mod.measured[4:]} == {1}
+        v = claims.evaluate(_claim(), run.rows(), "quick")
+        assert v.status == status and v.basis != "single"
+
+
+def test_single_basis_is_undecided_only_for_the_budget(with_claim, tmp_path):
+    rows = rows_at([95.0], [100.0])
+    assert claims.evaluate(_claim(), rows, "quick").basis == "single"
+    assert runner.inconclusive_points("pipeline", "quick", rows)[0] == ["T1"]
+    assert runner.inconclusive_points("pipeline", "quick", rows, single=False)[0] == []
+
+
 def test_no_budget_no_follow_up(with_claim, tmp_path):
     mod = with_claim(lambda rep: (60.0, 110.0)[rep % 2])
     run = runner.run_experiment("fakeint", "quick", {"extra_reps": 0}, progress=False,

@@ -234,8 +234,9 @@ PARAM_HELP: dict[str, str] = {
                "time-sliced on one core (paired per-slice rates); backends: one backend's task "
                "counts as one group",
     "slice_s": "with pairing: seconds each process of a group runs alone per turn",
-    "extra_reps": "follow-up rounds: while a claim is INCONCLUSIVE, one more rep of the points it "
-                  "reads per round, up to this many rounds (0: none)",
+    "extra_reps": "follow-up rounds: while a claim is undecided (INCONCLUSIVE, or each point it "
+                  "reads measured once: no interval yet), one more rep of the points it reads "
+                  "per round, up to this many rounds (0: none)",
 }
 
 #: ``pairing`` values

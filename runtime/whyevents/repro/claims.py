@@ -98,8 +98,10 @@ thrown away by independent draws. A point lacking a drawn rep (not measured, or 
 server-bound by ``eligible_rows``) draws from its own reps in its place, and each point takes
 only as many draws as it has reps, so each point alone is resampled exactly as unpaired. The random
 generator is seeded from the claim's id and profile: the same rows give the same interval. A point
-measured once contributes no spread (a claim whose points are all single has a zero-width interval
-and is decided as before, by its value).
+measured once contributes no spread: a claim whose points are all single has a zero-width interval
+(basis ``single``), and the sweep counts it undecided and measures a second rep of its points
+while its ``extra_reps`` budget lasts (``repro.runner.inconclusive_points``); only a run with no
+budget left decides it by its value.
 """
 
 from __future__ import annotations

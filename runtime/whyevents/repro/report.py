@@ -72,7 +72,7 @@ def _claims_table(verdicts: Sequence[_claims.Verdict], claim_list) -> list[str]:
 
 
 def _follow_ups(runs: Mapping[str, store.Run]) -> list[str]:
-    """The reps each run spent on claims left INCONCLUSIVE by its planned points."""
+    """The reps each run spent on claims its planned points left undecided."""
     out = []
     for exp, run in runs.items():
         fu = run.provenance.get("follow_up")
@@ -86,7 +86,8 @@ def _follow_ups(runs: Mapping[str, store.Run]) -> list[str]:
                    + (f"still INCONCLUSIVE: {', '.join(left)}." if left else "all settled."))
     if not out:
         return []
-    return ["Extra reps measured for claims whose interval straddled their threshold "
+    return ["Extra reps measured for claims whose interval straddled their threshold, or that "
+            "had no interval yet (every point they read measured once) "
             "(`extra_reps`, repro/runner.py):", "", *out, ""]
 
 

@@ -35,13 +35,15 @@ nothing about any workload, so the three experiments behave the same way:
 
 * **Follow-up reps for undecided claims** (issue 21): after the planned points, the sweep
   evaluates the experiment's claims on its own rows; a claim (not a known divergence) whose 95%
-  interval straddles its threshold (``INCONCLUSIVE``, ``repro.claims``) names the points its
-  metric reads, and the sweep measures one more rep of just those points, then evaluates
-  again, up to the profile's ``extra_reps`` rounds (an experiment without that parameter has
-  none). More reps of the points in doubt, not of every point, is what narrows an interval at
-  the least cost. The rounds, the claims that asked for them and the points measured are in the
-  provenance (``follow_up``), so a claim still INCONCLUSIVE in a complete run has spent its
-  budget, and a claims cell fails on it.
+  interval straddles its threshold (``INCONCLUSIVE``, ``repro.claims``), or that has no interval
+  yet because every point it reads was measured once (basis ``single``: a value from one rep is
+  no verdict while the budget can buy a second), names the points its metric reads, and the
+  sweep measures one more rep of just those points, then evaluates again, up to the profile's
+  ``extra_reps`` rounds (an experiment without that parameter has none). Only when the budget
+  is spent (or is 0) is a single-rep claim decided by its value alone. More reps of the points
+  in doubt, not of every point, is what narrows an interval at the least cost. The rounds, the
+  claims that asked for them and the points measured are in the provenance (``follow_up``), so a
+  claim still INCONCLUSIVE in a complete run has spent its budget, and a claims cell fails on it.
 
 The module contract (``EXPERIMENT``, ``DESCRIPTION``, ``KEY_FIELDS``, ``SUMMARY_FIELDS``,
 ``PROFILES``, ``PARAM_HELP``, ``check_params``, ``points``, ``measure``, optional ``prepare``,
@@ -335,9 +337,13 @@ def _run(mod: ModuleType, name: str, profile: str, resolved: dict, resume: bool 
 
 
 def inconclusive_points(experiment: str, profile: str, rows: list[dict],
-                        claims_path: Path | None = None) -> tuple[list[str], list[dict]]:
-    """(ids of the claims of ``experiment`` that ``rows`` leave INCONCLUSIVE at ``profile``, the
-    points without ``rep`` that those claims read), in claims.yaml's order. Known divergences are
+                        claims_path: Path | None = None, *,
+                        single: bool = True) -> tuple[list[str], list[dict]]:
+    """(ids of the claims of ``experiment`` that ``rows`` leave undecided at ``profile``, the
+    points without ``rep`` that those claims read), in claims.yaml's order. Undecided:
+    INCONCLUSIVE, or no interval yet (every point read measured once, basis ``single``), whatever
+    the single value says, so a one-rep value gets its second rep alike on both sides of the
+    threshold (``single=False``: INCONCLUSIVE only). Known divergences are
     left out: they keep their treatment (reported, never failing a claims cell), and the budget
     goes to the claims that can fail one."""
     from whyevents.repro import claims as _claims
@@ -351,7 +357,7 @@ def inconclusive_points(experiment: str, profile: str, rows: list[dict],
             v = _claims.evaluate(claim, rows, profile)
         except _claims.MissingData:
             continue
-        if v.status != _claims.INCONCLUSIVE:
+        if v.status != _claims.INCONCLUSIVE and not (single and v.basis == "single"):
             continue
         ids.append(claim.id)
         for p in _claims.points_used(claim, rows, profile):
@@ -392,7 +398,7 @@ def follow_up(mod: ModuleType, profile: str, resolved: Mapping[str, Any], run: s
             if bar is not None:
                 bar.update(1)
     record["inconclusive"] = inconclusive_points(mod.EXPERIMENT, profile, run.rows(),
-                                                 claims_path)[0]
+                                                 claims_path, single=False)[0]
     run.provenance["follow_up"] = record
     run._write_provenance()
     return record

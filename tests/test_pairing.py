@@ -46,6 +46,22 @@ def test_points_group_by_pairing():
     assert [len(g["members"]) for g in pipeline.follow_up_points(p, flat)] == [2]
 
 
+def test_a_kernel_group_keeps_its_threads_within_half_of_pid_max(monkeypatch):
+    # every kernel thread of a group is alive at once; pid_max is shared with the whole machine
+    monkeypatch.setattr(pipeline, "_pid_max", lambda: 20_000)
+    p = _params(tasks=[1, 1000, 4000, 6000, 9000, 50_000], backends=["kernel", "fifo"],
+                pairing="backends", kernel_max_tasks=9000)
+    got = [(g["backend"], [m["tasks"] for m in g.get("members", [g])])
+           for g in pipeline.points(p)]
+    assert got == [("kernel", [1, 1000, 4000]), ("kernel", [6000]), ("kernel", [9000, 50_000]),
+                   ("whyevents", [1, 1000, 4000, 6000, 9000, 50_000])]
+    assert all("members" not in g for g in pipeline.points(p) if g["tasks"] == 6000)
+    monkeypatch.setattr(pipeline, "_pid_max", lambda: None)       # unknown: 2 x the cap
+    got = [[m["tasks"] for m in g.get("members", [g])] for g in pipeline.points(p)
+           if g["backend"] == "kernel"]
+    assert got == [[1, 1000, 4000], [6000], [9000, 50_000]]
+
+
 def test_sliced_meter_publishes_its_count(tmp_path):
     counter = tmp_path / "c"
     counter.write_bytes(b"\0" * 24)

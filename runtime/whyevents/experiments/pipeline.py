@@ -386,8 +386,35 @@ def _grouped(pts: list[dict], params: dict) -> list[dict]:
         key = (("alone", i) if p["scheduler"] in _UNPAIRED_SCHEDULERS
                else (p["rep"], _pair_label(p, pairing)))
         groups.setdefault(key, []).append(p)
-    return [{**members[0], "members": members} if key[0] != "alone" else members[0]
-            for key, members in groups.items()]
+    out = []
+    for key, members in groups.items():
+        if key[0] == "alone":
+            out.append(members[0])
+            continue
+        for part in _within_pid_budget(members, params):
+            out.append({**part[0], "members": part} if len(part) > 1 else part[0])
+    return out
+
+
+def _within_pid_budget(members: list[dict], params: dict) -> list[list[dict]]:
+    """A group's members, split into consecutive parts whose kernel threads (all alive at once
+    while the group is measured) stay within half of pid_max, which every process on the
+    machine shares; members capped by ``kernel_max_tasks`` start no threads and do not count.
+    Other backends' groups are one part."""
+    if members[0]["backend"] != "kernel":
+        return [members]
+    cap = params["kernel_max_tasks"]
+    budget = (_pid_max() or 2 * cap) // 2
+    parts: list[list[dict]] = [[]]
+    used = 0
+    for m in members:
+        n = m["tasks"] if m["tasks"] <= cap else 0
+        if parts[-1] and used + n > budget:
+            parts.append([])
+            used = 0
+        parts[-1].append(m)
+        used += n
+    return parts
 
 
 def follow_up_points(params: dict, pts: list[dict]) -> list[dict]:

@@ -466,7 +466,7 @@ def request_schedule(conns: int, warmup: int, n: int) -> list[int]:
 
 def server_program(name: str, root: str, warmup: int, *, build: str = "interpreted",
                    model: dict | None = None, threads: int | None = None,
-                   conns: int = 1) -> Callable[[int], dict]:
+                   conns: int = 1, cache_sim: bool = True) -> Callable[[int], dict]:
     """``n -> totals`` of server ``name`` (``whyevents.servers``, epoll) under cachegrind,
     serving the warm-up (``server_warmup(warmup, conns)``) + n keep-alive GETs of the 8 KiB
     file over ``conns`` connections opened once it is ready, round robin
@@ -475,7 +475,8 @@ def server_program(name: str, root: str, warmup: int, *, build: str = "interpret
     once the server is idle (``_end_by_signal``). Knot's pool gets
     ``threads`` threads (default: ``benchmarks.servers.knot_c_threads(conns)``, what ``whyevents
     bench servers`` gives as many wrk connections); a Knot-C pool smaller than ``conns`` would
-    leave connections unserved in the backlog, a ``ValueError``."""
+    leave connections unserved in the backlog, a ``ValueError``. ``cache_sim=False`` counts
+    instructions only (``cachegrind_command``), what the regression guard needs."""
     from whyevents.harness import procs
     from whyevents.servers import POOLS
 
@@ -505,7 +506,7 @@ def server_program(name: str, root: str, warmup: int, *, build: str = "interpret
         with tempfile.TemporaryDirectory(prefix="whyevents-yardstick-") as tmp:
             out = Path(tmp) / "cachegrind.out"
             cmd = cachegrind_command([sys.executable, "-m", "whyevents.servers.process",
-                                      json.dumps(spec)], out, model)
+                                      json.dumps(spec)], out, model, cache_sim)
             err = open(Path(tmp) / "stderr", "w+b")  # noqa: SIM115 - closed below
             proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=err, start_new_session=True)

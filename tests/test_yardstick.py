@@ -129,12 +129,12 @@ MAX_IR_PER_TASK = {"event": 25_500, "fifo": 34_000}
 
 #: Upper bounds on the instructions per keep-alive request (8 KiB file, one connection, epoll,
 #: interpreted build, windows of GUARD_REQUESTS after 50 warm-up): the measured counts plus ~4%
-#: headroom. The Date header is rebuilt once a wall-clock second, so these repeat to about half a
-#: percent, not to a fraction of one. Re-measure with ``whyevents bench yardstick --backends none
-#: --servers knot-c,knot-c-async,eventloop --requests 100,400`` and keep the headroom when a
-#: deliberate change moves them. The green Knot's bound is the hub's per-request path
-#: (tests/test_overhead counts its Python calls); the async Knot's is tight enough that undoing
-#: issue 20's per-request cut (the poll time-out by min()/max()) crosses it.
+#: headroom. The Date header is rebuilt once a wall-clock second, so these repeat less exactly
+#: than the per-task counts (docs/DESIGN.md, the yardstick). Re-measure with ``whyevents bench
+#: yardstick --backends none --servers knot-c,knot-c-async,eventloop --requests 100,400`` and
+#: keep the headroom when a deliberate change moves them. The green Knot's bound is the hub's
+#: per-request path (tests/test_overhead counts its Python calls); the async Knot's is tight
+#: enough that undoing issue 20's per-request cut (the poll time-out by min()/max()) crosses it.
 GUARD_REQUESTS = (100, 400)
 MAX_IR_PER_REQUEST = {"knot-c": 60_000, "knot-c-async": 47_800, "eventloop": 47_400}
 

@@ -95,6 +95,28 @@ def test_paired_slices_are_resampled_together():
     assert hi2 - lo2 > 0.1
 
 
+def test_a_group_whose_round_outlasts_a_slice_is_resampled_by_rep():
+    """A round of 1,000 completions takes three slices and its completions come in bursts:
+    single slices swing with the round's period, so such a group keeps each member's whole
+    window and only its reps (drawn jointly) are resampled."""
+    period = [0.0, 1250.0, 3750.0]                       # mean 1,666.7/s: a round is 0.6 s
+    rows = []
+    for rep, host in enumerate((1.0, 0.6, 0.8)):         # the host's speed in that rep
+        for where, scale, shift in ((FIFO, 0.9, 1), (EVENT, 1.0, 0)):
+            s = [host * scale * period[(i + shift) % 3] for i in range(15)]
+            rows.append({**where, "tasks": 1000, "build": "interpreted", "rep": rep,
+                         "pair": "tasks=1000/interpreted", "slice_rates": s, "slice_s": 0.2,
+                         "throughput_rps": sum(s) / len(s), "status": "ok"})
+    assert claims._round_outlasts_slice(rows[:2])
+    (lo, hi), basis = claims.interval(_claim(), rows, "quick")
+    assert basis == "slices" and lo == pytest.approx(0.9) and hi == pytest.approx(0.9)
+    for r in rows:                                        # no slice length: single slices
+        del r["slice_s"]
+    assert not claims._round_outlasts_slice(rows[:2])
+    (lo1, hi1), _ = claims.interval(_claim(), rows, "quick")
+    assert hi1 - lo1 > 0.3
+
+
 # -- verdicts -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("op", "value", "lo", "hi", "thr", "want"), [

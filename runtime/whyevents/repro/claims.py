@@ -88,7 +88,9 @@ own metric over the rows (``interval``): each point's reps are resampled with re
 is the experiment's ``KEY_FIELDS`` without ``rep``) and the metric recomputed; rows measured side
 by side (``pair`` and ``slice_rates`` columns: the pipeline's ``pairing``) are resampled together,
 the same reps of every point of a pair and the same time slices of every process of a rep, so a
-host slowdown that hit both sides of a comparison stays paired in every resample. An experiment
+host slowdown that hit both sides of a comparison stays paired in every resample (where a round
+of some member outlasts a slice, its bursts would swing the slices: that group's members keep
+their whole windows and only its reps are drawn, ``_round_outlasts_slice``). An experiment
 whose points are measured side by side in each rep declares the fields they share as
 ``PAIRED_BY`` (the web sweep: ``clients`` and ``build``, every server of one client count in a
 row, in ABBA order over the reps): the reps of such a group are resampled jointly, paired reps —
@@ -621,6 +623,22 @@ def _bootstrap_plan(rows: Sequence[Mapping[str, Any]], fields: tuple[str, ...],
     return single, paired, joint
 
 
+def _round_outlasts_slice(members: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a round of some member of a paired group (``tasks`` completions, ``tasks /
+    throughput_rps`` seconds of its own time) outlasts a slice. Within a round the completions
+    come in bursts, so single slices then swing with the round's period, and resampling them one
+    by one would put that swing into the interval (the full pipeline's largest N do this).
+    Blocks of slices only cancel it when they span whole rounds, which the slices cannot tell;
+    so such a group's members each keep their whole window (many rounds) and the group's reps,
+    still drawn jointly, are what is resampled."""
+    for m in members:
+        n, rate, slice_s = _num(m.get("tasks")), _num(m.get("throughput_rps")), \
+            _num(m.get("slice_s"))
+        if n and rate and slice_s and rate > 0 and n / rate > slice_s:
+            return True
+    return False
+
+
 def _resample(single, paired, rng: random.Random, joint=None) -> list[Mapping[str, Any]]:
     out: list[Mapping[str, Any]] = []
     choice = rng.choice
@@ -643,7 +661,10 @@ def _resample(single, paired, rng: random.Random, joint=None) -> list[Mapping[st
         for _ in keys:
             members = reps[choice(keys)]
             cycles = min(len(_slices(m) or ()) for m in members)
-            idx = [rng.randrange(cycles) for _ in range(cycles)]
+            if _round_outlasts_slice(members):
+                idx = list(range(cycles))       # the whole window: the rep is the unit
+            else:
+                idx = [rng.randrange(cycles) for _ in range(cycles)]
             for m in members:
                 s = _slices(m) or []
                 out.append({**m, "throughput_rps": statistics.fmean(s[i] for i in idx)})

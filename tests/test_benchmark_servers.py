@@ -281,3 +281,63 @@ def test_server_process_reports_start_errors(tmp_path):
     assert r.returncode == 1
     reply = json.loads(r.stdout.splitlines()[0])
     assert reply["ready"] is False and "root=" in reply["error"]
+
+
+# ---------------------------------------------------------------------------------------------
+# ratios to the event twin (issue 20's targets), from synthetic cells
+# ---------------------------------------------------------------------------------------------
+
+def _cell(server: str, conns: int, rep: int, cpu: float, status: str = "ok") -> dict:
+    return {"server": server, "connections": conns, "rep": rep, "status": status,
+            "cpu_us_per_request": cpu, "requests_per_s": 1e6 / cpu,
+            "user_us_per_request": cpu / 2, "system_us_per_request": cpu / 2}
+
+
+def test_paired_ratio_pairs_by_repetition_and_bounds_the_median():
+    from whyevents.harness.stats import MIN_PAIRS, against_target, paired_ratio
+
+    # a slow repetition (rep 2) hits both sides: the paired ratios stay 1.2
+    pairs = [(12.0, 10.0), (12.6, 10.5), (24.0, 20.0), (11.4, 9.5), (12.0, 10.0)]
+    r = paired_ratio(pairs)
+    assert r["n"] == 5 and r["median"] == pytest.approx(1.2)
+    assert r["lo"] == pytest.approx(1.2) and r["hi"] == pytest.approx(1.2)
+    assert against_target(r, 1.25) == "MET" and against_target(r, 1.10) == "MISSED"
+    assert paired_ratio(pairs, seed=3) == paired_ratio(pairs, seed=3)
+    # spread ratios: the interval straddles a target between them
+    spread = paired_ratio([(10, 10), (13, 10), (11, 10), (14, 10), (12, 10), (10.5, 10)])
+    assert spread["lo"] < 1.15 < spread["hi"]
+    assert against_target(spread, 1.15) == "INCONCLUSIVE"
+    # too few pairs: a median but no interval, and so no verdict; bad sides are left out
+    few = paired_ratio([(11, 10), (None, 10), (12, 0)] + [(13, 10)] * (MIN_PAIRS - 2))
+    assert few["n"] == MIN_PAIRS - 1 and few["lo"] is None
+    assert against_target(few, 5.0) == "INCONCLUSIVE"
+
+
+def test_twin_ratios_decide_issue_20_targets_and_are_printed():
+    cfg = web.Config(profile="quick", conns=[50], servers=["knot-c", "knot-c-async", "eventloop",
+                                                           "uvloop"])
+    cells = []
+    for rep, twin in enumerate([10.0, 20.0, 11.0, 10.0, 12.0]):
+        cells += [_cell("eventloop", 50, rep, twin), _cell("knot-c", 50, rep, twin * 1.4),
+                  _cell("knot-c-async", 50, rep, twin * 1.02), _cell("uvloop", 50, rep, 5.0)]
+    cells.append(_cell("knot-c", 50, 5, 99.0))            # no twin in rep 5: not paired
+    cells.append(_cell("eventloop", 50, 6, 1.0, status="error"))
+    ratios = web.twin_ratios(cfg, [50], cells)
+    by = {r["server"]: r for r in ratios}
+    assert set(by) == {"knot-c", "knot-c-async"}           # whyevents servers only, not the twin
+    assert by["knot-c"]["n"] == 5 and by["knot-c"]["median"] == pytest.approx(1.4)
+    assert by["knot-c"]["verdict"] == "MISSED" and by["knot-c"]["target"] == 1.25
+    assert by["knot-c-async"]["verdict"] == "MET"
+    assert web.twin_ratios(cfg, [50], [c for c in cells if c["server"] != "eventloop"]) == []
+    rows, verdicts = web.aggregate(cfg, [50], cells)
+    result = {"parameters": {"connections": [50], "profile": "quick", "server_cpu": 0,
+                             "wrk_cpu": 1, "servers": cfg.servers, "repeat": 5,
+                             "fd_limit": {"soft": 1, "hard": 1, "max_connections": 1},
+                             "duration_s": {s: {50: 2} for s in cfg.servers},
+                             "knot_c_threads": {50: 256}},
+              "provenance": {"python": "3", "cpu_model": "x", "loadavg": [0.0]},
+              "rows": rows, "verdicts": verdicts, "twin_ratios": ratios}
+    text = web.format_table(result)
+    assert re.search(r"knot-c\s+50: 1\.40 \[1\.40, 1\.40\]", text)
+    assert re.search(r"knot-c\s+50 connections: <= 1\.25\s+MISSED", text)
+    assert re.search(r"knot-c-async\s+50 connections: <= 1\.10\s+MET", text)

@@ -33,9 +33,15 @@ Why this shape:
   soft limit to the hard one (wrk inherits it), and so does each server; a connection count that
   does not fit (connections + ``FD_MARGIN`` over the limit, or over the ephemeral port range) is
   capped and the cap is printed and recorded, rather than letting anyone hit EMFILE.
-* **Nothing fails on a target.** The targets (Knot-C green epoll: req/s >= uvloop's and CPU
-  us/request <= uvloop's at every connection count) are printed MET/MISSED; the exit status is 0
-  unless a whyevents server could not be measured at all.
+* **Ratios to the event twin, paired by repetition.** Each whyevents server's CPU per request
+  is divided by the event twin's (``eventloop``) of the same repetition and connection count,
+  measured next to it; the table gives the median of those ratios with a 95% bootstrap interval
+  over the repetitions (``harness.stats.paired_ratio``). Issue 20's targets are decided on
+  them (``TWIN_TARGETS``): MET only when the whole interval is at or under the target, MISSED
+  when all of it is over, INCONCLUSIVE otherwise (more repetitions narrow it).
+* **Nothing fails on a target.** The targets (the twin ratios above; Knot-C green epoll: req/s
+  >= uvloop's and CPU us/request <= uvloop's at every connection count) are printed; the exit
+  status is 0 unless a whyevents server could not be measured at all.
 
 Knot-C serves each connection to completion on one of a fixed pool of threads, so with
 keep-alive it needs at least as many threads as wrk has connections (the rest would wait in the
@@ -57,6 +63,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +72,7 @@ from whyevents.harness import args as _args
 from whyevents.harness import procs
 from whyevents.harness import progress as _progress
 from whyevents.harness import provenance as _provenance
-from whyevents.harness.stats import cell_text, fmt, summary
+from whyevents.harness.stats import MIN_PAIRS, against_target, cell_text, fmt, paired_ratio, summary
 from whyevents.servers import POOLS as KNOT_C_POOLS
 from whyevents.servers import SERVERS as REGISTRY
 from whyevents.servers.process import ServerProcess, ServerStartError
@@ -116,6 +123,11 @@ _NEEDS = {"uvloop": "uvloop", "gevent": "gevent", "pywsgi-nodelay": "gevent", "p
 #: Servers whose runs are kept short whatever --duration says (pywsgi without NODELAY waits for
 #: the client's delayed ACK on every response: a long run measures the delayed-ACK timer).
 _SHORT = ("pywsgi",)
+
+#: The event twin every whyevents server's CPU per request is divided by, repetition by repetition.
+TWIN = "eventloop"
+#: Issue 20's targets: server CPU per request / the twin's, at most this at every connection count.
+TWIN_TARGETS: dict[str, float] = {"knot-c": 1.25, "knot-c-async": 1.10}
 
 DEFAULT_CONNS = (50, 1000, 10_000)
 #: Descriptors a server or wrk needs beyond one per connection (listener, epoll, pipes, stdio,
@@ -535,6 +547,33 @@ def aggregate(cfg: Config, conns: Sequence[int], cells: list[dict]) -> tuple[lis
     return rows, verdicts
 
 
+def twin_ratios(cfg: Config, conns: Sequence[int], cells: list[dict],
+                metric: str = "cpu_us_per_request") -> list[dict]:
+    """Per whyevents server (not the twin) and connection count: ``metric`` / the twin's,
+    paired by repetition (``paired_ratio``), with the target and its verdict where
+    ``TWIN_TARGETS`` names one. Empty unless the twin was measured."""
+    ok = {(x["server"], x["connections"], x.get("rep")): x[metric] for x in cells
+          if x["status"] == "ok" and x.get(metric) is not None}
+    if not any(k[0] == TWIN for k in ok):
+        return []
+    out = []
+    for s in cfg.servers:
+        if s == TWIN or s not in WHYEVENTS_SERVERS:
+            continue
+        for c in conns:
+            pairs = [(v, ok[(TWIN, c, rep)]) for (srv, cc, rep), v in ok.items()
+                     if srv == s and cc == c and (TWIN, c, rep) in ok]
+            if not pairs:
+                continue
+            r = {"server": s, "connections": c, "metric": metric,
+                 **paired_ratio(pairs, seed=zlib.crc32(f"{s}/{c}".encode()))}
+            if s in TWIN_TARGETS:
+                r["target"] = TWIN_TARGETS[s]
+                r["verdict"] = against_target(r, TWIN_TARGETS[s])
+            out.append(r)
+    return out
+
+
 def run_benchmark(cfg: Config) -> dict:
     """Measure every cell (writing the JSON after each), aggregate, return the result dict."""
     budget = fd_budget()
@@ -558,7 +597,7 @@ def run_benchmark(cfg: Config) -> dict:
     result = {"schema": "whyevents.bench.servers/1", "complete": False,
               "provenance": _provenance.benchmark(parameters), "parameters": parameters,
               "descriptions": {**WHYEVENTS_SERVERS, **PEERS},
-              "cells": [], "rows": [], "verdicts": []}
+              "cells": [], "rows": [], "verdicts": [], "twin_ratios": []}
     bar = _progress.bar(len(jobs), cfg.progress)
     t_start = time.perf_counter()
     unavailable: dict[str, str] = {}
@@ -580,6 +619,7 @@ def run_benchmark(cfg: Config) -> dict:
                 cell["rep"] = job["rep"]
                 result["cells"].append(cell)
                 result["rows"], result["verdicts"] = aggregate(cfg, conns, result["cells"])
+                result["twin_ratios"] = twin_ratios(cfg, conns, result["cells"])
                 write_json(json_path, result)
                 bar.update(1)
     finally:
@@ -643,6 +683,7 @@ def format_table(result: dict) -> str:
         lines.append("-+-".join("-" * w for w in widths))
         lines += [line(b) for b in body]
         lines.append("")
+    lines += _twin_block(result)
     lines.append("targets (Knot-C green epoll vs uvloop, same run):")
     for v in result["verdicts"]:
         what = ("req/s >= uvloop's" if v["metric"] == "requests_per_s"
@@ -665,6 +706,38 @@ def format_table(result: dict) -> str:
                  "machine.")
     lines += _notes(result)
     return "\n".join(lines)
+
+
+def _twin_block(result: dict) -> list[str]:
+    """The ratios to the twin, a line per server, and the twin targets' verdicts."""
+    ratios = result.get("twin_ratios") or []
+    if not ratios:
+        return []
+    conns = [c for c in result["parameters"]["connections"]
+             if any(r["connections"] == c for r in ratios)]
+    lines = [f"CPU us/request / {TWIN}'s, paired by repetition: median [95% interval] "
+             f"(no interval under {MIN_PAIRS} repetitions)"]
+    width = max(len(r["server"]) for r in ratios)
+    for s in dict.fromkeys(r["server"] for r in ratios):
+        cells = []
+        for c in conns:
+            r = next((x for x in ratios if x["server"] == s and x["connections"] == c), None)
+            if r is None or r["median"] is None:
+                cells.append(f"{c:,}: -")
+                continue
+            text = f"{c:,}: {r['median']:.2f}"
+            if r["lo"] is not None:
+                text += f" [{r['lo']:.2f}, {r['hi']:.2f}]"
+            cells.append(text)
+        lines.append(f"  {s:<{width}}  " + " | ".join(cells))
+    targeted = [r for r in ratios if "target" in r]
+    if targeted:
+        lines.append(f"targets (issue 20, CPU us/request / {TWIN}'s, same run):")
+        for r in targeted:
+            lines.append(f"  {r['server']:<{width}} {r['connections']:>7,} connections: <= "
+                         f"{r['target']:.2f}  {r['verdict']}")
+    lines.append("")
+    return lines
 
 
 def _notes(result: dict) -> list[str]:
@@ -706,8 +779,10 @@ Web servers under wrk: one 8 KiB file, keep-alive, the server pinned to one core
 (one thread) to another, at 50, 1,000 and 10,000 connections. Per server and connection count:
 req/s and the server's CPU microseconds per request (user + system of the server process during
 the run). Each measurement is a fresh server subprocess, checked (200, 8,192 bytes, pipelining)
-before wrk runs; repetitions are interleaved; cells are medians with the IQR. Prints MET/MISSED
-for Knot-C against uvloop and writes JSON with provenance; never fails on a missed target.
+before wrk runs; repetitions are interleaved; cells are medians with the IQR. Prints each
+whyevents server's CPU per request over the event twin's, paired by repetition, with a 95%
+interval, and MET/MISSED/INCONCLUSIVE for the targets on it (and Knot-C against uvloop); writes
+JSON with provenance; never fails on a missed target.
 
 servers (--servers):
 {_SERVER_HELP}

@@ -11,6 +11,10 @@ the cgroup file system and so the server's CPU cap; nsenter changes the network 
 so the server runs under the same cap as in the one-host run. All traffic is between the
 namespaces and the bridge this test creates; every name carries this run's tag, and the
 namespaces, the bridge and the processes are removed in the fixture's teardown, failure or not.
+A run killed before its teardown (``make test`` stopped with SIGKILL) would leave them, and the
+next run would skip on "already in use": so the bridge carries its owner (``ip link ... alias``:
+the creating process's pid and start time), and on import this module first removes the
+namespaces, veths and bridge of any owner that is no longer running (``_sweep_stale``).
 
 What is compared, and why: a short sweep (one server, two client counts, a window of seconds)
 runs once on this machine's loopback and once with the server in its namespace and the load
@@ -50,6 +54,52 @@ PARAMS = {"servers": "knot-c/epoll", "clients": "4,16", "reps": "1", "warmup": "
           "duration": "3.0"}
 
 
+#: a bridge's alias naming the test process that made it: "whyevents-test <pid> <start time>"
+OWNER = "whyevents-test"
+
+
+def _started(pid: int) -> str | None:
+    """The start time of process ``pid`` in clock ticks since boot (/proc/PID/stat field 22),
+    so a pid reused by another process is not taken for the owner; None if it is not running."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _owner_mark(pid: int | None = None) -> str:
+    pid = os.getpid() if pid is None else pid
+    return f"{OWNER} {pid} {_started(pid)}"
+
+
+def _sweep_stale() -> list[str]:
+    """Remove what a killed run of this test left: for each ``wybr<tag>`` bridge whose alias
+    names an owner that is not running any more, the ``whyev-<tag>-*`` namespaces (their veth
+    ends go with them), the ``wy<tag>*`` veths and the bridge. Returns what it removed."""
+    links = subprocess.run(["ip", "-o", "link", "show", "type", "bridge"], capture_output=True,
+                           text=True, timeout=STEP_TIMEOUT).stdout
+    spaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                            timeout=STEP_TIMEOUT).stdout.split()
+    removed = []
+    for m in re.finditer(rf"^\d+: wybr(\w+)[:@].*?alias {OWNER} (\d+) (\S+)", links, re.M):
+        tag, pid, started = m.group(1), int(m.group(2)), m.group(3)
+        if _started(pid) == started:
+            continue                                      # its owner still runs: not stale
+        for ns in spaces:
+            if ns.startswith(f"whyev-{tag}-"):
+                subprocess.run(["ip", "netns", "del", ns], capture_output=True,
+                               timeout=STEP_TIMEOUT)
+                removed.append(ns)
+        for short in ("srv", "c1", "c2"):
+            subprocess.run(["ip", "link", "del", f"wy{tag}{short}"], capture_output=True,
+                           timeout=STEP_TIMEOUT)
+        subprocess.run(["ip", "link", "del", f"wybr{tag}"], capture_output=True,
+                       timeout=STEP_TIMEOUT)
+        removed.append(f"wybr{tag}")
+    return removed
+
+
 def _why_not() -> str | None:
     if importlib.util.find_spec("distributed") is None:
         return "dask.distributed not installed: pip install -e '.[cluster]'"
@@ -60,6 +110,7 @@ def _why_not() -> str | None:
     for tool in ("ip", "nsenter"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed (iproute2 / util-linux)"
+    _sweep_stale()
     shown = subprocess.run(["ip", "-4", "addr", "show"], capture_output=True, text=True,
                            timeout=STEP_TIMEOUT)
     if f" {SUBNET}." in shown.stdout:
@@ -123,6 +174,7 @@ def hosts():
     try:
         _ip("link", "add", bridge, "type", "bridge")
         made_links.append(bridge)
+        _ip("link", "set", "dev", bridge, "alias", _owner_mark())
         _ip("addr", "add", f"{BRIDGE_IP}/24", "dev", bridge)
         _ip("link", "set", bridge, "up")
         for short, (ns, addr) in spaces.items():
@@ -235,3 +287,37 @@ def test_a_client_host_without_a_worker_is_refused_before_the_run(hosts, tmp_pat
                                             client_hosts=f"{CLIENT_IPS[0]},{SUBNET}.9"),
                        progress=False, root=tmp_path, cluster=hosts["scheduler"])
     assert not store.list_runs("web", root=tmp_path)
+
+
+def test_a_killed_runs_namespaces_are_swept_and_a_live_ones_kept():
+    """What a run killed before teardown leaves (a marked bridge, a namespace of its tag) is
+    removed; the same left by a process still running is not."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_mark = _owner_mark(dead.pid)     # its start time, or None if it has already ended
+    dead.wait()
+    if _started(dead.pid) is not None:
+        pytest.skip("the finished process's pid was reused at once")
+    made = {}
+    try:
+        for who, mark in (("dead", dead_mark), ("live", _owner_mark())):
+            tag = secrets.token_hex(3)
+            made[who] = tag
+            _ip("link", "add", f"wybr{tag}", "type", "bridge")
+            _ip("link", "set", "dev", f"wybr{tag}", "alias", mark)
+            _ip("netns", "add", f"whyev-{tag}-srv")
+        removed = _sweep_stale()
+        spaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                                timeout=STEP_TIMEOUT).stdout
+        links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True,
+                               timeout=STEP_TIMEOUT).stdout
+        d, live = made["dead"], made["live"]
+        assert f"whyev-{d}-srv" in removed and f"wybr{d}" in removed
+        assert f"whyev-{d}-srv" not in spaces and f"wybr{d}:" not in links
+        assert f"whyev-{live}-srv" in spaces and f"wybr{live}:" in links
+        assert not any(live in r for r in removed)
+    finally:
+        for tag in made.values():
+            subprocess.run(["ip", "netns", "del", f"whyev-{tag}-srv"], capture_output=True,
+                           timeout=STEP_TIMEOUT)
+            subprocess.run(["ip", "link", "del", f"wybr{tag}"], capture_output=True,
+                           timeout=STEP_TIMEOUT)

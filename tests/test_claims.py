@@ -355,3 +355,17 @@ def test_claims_use_the_interpreted_build_only():
     assert claims.evaluate(c, pipeline(), "full").passed
     with pytest.raises(MissingData, match="rows of another build than interpreted left out"):
         claims.evaluate(c, compiled, "full")
+
+
+def test_rows_match_a_filter_as_text():
+    """A filter value matches a row's value when their text is equal (a CSV gives "1000" for
+    1000), not when only their numbers are (1000.0 is not the row 1000's text); a row without
+    the column never matches."""
+    from whyevents.repro.claims import _match
+
+    assert _match({"tasks": "1000", "backend": "event"}, {"tasks": 1000, "backend": "event"})
+    assert _match({"tasks": 1000}, {"tasks": 1000}) and _match({"tasks": 1}, None)
+    assert not _match({"tasks": 1000.0}, {"tasks": 1000})
+    assert not _match({"tasks": True}, {"tasks": 1})
+    assert not _match({"backend": "event"}, {"backend": "event", "tasks": 1000})
+    assert not _match({"backend": "fifo"}, {"backend": "event"})

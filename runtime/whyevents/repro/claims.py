@@ -177,7 +177,16 @@ def _ok(row: Mapping[str, Any]) -> bool:
 
 
 def _match(row: Mapping[str, Any], where: Mapping[str, Any] | None) -> bool:
-    return all(k in row and str(row[k]) == str(v) for k, v in (where or {}).items())
+    """Whether ``row`` has every ``where`` value, compared as text (a CSV's "1000" matches 1000).
+    Called for every row of every bootstrap resample: equal values of one type skip the text."""
+    if where:
+        for k, v in where.items():
+            if k not in row:
+                return False
+            rv = row[k]
+            if not (rv.__class__ is v.__class__ and rv == v) and str(rv) != str(v):
+                return False
+    return True
 
 
 def _num(v: Any) -> float | None:
@@ -192,9 +201,11 @@ def _select(rows: Sequence[Mapping[str, Any]], where: Mapping[str, Any] | None,
             x: str, y: str | None) -> list[Mapping[str, Any]]:
     if not rows:
         raise MissingData("no rows at all")
-    columns = set().union(*(r.keys() for r in rows))
-    needed = [c for c in [*(where or {}), x, *([y] if y else [])] if c not in columns]
+    # a column is missing only if no row has it; the first row nearly always has them all
+    needed = [c for c in [*(where or {}), x, *([y] if y else [])]
+              if not any(c in r for r in rows)]
     if needed:
+        columns = set().union(*(r.keys() for r in rows))
         raise MissingData(f"rows lack column(s) {needed}; have {sorted(columns)}")
     sel = [r for r in rows if _match(r, where)]
     if not sel:

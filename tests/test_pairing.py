@@ -22,7 +22,7 @@ def _params(**over):
 
 def test_pairing_per_profile_and_checked():
     assert pipeline.PROFILES["quick"]["pairing"] == "backends"
-    assert pipeline.PROFILES["full"]["pairing"] == "none"
+    assert pipeline.PROFILES["full"]["pairing"] == "backends"
     with pytest.raises(ValueError, match="pairing"):
         pipeline.check_params({"pairing": "sometimes"})
     with pytest.raises(ValueError, match="slice_s"):

@@ -35,8 +35,8 @@ Why this shape:
   capped and the cap is printed and recorded, rather than letting anyone hit EMFILE.
 * **Ratios to the event twin, paired by repetition.** Each whyevents server's CPU per request
   is divided by the event twin's (``eventloop``) of the same repetition and connection count,
-  measured next to it; the table gives the median of those ratios with a 95% bootstrap interval
-  over the repetitions (``harness.stats.paired_ratio``). Issue 20's targets are decided on
+  measured next to it; the table gives the median of those ratios with a bootstrap confidence
+  interval over the repetitions (``harness.stats.paired_ratio``). Issue 20's targets are decided on
   them (``TWIN_TARGETS``): MET only when the whole interval is at or under the target, MISSED
   when all of it is over, INCONCLUSIVE otherwise (more repetitions narrow it).
 * **Nothing fails on a target.** The targets (the twin ratios above; Knot-C green epoll: req/s

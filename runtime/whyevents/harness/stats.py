@@ -80,9 +80,11 @@ def paired_ratio(pairs: Iterable[tuple[float, float]], *, resamples: int = 2000,
                  seed: int = 0) -> dict:
     """``a / b`` for pairs measured side by side (one repetition each), so that what slowed the
     machine during one repetition hits both sides: ``{"median", "lo", "hi", "n", "ratios"}``,
-    the median of the per-pair ratios and its 95% percentile-bootstrap interval over the pairs
-    (seeded: the same pairs give the same interval). ``lo``/``hi`` are None below ``MIN_PAIRS``
-    pairs; pairs with a missing or non-positive side are left out."""
+    the per-pair ratios' median and, as ``lo`` and ``hi``, the 2.5th and 97.5th percentiles of
+    its bootstrap over the pairs: a confidence interval of the claims' level, 0.95
+    (``repro.claims.CONFIDENCE``; seeded: the same pairs give the same interval). ``lo`` and
+    ``hi`` are None below ``MIN_PAIRS`` pairs; pairs with a missing or non-positive side are
+    left out."""
     ratios = [a / b for a, b in pairs if a is not None and b is not None and a > 0 and b > 0]
     n = len(ratios)
     out = {"median": statistics.median(ratios) if ratios else None, "lo": None, "hi": None,

@@ -45,6 +45,7 @@ def test_scaling_rows_carry_stack_growth():
 @pytest.mark.parametrize("params, words", [
     ({"kinds": "graph,nope"}, "kinds"), ({"tasks": "0"}, "tasks"), ({"bogus": 1}, "bogus"),
     ({"pipeline_backends": "pth"}, "pipeline_backends"), ({"window_s": 0}, "window_s"),
+    ({"pairing": "backends"}, "pairing"), ({"slice_s": "x"}, "slice_s"),
 ])
 def test_check_params_names_the_parameter(params, words):
     with pytest.raises(ValueError, match=words):
@@ -85,7 +86,8 @@ def test_pipeline_points_measure_both_forms_of_compiler_transformed_thread():
         assert {"coro", "gen", "event", "fifo"} <= set(C.PROFILES[profile]["pipeline_backends"])
     assert "gen" in C.PARAM_HELP["pipeline_backends"]
     params = C.check_params({"kinds": ["pipeline"], "tasks": [50], "pipeline_reps": 1,
-                             "pipeline_backends": "gen,coro", "window_s": 0.2})
+                             "pipeline_backends": "gen,coro", "window_s": 0.2,
+                             "pairing": "none"})
     rows = {}
     for p in C.points(params):
         (row,) = C.measure(p, params)
@@ -94,3 +96,45 @@ def test_pipeline_points_measure_both_forms_of_compiler_transformed_thread():
         assert rows[b]["status"] == "ok", rows[b]["error"]
         assert rows[b]["backend"] == b and rows[b]["kind"] == "pipeline"
         assert rows[b]["tasks"] == 50 and rows[b]["throughput_rps"] > 0
+
+
+def test_pipeline_points_are_paired_by_task_count():
+    """Both profiles measure the backends of one (rep, N) side by side, time-sliced (issue 21):
+    one point per group, every member's row back under its own key, carrying the slices the
+    claims' bootstrap pairs; C4.4's interval is then drawn from slices, not reps."""
+    from whyevents.repro import claims
+
+    for profile in ("quick", "full"):
+        assert C.PROFILES[profile]["pairing"] == "tasks"
+        pts = [p for p in C.points(C.PROFILES[profile]) if p["kind"] == "pipeline"]
+        prof = C.PROFILES[profile]
+        assert len(pts) == prof["pipeline_reps"] * len(prof["tasks"])
+        for p in pts:
+            assert [m["subject"] for m in p["members"]] == prof["pipeline_backends"]
+            assert {(m["rep"], m["n"]) for m in p["members"]} == {(p["rep"], p["n"])}
+    # the runner's follow-up rounds are grouped alike, whatever else the params hold
+    again = C.follow_up_points({**C.PROFILES["quick"], "experiment_module": "x"},
+                               [{"kind": "pipeline", "subject": b, "n": 10, "rep": 5}
+                                for b in ("coro", "event")])
+    assert len(again) == 1 and len(again[0]["members"]) == 2
+    params = C.check_params({"kinds": ["pipeline"], "tasks": [40, 80], "pipeline_reps": 2,
+                             "pipeline_backends": "coro,event", "window_s": 0.4,
+                             "slice_s": 0.1})
+    rows = []
+    for p in C.points(params):
+        got = C.measure(p, params)
+        assert [r["subject"] for r in got] == ["coro", "event"]
+        assert {(r["n"], r["rep"]) for r in got} == {(p["n"], p["rep"])}
+        rows += got
+    assert all(r["status"] == "ok" for r in rows), [r["error"] for r in rows]
+    assert all(r["pair"] and len(r["slice_rates"]) >= 2 for r in rows)
+    assert len({(r["pair"], r["rep"]) for r in rows}) == 4
+    claim = claims.get_claim("C4.4")
+    (lo, hi), basis = claims.interval(claim, _as_c44(rows), "quick")
+    assert basis == "slices" and 0 < lo <= hi
+
+
+def _as_c44(rows: list[dict]) -> list[dict]:
+    """The rows as C4.4's quick range reads them (1k-10k tasks): the test's small N renamed."""
+    to = {40: 1000, 80: 10000}
+    return [{**r, "tasks": to[r["tasks"]], "n": to[r["n"]]} for r in rows]

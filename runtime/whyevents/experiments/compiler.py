@@ -18,7 +18,10 @@ point (``kind``), so the claims are decided by data of the same run:
                 the task pipeline (``pipeline.measure``: one pinned subprocess each), in both
                 of CPython's forms: ``async def`` threads (``coro``) and generator threads
                 (``gen``, the transform with no coroutine protocol on top), so the notebook can
-                say what the ``async def`` form pays per task above its floor.
+                say what the ``async def`` form pays per task above its floor. With
+                ``pairing=tasks`` (both profiles) the backends at one N are measured as one group,
+                time-sliced on one core (``pipeline``'s pairing, issue 21): C4.4 compares
+                ``coro`` with ``event`` at each N, and a host slowdown then hits both alike.
 ``scaling``     bytes per parked thread for ``coro`` beside green threads (``scaling.measure``);
                 green threads' rows also carry their stack growth (``scaling.STACK_COLUMNS``:
                 C stack greenlet saved and Python frame bytes per parked thread, median/p99/
@@ -40,7 +43,7 @@ from . import scaling as _scaling
 
 __all__ = ["EXPERIMENT", "DESCRIPTION", "KEY_FIELDS", "SUMMARY_FIELDS", "PROFILES",
            "PARAM_HELP", "check_params", "points", "measure", "prepare", "COLUMNS", "KINDS",
-           "PIPELINE_BACKENDS"]
+           "PIPELINE_BACKENDS", "PAIRINGS", "follow_up_points"]
 
 EXPERIMENT = "compiler"
 DESCRIPTION = (
@@ -57,6 +60,9 @@ KINDS = ("graph", "atomic", "live_state", "stack", "pipeline", "scaling")
 #: the pipeline backends this experiment accepts (``pipeline.BACKENDS`` names): both forms of
 #: compiler-transformed thread, the event server and fifo green threads
 PIPELINE_BACKENDS = ("coro", "gen", "event", "fifo")
+#: ``pairing`` values: ``none``, one pipeline point at a time; ``tasks``, the pipeline backends at
+#: one N (and rep) time-sliced on one core as one group
+PAIRINGS = ("none", "tasks")
 #: the columns every row carries, which the claims read (``repro.claims.COLUMNS`` collects them)
 COLUMNS = ("kind", "subject", "series", "n", "count", "bytes_per_conn", "backend", "tasks",
            "throughput_rps", "threads", "bytes_per_thread", "status")
@@ -65,11 +71,14 @@ PROFILES: dict[str, dict] = {
     "quick": {"kinds": list(KINDS), "connections": [100], "tasks": [1000, 10000],
               "pipeline_backends": ["coro", "gen", "event", "fifo"], "pipeline_reps": 3,
               "window_s": 1.0, "threads": [1000, 10000], "scaling_backends": ["coro", "whyevents"],
-              "scaling_reps": 2},
+              "scaling_reps": 2, "pairing": "tasks", "slice_s": 0.2},
     "full": {"kinds": list(KINDS), "connections": [100, 1000], "tasks": [1000, 10000, 100000],
              "pipeline_backends": ["coro", "gen", "event", "fifo"], "pipeline_reps": 3,
-             "window_s": 3.0, "threads": [1000, 10000, 100000, 1000000],
-             "scaling_backends": ["coro", "whyevents"], "scaling_reps": 3},
+             "window_s": 4.0, "threads": [1000, 10000, 100000, 1000000],
+             "scaling_backends": ["coro", "whyevents"], "scaling_reps": 3,
+             # slices long enough that a round of 100,000 tasks fits in one for every backend
+             # but the slowest, so most groups are resampled by slice (claims.interval)
+             "pairing": "tasks", "slice_s": 0.5},
 }
 PARAM_HELP = {
     "kinds": f"which kinds of points ({', '.join(KINDS)})",
@@ -81,6 +90,9 @@ PARAM_HELP = {
     "threads": "scaling: parked threads, one point each",
     "scaling_backends": "scaling backends: coro, whyevents",
     "scaling_reps": "scaling repetitions",
+    "pairing": "pipeline: none (one point at a time) or tasks (the backends at one N measured "
+               "side by side, time-sliced on one core; the claims then pair their slices)",
+    "slice_s": "pipeline with pairing: seconds each backend's process runs alone per turn",
 }
 
 
@@ -105,6 +117,16 @@ def _names(name: str, v, allowed) -> list[str]:
     return list(dict.fromkeys(v))
 
 
+def _positive(name: str, v) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: {v!r} is not a number") from None
+    if not f > 0:
+        raise ValueError(f"{name}: {v!r} must be > 0")
+    return f
+
+
 def check_params(params: dict) -> dict:
     unknown = sorted(set(params) - set(PROFILES["quick"]))
     if unknown:
@@ -118,14 +140,17 @@ def check_params(params: dict) -> dict:
         "pipeline_backends": _names("pipeline_backends", p["pipeline_backends"],
                                     PIPELINE_BACKENDS),
         "pipeline_reps": _ints("pipeline_reps", p["pipeline_reps"])[0],
-        "window_s": float(p["window_s"]),
+        "window_s": p["window_s"],
         "threads": _ints("threads", p["threads"]),
         "scaling_backends": _names("scaling_backends", p["scaling_backends"],
                                    ("coro", "whyevents")),
         "scaling_reps": _ints("scaling_reps", p["scaling_reps"])[0],
+        "pairing": p["pairing"],
+        "slice_s": _positive("slice_s", p["slice_s"]),
     }
-    if not out["window_s"] > 0:
-        raise ValueError(f"window_s: {p['window_s']!r} must be > 0")
+    out["window_s"] = _positive("window_s", p["window_s"])
+    if out["pairing"] not in PAIRINGS:
+        raise ValueError(f"pairing: {out['pairing']!r} is not one of {', '.join(PAIRINGS)}")
     if not out["kinds"]:
         raise ValueError("kinds: empty: nothing to measure")
     return out
@@ -147,14 +172,41 @@ def points(params: dict) -> list[dict]:
     if "stack" in k:
         out.append({"kind": "stack", "subject": "knot-c", "n": 0, "rep": 0})
     if "pipeline" in k:
-        out += [{"kind": "pipeline", "subject": b, "n": n, "rep": r}
-                for r in range(p["pipeline_reps"]) for n in p["tasks"]
-                for b in p["pipeline_backends"]]
+        out += _grouped([{"kind": "pipeline", "subject": b, "n": n, "rep": r}
+                         for r in range(p["pipeline_reps"]) for n in p["tasks"]
+                         for b in p["pipeline_backends"]], p)
     if "scaling" in k:
         out += [{"kind": "scaling", "subject": b, "n": n, "rep": r}
                 for r in range(p["scaling_reps"]) for n in p["threads"]
                 for b in p["scaling_backends"]]
     return out
+
+
+def _grouped(pts: list[dict], params: dict) -> list[dict]:
+    """With ``pairing=tasks``, the pipeline points of one (rep, N) as one point (its first
+    member, all of them in ``members``), in order; other points and other pairings as they are.
+    A group is done when its first member's row is stored (all members' rows come together)."""
+    if params["pairing"] == "none":
+        return pts
+    groups: dict[tuple, list[dict]] = {}
+    out: list[dict] = []
+    for p in pts:
+        if p["kind"] != "pipeline":
+            out.append(p)
+            continue
+        key = (p["rep"], p["n"])
+        if key not in groups:
+            groups[key] = []
+            out.append(key)                       # placeholder, filled in below
+        groups[key].append(p)
+    return [({**groups[x][0], "members": groups[x]} if isinstance(x, tuple) else x)
+            for x in out]
+
+
+def follow_up_points(params: dict, pts: list[dict]) -> list[dict]:
+    """The runner's follow-up points (``repro.runner.follow_up``), grouped as ``points``."""
+    return _grouped(pts, check_params({k: v for k, v in params.items()
+                                       if k in PROFILES["quick"]}))
 
 
 @contextlib.contextmanager
@@ -191,6 +243,8 @@ def measure(point: dict, params: dict, *, ctx: dict | None = None,
             return [_row(point, **_w.live_point(subject, n))]
         if kind == "stack":
             return [_row(point, **_w.stack_point())]
+        if kind == "pipeline" and point.get("members"):
+            return _measure_pipeline_group(point["members"], p, ctx)
         if kind == "pipeline":
             backend, scheduler = _pipeline.BACKENDS[subject]
             pp = _pipeline.check_params({"tasks": [n], "backends": [subject], "reps": 1,
@@ -209,3 +263,31 @@ def measure(point: dict, params: dict, *, ctx: dict | None = None,
         raise
     except Exception as e:  # noqa: BLE001 - a failed row
         return [{**_row(point), "status": "failed", "error": f"{type(e).__name__}: {e}"[:400]}]
+
+
+def _measure_pipeline_group(members: list[dict], p: dict, ctx: dict | None) -> list[dict]:
+    """The rows of one (rep, N) group of pipeline points, measured side by side, time-sliced on
+    one core by the pipeline experiment (``pipeline._measure_group`` via ``pipeline.measure``):
+    each row carries ``pair`` and ``slice_rates``, which the claims' bootstrap pairs."""
+    n = members[0]["n"]
+    subjects = [m["subject"] for m in members]
+    pp = _pipeline.check_params({"tasks": [n], "backends": subjects, "reps": 1,
+                                 "window_s": p["window_s"], "pairing": "tasks",
+                                 "slice_s": p["slice_s"], "extra_reps": 0,
+                                 "timeout_s": 600.0})
+    subs = []
+    for m in members:
+        backend, scheduler = _pipeline.BACKENDS[m["subject"]]
+        subs.append({"backend": backend, "scheduler": scheduler, "tasks": n, "rep": m["rep"],
+                     "build": "interpreted"})
+    rows = _pipeline.measure({**subs[0], "members": subs}, pp, ctx=ctx)
+    by_backend = {(r["backend"], r.get("scheduler")): r for r in rows}
+    out = []
+    for m, sub in zip(members, subs, strict=True):
+        row = by_backend.get((sub["backend"], sub["scheduler"]))
+        if row is None:
+            out.append({**_row(m), "status": "failed", "error": "the group gave no row for it"})
+        else:
+            out.append({**dict.fromkeys(COLUMNS), **row, **{k: v for k, v in m.items()
+                                                             if k != "members"}})
+    return out

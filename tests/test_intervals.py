@@ -95,6 +95,19 @@ def test_paired_slices_are_resampled_together():
     assert hi2 - lo2 > 0.1
 
 
+def test_basis_names_what_the_claim_s_own_points_were_resampled_by():
+    """A run whose other points were sliced (the compiler's pipeline groups beside its graph
+    counts): a claim reading only repeated unsliced points says "reps", not "slices"."""
+    rows = rows_at([90.0, 91.0], [100.0, 100.0])
+    s = [120.0, 125.0, 118.0]
+    rows += [{"backend": "coro", "scheduler": "-", "tasks": 1000, "build": "interpreted",
+              "rep": rep, "pair": "tasks=1000/interpreted", "slice_rates": s,
+              "throughput_rps": sum(s) / 3, "status": "ok"} for rep in range(2)]
+    assert claims.interval(_claim(), rows, "quick")[1] == "reps"
+    coro = _claim(args={**CLAIM["args"], "a": {"backend": "coro"}})
+    assert claims.interval(coro, rows, "quick")[1] == "slices"
+
+
 def test_a_group_whose_round_outlasts_a_slice_is_resampled_by_rep():
     """A round of 1,000 completions takes three slices and its completions come in bursts:
     single slices swing with the round's period, so such a group keeps each member's whole

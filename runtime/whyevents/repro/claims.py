@@ -682,20 +682,33 @@ def _resample(single, paired, rng: random.Random, joint=None) -> list[Mapping[st
     return out
 
 
+def _read_by(args: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> list:
+    """The rows the metric's filters (``where``, ``a``, ``b``) select: all of them without one."""
+    filters = [args[k] for k in ("where", "a", "b") if isinstance(args.get(k), Mapping)]
+    return [r for r in rows if any(_match(r, w) for w in filters)] if filters else list(rows)
+
+
+def _basis(single, paired, joint) -> str:
+    """What a bootstrap plan resamples: "slices", "paired reps", "reps" or "single"."""
+    return ("slices" if paired else
+            "paired reps" if any(len(reps) > 1 for points in joint.values()
+                                 for reps in points.values()) else
+            "reps" if any(len(reps) > 1 for reps in single.values()) else "single")
+
+
 def interval(claim: Claim, rows: Sequence[Mapping[str, Any]], profile: str, *,
              resamples: int = RESAMPLES) -> tuple[tuple[float, float], str]:
     """The claim's 95% percentile-bootstrap interval on ``rows`` (already ``eligible_rows``),
-    and what it resampled ("slices", "paired reps", "reps" or "single"). Deterministic for the
+    and what it resampled ("slices", "paired reps", "reps" or "single": that of the rows its
+    filters select, so a claim of a run whose other points were sliced says what its own
+    points were). The whole ``rows`` are resampled all the same. Deterministic for the
     same rows: the generator is seeded from the claim's id and profile. Resamples the metric
     cannot decide (every rep of a point failed) are left out."""
     args = claim.for_profile(profile)[0]
     fields = _point_fields(claim.experiment, rows)
     paired_by = _experiment_attr(claim.experiment, "PAIRED_BY")
     single, paired, joint = _bootstrap_plan(rows, fields, paired_by)
-    basis = ("slices" if paired else
-             "paired reps" if any(len(reps) > 1 for points in joint.values()
-                                  for reps in points.values()) else
-             "reps" if any(len(reps) > 1 for reps in single.values()) else "single")
+    basis = _basis(*_bootstrap_plan(_read_by(args, rows), fields, paired_by))
     metric = METRICS[claim.metric]
     if basis == "single":
         v = float(metric(list(rows), **args))

@@ -667,19 +667,41 @@ def _resample(single, paired, rng: random.Random, joint=None) -> list[Mapping[st
             keys = list(reps)
             for k in drawn[:len(keys)]:
                 out.extend(reps[k] if k in reps else reps[choice(keys)])
+    randrange, fsum = rng.randrange, math.fsum
     for reps in paired.values():
         keys = list(reps)
         for _ in keys:
-            members = reps[choice(keys)]
-            cycles = min(len(_slices(m) or ()) for m in members)
-            if _round_outlasts_slice(members):
-                idx = list(range(cycles))       # the whole window: the rep is the unit
-            else:
-                idx = [rng.randrange(cycles) for _ in range(cycles)]
-            for m in members:
-                s = _slices(m) or []
-                out.append({**m, "throughput_rps": statistics.fmean(s[i] for i in idx)})
+            members, cycles, whole, slices = _paired_rep(reps[choice(keys)])
+            if whole is not None:               # the whole window: the rep is the unit
+                out.extend(whole)
+                continue
+            idx = [randrange(cycles) for _ in range(cycles)]
+            for m, s in zip(members, slices, strict=True):
+                out.append({**m, "throughput_rps": fsum([s[i] for i in idx]) / cycles})
     return out
+
+
+def _paired_rep(members: list) -> tuple:
+    """(members, cycles, the members' rows over their whole windows when a round outlasts a
+    slice else None, each member's slices): what ``_resample`` needs of one rep of a pair,
+    worked out once per list of rows (cached on it: every resample draws the same reps)."""
+    cached = _PAIRED_REPS.get(id(members))
+    if cached is not None and cached[0] is members:
+        return cached
+    cycles = min(len(_slices(m) or ()) for m in members)
+    slices = [_slices(m) or [] for m in members]
+    whole = None
+    if _round_outlasts_slice(members):
+        whole = [{**m, "throughput_rps": math.fsum(s[:cycles]) / cycles}
+                 for m, s in zip(members, slices, strict=True)]
+    got = (members, cycles, whole, slices)
+    _PAIRED_REPS[id(members)] = got
+    return got
+
+
+#: ``_paired_rep``'s cache: id of a rep's list of rows -> its plan (the list itself is kept in
+#: the entry, so an id is never reused while cached); cleared by ``interval`` after each claim
+_PAIRED_REPS: dict[int, tuple] = {}
 
 
 def _read_by(args: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> list:
@@ -715,13 +737,16 @@ def interval(claim: Claim, rows: Sequence[Mapping[str, Any]], profile: str, *,
         return (v, v), basis
     rng = random.Random(zlib.crc32(f"{claim.id}/{profile}".encode()))
     values = []
-    for _ in range(resamples):
-        try:
-            v = float(metric(_resample(single, paired, rng, joint), **args))
-        except MissingData:
-            continue
-        if not math.isnan(v):
-            values.append(v)
+    try:
+        for _ in range(resamples):
+            try:
+                v = float(metric(_resample(single, paired, rng, joint), **args))
+            except MissingData:
+                continue
+            if not math.isnan(v):
+                values.append(v)
+    finally:
+        _PAIRED_REPS.clear()
     if len(values) < 2:
         raise MissingData(f"{claim.id}: too few resamples decide the metric for an interval")
     values.sort()

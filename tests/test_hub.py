@@ -458,3 +458,30 @@ def test_signal_handler_exception_while_polling_reaches_main_cleanly(run):
         signal.signal(signal.SIGALRM, old)
     assert got == b"x"
     assert stats["fd_waiters"] == 0
+
+
+def test_nothing_runnable_the_parking_thread_polls_and_goes_on_without_a_switch(run):
+    """fifo: with nothing runnable, the thread that parks polls on its own stack; when that poll
+    wakes it, it goes on with no greenlet switch at all (not to the hub and back)."""
+    import _thread
+    import os
+
+    from whyevents.threads import socket as gsocket
+
+    def main():
+        a, b = gsocket.socketpair()
+        hub = threads.get_hub()
+        a.settimeout(5)
+        fd = b.fileno()
+        _thread.start_new_thread(lambda: (time.sleep(0.05), os.write(fd, b"x")), ())
+        s0, p0 = hub.switches, hub.polls
+        got = a.recv(1)                     # parks: nothing else runnable
+        switched, polled = hub.switches - s0, hub.polls - p0
+        a.close()
+        b.close()
+        return got, switched, polled, threads.stats()
+
+    got, switched, polled, stats = run(main)
+    assert got == b"x" and stats["fd_waiters"] == 0
+    if run.scheduler == "fifo":
+        assert switched == 0 and polled >= 1

@@ -22,10 +22,12 @@ Principles (after curio's kernel.py):
   of the running hub (``get_hub``, ``current``, the per-OS-thread storage) is ``hub_local``'s,
   so the modules the hub needs (``waitq``) can find the hub without importing this one.
 * **Switch directly** (``sched_fifo``). A thread that blocks hands the CPU straight to the next
-  runnable thread (one greenlet switch), not through the hub (two). The hub greenlet runs only
-  to poll for I/O and expire timers, once per *batch*: the threads that were runnable when the
-  batch began. So I/O is checked between batches and no thread starves another's descriptors
-  (trio's batch rule).
+  runnable thread (one greenlet switch), not through the hub (two). I/O is polled and timers
+  expired once per *batch*: the threads that were runnable when the batch began. So I/O is
+  checked between batches and no thread starves another's descriptors (trio's batch rule). The
+  hub greenlet does that poll, except when nothing at all is runnable: then the thread that
+  blocks polls on its own stack and switches straight to the thread the poll woke (no switch
+  when that is itself).
 * **Threads are cheap because greenlets are reused.** Creating a greenlet is costly on
   CPython 3.11 (a 16 KiB frame-stack chunk is mapped for it); handing a new thread to a parked
   worker greenlet costs a switch (``whyevents bench runtime --only spawn`` prints the spawn

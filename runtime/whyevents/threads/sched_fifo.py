@@ -13,7 +13,12 @@ kills, deadlock reports, other OS threads) are ``hub.Hub``'s:
   thread's descriptors starve behind a busy run queue. When the batch is used up and there is
   nothing to poll (no descriptor waits, no other-OS-thread wake-ups promised, no timer due),
   the next batch starts right where the switching thread is (``_next_batch_here``), saving the
-  two switches through the hub.
+  two switches through the hub. When nothing at all is runnable, a thread that parks polls
+  right there (``_poll_here``): the poll and the timer expiry the hub would run, on the parking
+  thread's stack, then a switch straight to the first thread woken, or none when that is the
+  parking thread itself (a keep-alive server's every request on one connection). The hub
+  greenlet still polls whenever a batch ends with threads runnable, runs the calls from other
+  OS threads, and reports deadlocks.
 * **Sleeping**: with nothing runnable the hub sleeps in the poller until the next deadline or
   descriptor event; if nothing at all can wake a thread, the main thread gets ``Deadlock``.
 
@@ -83,6 +88,18 @@ class FifoHub(Hub):
                 self.switches += 1
                 self.current = nxt
                 nxt._g.switch()
+        elif not ready and self._poll_here():
+            # the poll woke threads: a new batch, begun here; its first may be this thread,
+            # which then goes on without a switch
+            self._budget = len(ready) - 1
+            nxt = ready.popleft()
+            if nxt is not t:
+                if nxt._g is None:
+                    self._run(nxt)
+                else:
+                    self.switches += 1
+                    self.current = nxt
+                    nxt._g.switch()
         else:
             g = self.greenlet
             if g.dead:
@@ -144,6 +161,53 @@ class FifoHub(Hub):
         self.loops += 1
         return True
 
+    def _poll_here(self) -> bool:
+        """Nothing is runnable, so the hub would poll now: poll here instead, on the parking
+        thread's stack, and expire the timers that are due, until a thread is runnable. That
+        saves the switch to the hub and usually the one back (the thread that parked is often
+        the one the poll wakes). False when the hub must look instead: nothing to poll for
+        (only timers, or a deadlock), or a call from another OS thread to run."""
+        poller = self.poller
+        timers = self.timers
+        ready = self.ready
+        while poller.waiting or self._foreign_pending:
+            fifo = timers._fifo
+            if fifo and not timers._heap and fifo[0][2] is not None:
+                entry = fifo[0]         # TimerHeap.head's common case, inlined
+            else:
+                entry = timers.head()
+            if entry is None:
+                deadline = None
+                timeout = -1.0
+            else:
+                if entry[2]._deadline is None and entry[2]._state is PARKED:
+                    deadline = self._next_deadline()    # drop the stale entries at the head
+                else:
+                    deadline = entry[0]
+                if deadline is None:
+                    timeout = -1.0
+                else:
+                    timeout = deadline - monotonic()
+                    if timeout < 0:
+                        timeout = 0.0
+            self.loops += 1
+            self.polls += 1
+            self.in_poll = True
+            try:
+                poller.poll(timeout)
+            except BaseException as e:
+                self._throw_into(self.main, e)      # as the hub loop does: see there
+            finally:
+                self.in_poll = False
+            self.now = now = monotonic()
+            if deadline is not None and deadline <= now and timers.live:
+                self._expire(now)
+            if self._foreign:
+                return False
+            if ready:
+                return True
+        return False
+
     # -- the loop -------------------------------------------------------------------------------
 
     def _loop(self, *_ignored) -> None:
@@ -175,7 +239,7 @@ class FifoHub(Hub):
             # How long may we sleep? Not at all if threads are runnable; else until the next
             # deadline; forever if only I/O or other OS threads can wake us; and if nothing can
             # wake anyone, that is a deadlock.
-            if ready:
+            if ready or self._foreign:  # (calls a poll in a thread found: _poll_here)
                 timeout = 0.0
                 deadline = 0.0          # not looked up: let the expiry below check
             else:
@@ -210,9 +274,9 @@ class FifoHub(Hub):
                     self._throw_into(self.main, e)
                 finally:
                     self.in_poll = False
-                if self._foreign:
-                    self._run_foreign()
-                    deadline = 0.0
+            if self._foreign:
+                self._run_foreign()
+                deadline = 0.0
             # Expire deadlines: their threads wake with park() returning False.
             self.now = now = monotonic()
             if deadline is not None and deadline <= now and timers.live:

@@ -65,6 +65,8 @@ class EpollPoller(Poller):
         super().__init__(hub)
         self._ep = select.epoll()
         self._maxevents = maxevents
+        # poll()'s inline wake appends to the run queue itself on a hub whose wake only appends
+        self._append = hub.ready.append if hub.wake_appends else None
 
     def _state(self, fd: int) -> _Fd:
         st = self._fds.get(fd)
@@ -130,8 +132,7 @@ class EpollPoller(Poller):
         exactly what the loop below does (mark it READY and append it to the run queue)."""
         events = self._ep.poll(timeout, self._maxevents)
         fds = self._fds
-        hub = self.hub
-        append = hub.ready.append if hub.wake_appends else None
+        append = self._append
         for fd, ev in events:
             st = fds.get(fd)
             if st is None:

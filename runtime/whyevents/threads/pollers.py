@@ -28,8 +28,10 @@ Interface (all called in the hub's OS thread):
 ``readiness(fd)``
     A record with a ``readable`` flag for ``fd`` that the socket layer clears after a short
     read (the buffer is drained); the next read then waits first. Edge-triggered epoll sets it
-    again on the next IN edge (its own per-descriptor state); the level-triggered pollers give
-    a record only the socket writes (their poll checks the real state anyway).
+    again on the next IN edge (its own per-descriptor state, which also holds the readers'
+    queue, ``readers``: ``socket.recv`` parks on it directly, ``wait_read`` inlined); the
+    level-triggered pollers give a record only the socket writes (their poll checks the real
+    state anyway), whose ``readers`` is None.
 ``poll(timeout)``
     Wait up to ``timeout`` seconds (-1: forever, 0: just look) and wake the threads whose
     descriptors are ready.
@@ -50,6 +52,9 @@ class Readiness:
     """``readiness(fd)`` of a level-triggered poller: a flag only the socket layer writes."""
 
     __slots__ = ("readable", "hup")
+
+    #: no readers' queue here (epoll's record has one: ``socket.recv`` parks on it directly)
+    readers = None
 
     def __init__(self) -> None:
         self.readable = True

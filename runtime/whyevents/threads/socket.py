@@ -284,12 +284,24 @@ class socket(_StdSocket):  # noqa: N801 - the stdlib's name
         # ``_retry`` for a stream socket's plain recv, inlined: a keep-alive server's every
         # request comes through here.
         fd = _fileno(self)
-        poller = self._poller = (getattr(_tls, "hub", None) or _get_hub()).poller
+        hub = getattr(_tls, "hub", None) or _get_hub()
+        poller = self._poller = hub.poller
+        # epoll's record is its own per-descriptor state, with the readers' queue: park on it
+        # here (``wait_read`` inlined) if it is this hub's poller's
+        q = rd.readers
+        if q is not None and q.poller is not poller:
+            q = None
         timeout = remaining = self._timeout
         deadline = None if timeout is None else _monotonic() + timeout
         while True:
             try:
-                ready = poller.wait_read(fd, remaining)
+                if q is None:
+                    ready = poller.wait_read(fd, remaining)
+                else:
+                    rd.readable = False
+                    q._q[hub.current] = None
+                    poller.waiting += 1
+                    ready = hub.park(q, remaining)
             except BaseException:
                 poller.after_read(fd)        # killed or closed: don't take the baton with us
                 raise

@@ -27,7 +27,7 @@ IDS = [f"{s}-{p}" for s, p in CONFIGS]
 PIPELINE_CALLS_FIFO = overhead.PIPELINE_CALLS_TARGET
 #: of which ~13 are the HTTP parser and handler (application code); the level-triggered poller
 #: rebuilds its set and wakes through the queue on every poll, a few calls more
-KNOT_CALLS_FIFO = {"epoll": 20.0, "poll": 24.0}
+KNOT_CALLS_FIFO = {"epoll": 18.5, "poll": 23.5}
 #: greenlet's saved C stack per parked pipeline worker, bytes (greenlet 3.x, CPython 3.11):
 #: 1,480 interpreted (the worker greenlet's body is a plain function called without arguments:
 #: hub._worker); the compiled build's runtime keeps its call chain on the C stack (Cython

@@ -66,10 +66,12 @@ class FifoHub(Hub):
         t._since = self.now
         if timeout is None:
             t._deadline = None
+            now = None
         else:
             if timeout > MAX_TIMEOUT:
                 timeout = MAX_TIMEOUT
-            t._deadline = deadline = monotonic() + timeout
+            now = monotonic()
+            t._deadline = deadline = now + timeout
             entry = t._timer
             if entry is None or entry[0] > deadline:
                 timers = self.timers
@@ -88,7 +90,7 @@ class FifoHub(Hub):
                 self.switches += 1
                 self.current = nxt
                 nxt._g.switch()
-        elif not ready and self._poll_here():
+        elif not ready and self._poll_here(now):
             # the poll woke threads: a new batch, begun here; its first may be this thread,
             # which then goes on without a switch
             self._budget = len(ready) - 1
@@ -161,12 +163,17 @@ class FifoHub(Hub):
         self.loops += 1
         return True
 
-    def _poll_here(self) -> bool:
+    def _poll_here(self, now: float | None) -> bool:
         """Nothing is runnable, so the hub would poll now: poll here instead, on the parking
         thread's stack, and expire the timers that are due, until a thread is runnable. That
         saves the switch to the hub and usually the one back (the thread that parked is often
         the one the poll wakes). False when the hub must look instead: nothing to poll for
-        (only timers, or a deadlock), or a call from another OS thread to run."""
+        (only timers, or a deadlock), or a call from another OS thread to run.
+
+        ``now``: ``monotonic()`` as ``park`` just read it for its deadline (None if it did not),
+        used for the first poll's timeout; later rounds use the time read after the previous
+        poll. Either is at most moments old, so a poll may end that much after a deadline,
+        never before it (the expiry reads the clock afresh)."""
         poller = self.poller
         timers = self.timers
         ready = self.ready
@@ -187,7 +194,7 @@ class FifoHub(Hub):
                 if deadline is None:
                     timeout = -1.0
                 else:
-                    timeout = deadline - monotonic()
+                    timeout = deadline - (monotonic() if now is None else now)
                     if timeout < 0:
                         timeout = 0.0
             self.loops += 1

@@ -114,7 +114,7 @@ class Thread:
         self._throw = None      # exception to raise at the next blocking point (kill)
         self._waiting = None    # what a PARKED thread waits on (has .discard(thread))
         self._timer = None      # its timer entry (kept armed across parks: sched_fifo.park)
-        self._deadline = None   # the deadline of its current timed wait (None: no timeout)
+        self._deadline = None   # the deadline of its current (or last) wait (None: no timeout)
         self._since = 0.0       # when it parked (hub time)
         self._joiners = None
         self._daemon = bool(daemon) if daemon is not None else False
@@ -375,7 +375,9 @@ class Hub:
         ``waitobj`` is what it waits on; it must have ``discard(thread)``, which the hub calls
         when the timer fires or the thread is killed. Raises the kill exception, if any.
         Called by the current thread only. Each scheduler implements it (``sched_fifo``,
-        ``sched_pth``).
+        ``sched_pth``), and records the wait's deadline (``monotonic()`` + ``timeout``, or None)
+        in the thread's ``_deadline``, where it stays after the wait: a caller that waits again
+        within the same time reads it instead of the clock (``socket.recv``).
         """
         raise NotImplementedError
 

@@ -359,6 +359,7 @@ class PthHub(Hub):
             if timeout > MAX_TIMEOUT:
                 timeout = MAX_TIMEOUT
             deadline = monotonic() + timeout
+        t._deadline = deadline            # Hub.park's contract (socket.recv reads it)
         prio = self._prio.get(t, PTH_PRIO_STD) if self._prio else PTH_PRIO_STD
         self._parking = _Wait(t, deadline, fd, mask, test, prio)
         self._to_hub()

@@ -292,7 +292,7 @@ class socket(_StdSocket):  # noqa: N801 - the stdlib's name
         if q is not None and q.poller is not poller:
             q = None
         timeout = remaining = self._timeout
-        deadline = None if timeout is None else _monotonic() + timeout
+        deadline = None     # the first wait's, which park records (t._deadline): read if needed
         while True:
             try:
                 if q is None:
@@ -311,7 +311,9 @@ class socket(_StdSocket):  # noqa: N801 - the stdlib's name
                 data = _recv(self, bufsize)
             except BlockingIOError:
                 # a spurious wake-up, or another reader was first: wait again, within the time
-                if deadline is not None:
+                if timeout is not None:
+                    if deadline is None:
+                        deadline = hub.current._deadline
                     remaining = deadline - _monotonic()
                     if remaining <= 0:
                         raise _timed_out() from None

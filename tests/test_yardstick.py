@@ -136,7 +136,7 @@ MAX_IR_PER_TASK = {"event": 25_500, "fifo": 34_000}
 #: per-request path (tests/test_overhead counts its Python calls); the async Knot's is tight
 #: enough that undoing issue 20's per-request cut (the poll time-out by min()/max()) crosses it.
 GUARD_REQUESTS = (100, 400)
-MAX_IR_PER_REQUEST = {"knot-c": 52_500, "knot-c-async": 47_800, "eventloop": 47_400}
+MAX_IR_PER_REQUEST = {"knot-c": 52_000, "knot-c-async": 47_800, "eventloop": 47_400}
 
 needs_valgrind = pytest.mark.skipif(
     shutil.which("valgrind") is None or shutil.which("setarch") is None,

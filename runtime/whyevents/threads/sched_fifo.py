@@ -84,30 +84,25 @@ class FifoHub(Hub):
         if ready and (self._budget > 0 or self._next_batch_here()):
             self._budget -= 1
             nxt = ready.popleft()
+        elif not ready and self._poll_here(now):
+            # the poll woke threads: a new batch, begun here; its first may be this thread,
+            # which then goes on without a switch
+            self._budget = len(ready) - 1
+            nxt = ready.popleft()
+        else:
+            nxt = None
+            g = self.greenlet
+            if g.dead:
+                self._to_hub()          # starts a fresh loop
+            else:
+                g.switch()
+        if nxt is not None and nxt is not t:
             if nxt._g is None:
                 self._run(nxt)
             else:
                 self.switches += 1
                 self.current = nxt
                 nxt._g.switch()
-        elif not ready and self._poll_here(now):
-            # the poll woke threads: a new batch, begun here; its first may be this thread,
-            # which then goes on without a switch
-            self._budget = len(ready) - 1
-            nxt = ready.popleft()
-            if nxt is not t:
-                if nxt._g is None:
-                    self._run(nxt)
-                else:
-                    self.switches += 1
-                    self.current = nxt
-                    nxt._g.switch()
-        else:
-            g = self.greenlet
-            if g.dead:
-                self._to_hub()          # starts a fresh loop
-            else:
-                g.switch()
         # resumed by wake(), the timer or kill
         t._state = RUNNING
         exc = t._throw

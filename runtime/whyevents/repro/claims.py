@@ -651,6 +651,7 @@ def _round_outlasts_slice(members: Sequence[Mapping[str, Any]]) -> bool:
 
 
 def _resample(single, paired, rng: random.Random, joint=None) -> list[Mapping[str, Any]]:
+    """One bootstrap resample of the rows; ``paired``: pair -> rep -> ``_paired_rep`` plan."""
     out: list[Mapping[str, Any]] = []
     choice = rng.choice
     for reps in single.values():
@@ -671,7 +672,7 @@ def _resample(single, paired, rng: random.Random, joint=None) -> list[Mapping[st
     for reps in paired.values():
         keys = list(reps)
         for _ in keys:
-            members, cycles, whole, slices = _paired_rep(reps[choice(keys)])
+            members, cycles, whole, slices = reps[choice(keys)]
             if whole is not None:               # the whole window: the rep is the unit
                 out.extend(whole)
                 continue
@@ -684,24 +685,14 @@ def _resample(single, paired, rng: random.Random, joint=None) -> list[Mapping[st
 def _paired_rep(members: list) -> tuple:
     """(members, cycles, the members' rows over their whole windows when a round outlasts a
     slice else None, each member's slices): what ``_resample`` needs of one rep of a pair,
-    worked out once per list of rows (cached on it: every resample draws the same reps)."""
-    cached = _PAIRED_REPS.get(id(members))
-    if cached is not None and cached[0] is members:
-        return cached
+    worked out once per claim (``interval``), since every resample draws from the same reps."""
     cycles = min(len(_slices(m) or ()) for m in members)
     slices = [_slices(m) or [] for m in members]
     whole = None
     if _round_outlasts_slice(members):
         whole = [{**m, "throughput_rps": math.fsum(s[:cycles]) / cycles}
                  for m, s in zip(members, slices, strict=True)]
-    got = (members, cycles, whole, slices)
-    _PAIRED_REPS[id(members)] = got
-    return got
-
-
-#: ``_paired_rep``'s cache: id of a rep's list of rows -> its plan (the list itself is kept in
-#: the entry, so an id is never reused while cached); cleared by ``interval`` after each claim
-_PAIRED_REPS: dict[int, tuple] = {}
+    return members, cycles, whole, slices
 
 
 def _read_by(args: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> list:
@@ -737,16 +728,15 @@ def interval(claim: Claim, rows: Sequence[Mapping[str, Any]], profile: str, *,
         return (v, v), basis
     rng = random.Random(zlib.crc32(f"{claim.id}/{profile}".encode()))
     values = []
-    try:
-        for _ in range(resamples):
-            try:
-                v = float(metric(_resample(single, paired, rng, joint), **args))
-            except MissingData:
-                continue
-            if not math.isnan(v):
-                values.append(v)
-    finally:
-        _PAIRED_REPS.clear()
+    plans = {pair: {rep: _paired_rep(members) for rep, members in reps.items()}
+             for pair, reps in paired.items()}
+    for _ in range(resamples):
+        try:
+            v = float(metric(_resample(single, plans, rng, joint), **args))
+        except MissingData:
+            continue
+        if not math.isnan(v):
+            values.append(v)
     if len(values) < 2:
         raise MissingData(f"{claim.id}: too few resamples decide the metric for an interval")
     values.sort()

@@ -485,3 +485,25 @@ def test_nothing_runnable_the_parking_thread_polls_and_goes_on_without_a_switch(
     assert got == b"x" and stats["fd_waiters"] == 0
     if run.scheduler == "fifo":
         assert switched == 0 and polled >= 1
+
+
+def test_thread_ident_is_drawn_when_first_read():
+    """A parked thread holds no ident int of its own until someone asks (memory per parked
+    thread); once drawn it is stable, unique, and what current().ident gives inside the thread."""
+    def main():
+        seen = []
+
+        def body():
+            seen.append(threads.current().ident)
+
+        t = threads.spawn(body)
+        u = threads.spawn(body)
+        assert t._ident is None and u._ident is None
+        first = u.ident
+        assert u.ident == first and t.ident != first
+        t.join()
+        u.join()
+        return t.ident, u.ident, seen
+
+    ti, ui, seen = threads.run(main)
+    assert sorted(seen) == sorted([ti, ui])

@@ -9,11 +9,11 @@ Principles (after curio's kernel.py):
   parked thread runnable, and ``poller.wait_read/wait_write`` for descriptors. Primitives
   (``sync``, ``queue``), sockets (``socket``), the kernel-thread pool (``threadpool``) and patching
   (``monkey``) are built on those calls. Don't add features here; add them there.
-* **Every operation is O(1) or O(log n)** in the number of threads: a deque for the run queue, an
-  ``OrderedDict`` per wait queue, a FIFO plus a heap with lazy deletion for timers, epoll
-  registered once per descriptor. The ``pth`` scheduler (``sched_pth``) is the deliberate
-  exception: it models GNU Pth's O(n) event manager so that the notebooks can show what removing
-  it buys.
+* **Every operation is O(1) or O(log n)** in the number of threads: a deque for the run queue,
+  an insertion-ordered ``dict`` per wait queue (``waitq``: O(1) amortized), a FIFO plus a heap
+  with lazy deletion for timers, epoll registered once per descriptor. The ``pth`` scheduler
+  (``sched_pth``) is the deliberate exception: it models GNU Pth's O(n) event manager so that
+  the notebooks can show what removing it buys.
 * **The policy is a scheduler's.** This module holds what every scheduler shares (threads,
   worker greenlets, kills, deadlock reports, other OS threads, ``run``/``spawn``/``sleep``);
   ``park``, ``wake``, ``yield_`` and the hub loop are a ``Hub`` subclass's: ``sched_fifo``
@@ -93,7 +93,7 @@ class Thread:
 
     __slots__ = (
         "_target", "_args", "_kwargs", "_name", "_hub", "_g", "_state", "_woken", "_value",
-        "_throw", "_waiting", "_timer", "_deadline", "_since", "_joiners", "_daemon", "ident",
+        "_throw", "_waiting", "_timer", "_deadline", "_since", "_joiners", "_daemon", "_ident",
         "value", "exception", "_started", "_exit_hooks", "__weakref__", "__dict__",
     )
 
@@ -104,7 +104,7 @@ class Thread:
         self._target = target
         self._args = args
         self._kwargs = kwargs
-        self.ident = next(_ids)
+        self._ident = None      # drawn when first read: a parked thread holds no int of its own
         self._name = str(name) if name is not None else None  # built when first read
         self._hub = None
         self._g = None
@@ -145,6 +145,14 @@ class Thread:
         if self._started:
             raise RuntimeError("cannot set daemon status of active thread")
         self._daemon = bool(value)
+
+    @property
+    def ident(self) -> int:
+        """A positive int, unique in this process, given in the order idents are first read."""
+        ident = self._ident
+        if ident is None:
+            ident = self._ident = next(_ids)
+        return ident
 
     @property
     def native_id(self) -> int:

@@ -42,6 +42,7 @@ Interface (all called in the hub's OS thread):
 from __future__ import annotations
 
 import errno
+from collections import OrderedDict
 
 from .waitq import WaitQueue
 
@@ -94,9 +95,14 @@ class Poller:
 
 
 class FdQueue(WaitQueue):
-    """Threads waiting for one descriptor in one direction; keeps the poller's count right."""
+    """Threads waiting for one descriptor in one direction; keeps the poller's count right.
+
+    Its ``_q`` is an ``OrderedDict``: the pollers' loops pop the oldest with ``popitem(False)``
+    in C, and a descriptor's queue rarely holds more than one thread (``waitq`` explains why
+    other queues use a plain dict)."""
 
     __slots__ = ("poller",)
+    container = OrderedDict
 
     def __init__(self, poller, fd: int, kind: str) -> None:
         super().__init__(fd, kind)

@@ -15,7 +15,7 @@ from collections import deque
 from queue import Empty, Full
 
 from .hub import get_hub
-from .waitq import WaitQueue
+from .waitq import COMPACT_AFTER, WaitQueue
 
 __all__ = ["Queue", "LifoQueue", "PriorityQueue", "SimpleQueue", "Empty", "Full"]
 
@@ -67,9 +67,14 @@ class Queue:
         if timeout is not None and block and timeout < 0 and self.maxsize > 0:
             raise ValueError("'timeout' must be a non-negative number")   # as the stdlib's
         self.unfinished_tasks += 1
-        getters = self._getters._q
-        if getters:                      # hand-off: the buffer is empty when getters wait
-            t = getters.popitem(last=False)[0]
+        getters = self._getters
+        q = getters._q
+        if q:                            # hand-off: the buffer is empty when getters wait
+            t = next(iter(q))            # getters.wake_one(item), inlined
+            del q[t]
+            dead = getters._dead = getters._dead + 1
+            if dead > COMPACT_AFTER and dead > len(q):
+                getters._compact()
             t._hub.wake(t, item)
             return
         if self.maxsize > 0 and self._qsize() >= self.maxsize:

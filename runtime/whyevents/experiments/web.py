@@ -141,10 +141,12 @@ _QUICK: dict = {
     "servers": list(_DEFAULT_SERVERS),
     "clients": [1, 64, 1024, 4096],
     "reps": 1,
-    # long enough for the servers to settle after the clients' first connections: a shorter one
-    # caught the async Knot-C still in its start-up transient, which C4.6 then read as cost over
-    # the twin's in quick runs only (the full profile's longer warm-up and whyevents bench
-    # servers did not; the commit that set this has the A/B)
+    # long enough for the servers to settle after the clients' first connections: with a
+    # shorter one, quick runs read the async Knot-C's CPU per request above the twin's (C4.6),
+    # the full profile's longer warm-up and whyevents bench servers did not (the commit that set
+    # this has the A/B). Sampled every half second under keep-alive load, the async Knot showed
+    # no start-up cost of its own, only host slowdowns lasting seconds that hit both servers:
+    # the longer warm-up mostly buys a window less likely to start inside one
     "warmup": 4.0,
     "duration": 2.5,
     "think_time": 0.02,

@@ -27,6 +27,11 @@ def test_pairing_per_profile_and_checked():
         pipeline.check_params({"pairing": "sometimes"})
     with pytest.raises(ValueError, match="slice_s"):
         pipeline.check_params({"slice_s": 0})
+    for profile in ("quick", "full"):
+        assert pipeline.PROFILES[profile]["pair_together"] == ["fifo", "event"]
+    with pytest.raises(ValueError, match="pair_together: 'pth'"):      # never grouped
+        pipeline.check_params({"pair_together": "fifo,pth"})
+    assert pipeline.check_params({"pair_together": "none"})["pair_together"] == []
 
 
 def test_points_group_by_pairing():
@@ -34,10 +39,18 @@ def test_points_group_by_pairing():
     groups = pipeline.points(p)
     assert [(g["rep"], g["tasks"], len(g["members"])) for g in groups] == [
         (0, 10, 2), (0, 100, 2), (1, 10, 2), (1, 100, 2)]
-    by_backend = pipeline.points({**p, "pairing": "backends"})
+    by_backend = pipeline.points({**p, "pairing": "backends", "pair_together": []})
     assert [(g["rep"], g["backend"], [m["tasks"] for m in g["members"]])
             for g in by_backend] == [(0, "whyevents", [10, 100]), (0, "event", [10, 100]),
                                      (1, "whyevents", [10, 100]), (1, "event", [10, 100])]
+    # C2.5's two (both profiles' default): one group per rep, side by side at each N, so a
+    # slice (or a stretch of time, by rep) pairs fifo with the event server at the same N
+    together = pipeline.points({**p, "pairing": "backends", "pair_together": ["fifo", "event"]})
+    assert [(g["rep"], [(m["backend"], m["tasks"]) for m in g["members"]]) for g in together] \
+        == [(r, [("whyevents", 10), ("event", 10), ("whyevents", 100), ("event", 100)])
+            for r in (0, 1)]
+    assert {pipeline._pair_label(m, p | {"pairing": "backends"})
+            for m in together[0]["members"]} == {"backends=fifo+event/interpreted"}
     assert "members" not in pipeline.points({**p, "pairing": "none"})[0]
     with_pth = pipeline.points({**p, "backends": ["fifo", "pth"], "pairing": "backends"})
     assert [(g["scheduler"], "members" in g) for g in with_pth][:3] == [
@@ -50,7 +63,7 @@ def test_a_kernel_group_keeps_its_threads_within_half_of_pid_max(monkeypatch):
     # every kernel thread of a group is alive at once; pid_max is shared with the whole machine
     monkeypatch.setattr(pipeline, "_pid_max", lambda: 20_000)
     p = _params(tasks=[1, 1000, 4000, 6000, 9000, 50_000], backends=["kernel", "fifo"],
-                pairing="backends", kernel_max_tasks=9000)
+                pairing="backends", kernel_max_tasks=9000, pair_together=[])
     got = [(g["backend"], [m["tasks"] for m in g.get("members", [g])])
            for g in pipeline.points(p)]
     assert got == [("kernel", [1, 1000, 4000]), ("kernel", [6000]), ("kernel", [9000, 50_000]),
@@ -60,6 +73,13 @@ def test_a_kernel_group_keeps_its_threads_within_half_of_pid_max(monkeypatch):
     got = [[m["tasks"] for m in g.get("members", [g])] for g in pipeline.points(p)
            if g["backend"] == "kernel"]
     assert got == [[1, 1000, 4000], [6000], [9000, 50_000]]
+    # a kernel group together with another backend counts only its own threads
+    p = _params(tasks=[1000, 4000, 6000], backends=["kernel", "fifo"], pairing="backends",
+                pair_together=["kernel", "fifo"])
+    monkeypatch.setattr(pipeline, "_pid_max", lambda: 20_000)
+    got = [[(m["backend"], m["tasks"]) for m in g["members"]] for g in pipeline.points(p)]
+    assert got == [[("kernel", 1000), ("whyevents", 1000), ("kernel", 4000),
+                    ("whyevents", 4000)], [("kernel", 6000), ("whyevents", 6000)]]
 
 
 def test_sliced_meter_publishes_its_count(tmp_path):

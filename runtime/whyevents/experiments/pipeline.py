@@ -52,7 +52,8 @@ Why this module is shaped this way:
   full one since its first complete paired run, 20261206T143901Z-6623): another tenant can slow
   the shared core by half for minutes, so two points measured a minute apart can differ by more
   than the effect a claim compares. With ``pairing=tasks`` the backends at one N (with
-  ``pairing=backends`` one backend's task counts) run as one group: their processes start
+  ``pairing=backends`` one backend's task counts, and the task counts of the backends in
+  ``pair_together``, fifo and event, side by side) run as one group: their processes start
   together on the same core and warm up side by side (each stopped once warm), then the parent lets
   each run alone for ``slice_s`` in turn (SIGSTOP / SIGCONT), the order reversed every cycle
   (ABBA), for ``window_s`` of slices per process (after one unrecorded cycle to settle). Each
@@ -171,6 +172,10 @@ PROFILES: dict[str, dict] = {
         # compare a backend with itself across N, and a host slowdown hits its slices alike
         # (issue 21; ci/pairing_check.py and tests/test_pairing.py measure why)
         "pairing": "backends",
+        # ... except the two C2.5 compares: fifo's and the event server's task counts are one
+        # group, so their ratio pairs by slice (or, where a round outlasts a slice, by rep
+        # within one stretch of time) instead of by rep across groups measured minutes apart
+        "pair_together": ["fifo", "event"],
         "slice_s": 0.2,
         # follow-up rounds for claims left INCONCLUSIVE (repro.runner): one more rep of the
         # points such a claim reads per round
@@ -201,6 +206,7 @@ PROFILES: dict[str, dict] = {
         # groups past half of pid_max apart); a group whose round outlasts a slice is resampled
         # by rep (repro.claims._round_outlasts_slice)
         "pairing": "backends",
+        "pair_together": ["fifo", "event"],
         "slice_s": 0.2,
         "extra_reps": 2,
     },
@@ -236,6 +242,9 @@ PARAM_HELP: dict[str, str] = {
     "pairing": "none: one point at a time; tasks: the backends at one N measured as one group, "
                "time-sliced on one core (paired per-slice rates); backends: one backend's task "
                "counts as one group",
+    "pair_together": "with pairing=backends: backends whose task counts are one group together "
+                     "(side by side at each N), so a claim comparing them pairs by slice; not "
+                     "pth, which is never grouped ('none': each backend its own group)",
     "slice_s": "with pairing: seconds each process of a group runs alone per turn",
     "extra_reps": "follow-up rounds: while a claim is undecided (INCONCLUSIVE, or each point it "
                   "reads measured once: no interval yet), one more rep of the points it reads "
@@ -247,6 +256,11 @@ PAIRINGS = ("none", "tasks", "backends")
 #: schedulers whose points are never grouped (``pth``: a pace periodic in rounds longer than a
 #: slice)
 _UNPAIRED_SCHEDULERS = ("pth",)
+#: the ``backends`` names of those schedulers (``pair_together`` refuses them)
+_UNPAIRED_BACKENDS = tuple(b for b, (_, sched) in BACKENDS.items()
+                           if sched in _UNPAIRED_SCHEDULERS)
+#: (backend column, scheduler column) -> its ``backends`` or ``peers`` name
+_CONFIG_NAMES = {**{v: k for k, v in BACKENDS.items()}, **{(p, "-"): p for p in PEERS}}
 
 _WORKER = "from whyevents.experiments.pipeline_worker import main; main()"
 
@@ -333,6 +347,9 @@ def check_params(params: dict) -> dict:
         "pin": p["pin"],
         "builds": check_builds(p["builds"]),
         "pairing": p["pairing"],
+        "pair_together": _names("pair_together", p["pair_together"],
+                                tuple(b for b in (*BACKENDS, *PEERS)
+                                      if b not in _UNPAIRED_BACKENDS)),
         "slice_s": _float("slice_s", p["slice_s"], 0.0, strict=True),
         "extra_reps": _int("extra_reps", p["extra_reps"], 0),
     }
@@ -370,12 +387,16 @@ def points(params: dict) -> list[dict]:
     return _grouped(out, params)
 
 
-def _pair_label(point: dict, pairing: str) -> str:
-    """The group a point is measured in under ``pairing`` (its rep apart)."""
-    if pairing == "tasks":
-        return f"tasks={point['tasks']}/{point.get('build', 'interpreted')}"
-    return (f"backend={point['backend']}/{point['scheduler']}/"
-            f"{point.get('build', 'interpreted')}")
+def _pair_label(point: dict, params: dict) -> str:
+    """The group a point is measured in under ``params["pairing"]`` (its rep apart): the N
+    (``tasks``), or the backend (``backends``), the ``pair_together`` backends sharing one."""
+    build = point.get("build", "interpreted")
+    if params["pairing"] == "tasks":
+        return f"tasks={point['tasks']}/{build}"
+    together = params.get("pair_together") or ()
+    if _CONFIG_NAMES.get((point["backend"], point["scheduler"])) in together:
+        return f"backends={'+'.join(together)}/{build}"
+    return f"backend={point['backend']}/{point['scheduler']}/{build}"
 
 
 def _grouped(pts: list[dict], params: dict) -> list[dict]:
@@ -387,7 +408,7 @@ def _grouped(pts: list[dict], params: dict) -> list[dict]:
     groups: dict[tuple, list[dict]] = {}
     for i, p in enumerate(pts):
         key = (("alone", i) if p["scheduler"] in _UNPAIRED_SCHEDULERS
-               else (p["rep"], _pair_label(p, pairing)))
+               else (p["rep"], _pair_label(p, params)))
         groups.setdefault(key, []).append(p)
     out = []
     for key, members in groups.items():
@@ -402,16 +423,17 @@ def _grouped(pts: list[dict], params: dict) -> list[dict]:
 def _within_pid_budget(members: list[dict], params: dict) -> list[list[dict]]:
     """A group's members, split into consecutive parts whose kernel threads (all alive at once
     while the group is measured) stay within half of pid_max, which every process on the
-    machine shares; members capped by ``kernel_max_tasks`` start no threads and do not count.
-    Other backends' groups are one part."""
-    if members[0]["backend"] != "kernel":
+    machine shares; members capped by ``kernel_max_tasks``, and other backends' members (a
+    ``pair_together`` group), start no threads and do not count. A group without kernel
+    threads is one part."""
+    if not any(m["backend"] == "kernel" for m in members):
         return [members]
     cap = params["kernel_max_tasks"]
     budget = (_pid_max() or 2 * cap) // 2
     parts: list[list[dict]] = [[]]
     used = 0
     for m in members:
-        n = m["tasks"] if m["tasks"] <= cap else 0
+        n = m["tasks"] if m["backend"] == "kernel" and m["tasks"] <= cap else 0
         if parts[-1] and used + n > budget:
             parts.append([])
             used = 0
@@ -663,7 +685,7 @@ def _measure_group(points_: list[dict], params: dict, path: str, ctx: dict | Non
     if not runnable:
         return rows
     cpu = pick_cpu() if params["pin"] else None
-    label = _pair_label(runnable[0], params["pairing"])
+    label = _pair_label(runnable[0], params)
     slice_s = params["slice_s"]
     cycles = max(2, round(params["window_s"] / slice_s))
     members: list[_Member] = []

@@ -204,3 +204,82 @@ def test_server_killed_mid_point_gives_interrupted_row(ctx):
     assert row["status"] == "interrupted"
     assert f"server process (pid {killed[0]}) killed by SIGKILL" in row["error"]
     assert _children() == []
+
+
+# -- servers measured together (``together``) ---------------------------------------------------
+
+def test_together_is_checked():
+    base = dict(sweep.PROFILES["quick"], server_cores=0.4)
+    ok = sweep.check_params({**base, "together": "knot-c/epoll+eventloop/epoll"})
+    assert ok["together"] == [["knot-c/epoll", "eventloop/epoll"]]
+    assert sweep.check_params({**base, "together": "none"})["together"] == []
+    for value, says in [
+        ("knot-c/epoll", "two or more"),
+        ("knot-c/epoll+nginx/epoll", "names no known server"),
+        ("knot-c/epoll+eventloop/epoll,eventloop/epoll+seda/poll", "more than one group"),
+        ("knot-c/epoll+eventloop/epoll+seda/poll", "do not fit in one core"),
+    ]:
+        with pytest.raises(ValueError, match=f"together: .*{says}"):
+            sweep.check_params({**base, "together": value})
+    with pytest.raises(ValueError, match="together: knot-a/epoll is not in servers"):
+        sweep.check_params({**base, "servers": ["knot-c/epoll", "eventloop/epoll"],
+                            "together": "knot-c/epoll+knot-a/epoll"})
+    with pytest.raises(ValueError, match="together: needs client=wrk"):
+        sweep.check_params({**base, "client": "python",
+                            "together": "knot-c/epoll+eventloop/epoll"})
+    with pytest.raises(ValueError, match="fit in one core"):               # no cap: a core each
+        sweep.check_params({**base, "server_cores": 0,
+                            "together": "knot-c/epoll+eventloop/epoll"})
+    stored = {k: v for k, v in sweep.PROFILES["quick"].items() if k != "together"}
+    assert sweep.check_params(stored)["together"] == []      # a run stored before the parameter
+
+
+def test_together_groups_points_where_the_first_member_stood():
+    p = sweep.check_params(dict(
+        sweep.PROFILES["quick"], servers=["knot-c/epoll", "seda/poll", "eventloop/epoll"],
+        clients=[64, 1024], reps=2, server_cores=0.4,
+        together=["knot-c/epoll+eventloop/epoll"]))
+    got = [(q["rep"], q["clients"], [f"{m['server']}/{m['poller']}"
+                                     for m in q.get("members", [q])])
+           for q in sweep.points(p)]
+    assert got == [
+        (0, 64, ["knot-c/epoll", "eventloop/epoll"]), (0, 64, ["seda/poll"]),
+        (0, 1024, ["knot-c/epoll", "eventloop/epoll"]), (0, 1024, ["seda/poll"]),
+        (1, 64, ["eventloop/epoll", "knot-c/epoll"]), (1, 64, ["seda/poll"]),   # ABBA
+        (1, 1024, ["eventloop/epoll", "knot-c/epoll"]), (1, 1024, ["seda/poll"])]
+    flat = [{"server": s, "poller": q, "clients": 64, "build": "interpreted", "rep": 2}
+            for s, q in (("eventloop", "epoll"), ("knot-c", "epoll"))]
+    (group,) = sweep.follow_up_points(p, flat)            # a follow-up round pairs alike
+    assert [m["server"] for m in group["members"]] == ["knot-c", "eventloop"]
+
+
+def test_measure_a_group_together(ctx):
+    params = _small(server_cores=0.4, together=["knot-c/epoll+eventloop/epoll"])
+    group = next(q for q in sweep.points({**params, "clients": [4], "reps": 1})
+                 if "members" in q)
+    rows = sweep.measure(group, params, ctx=ctx)
+    assert [(r["server"], r["poller"], r["clients"], r["rep"]) for r in rows] == [
+        ("knot-c", "epoll", 4, 0), ("eventloop", "epoll", 4, 0)]
+    for r in rows:
+        assert r["status"] == "ok", r["error"]
+        assert r["servers_together"] == 2 and r["requests"] > 0 and r["mbit_s"] > 0
+        assert r["server_allotment"] == 0.4
+        assert r["server_window_s"] > 0
+        assert r["client_cpu_util_shared"] == pytest.approx(
+            math.fsum(q["client_cpu_util"] for q in rows))
+        assert r["client_util_of_core"] == pytest.approx(r["client_cpu_util_shared"])
+    # both servers counted over the one window: their snapshots are taken one after the other
+    windows = [r["server_window_s"] for r in rows]
+    assert max(windows) - min(windows) < 0.1 * min(windows)
+    assert _children() == []
+
+
+def test_a_group_member_that_cannot_start_fails_the_group(tmp_path):
+    params = _small(server_cores=0.4, together=["knot-c/epoll+eventloop/epoll"])
+    group = next(q for q in sweep.points({**params, "clients": [2], "reps": 1})
+                 if "members" in q)
+    rows = sweep.measure(group, params, ctx={"root": str(tmp_path / "none"), "trace": ["/"]})
+    assert [r["status"] for r in rows] == ["failed", "failed"]
+    assert all("knot-c/epoll: server did not start" in r["error"] for r in rows)
+    assert not any(r["claim_eligible"] for r in rows)
+    assert _children() == []

@@ -160,6 +160,14 @@ def test_judge_flags_idle_server_and_busy_client():
     assert row["capacity_agrees"] is None                                # not server-bound
 
 
+def test_judge_reads_the_client_core_a_group_shared():
+    # servers measured together: each row's own clients used 0.4 of the core, all of them 0.85
+    row = _judged(client_cpu_util_shared=0.85)
+    assert row["client_util_of_core"] == pytest.approx(0.85)
+    assert row["claim_eligible"] is False
+    assert row["flag"] == "client at 0.85 of its core (> 0.8)"
+
+
 def test_judge_disagreeing_capacity_and_no_cpu():
     assert _judged(mbit_s=120.0)["capacity_agrees"] is False             # ratio 1.2
     row = _judged(server_cpu_user_s=0.0, server_cpu_system_s=0.0, requests=0)

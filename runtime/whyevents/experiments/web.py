@@ -164,6 +164,8 @@ _QUICK: dict = {
     "server_cores": 0.5,
     "quota_period_ms": 10.0,
     "builds": ["interpreted"],
+    # groups of servers measured at the same time (none here: one server at a time)
+    "together": [],
     # one rep gives a value, not an interval: the claims it decides (C3.6, C4.6) get a second
     # rep of just their points, and a third while one is INCONCLUSIVE (repro.runner)
     "extra_reps": 2,
@@ -209,6 +211,11 @@ PARAM_HELP: dict[str, str] = {
     "builds": "interpreted (the .py: WHYEVENTS_PURE_PYTHON=1), compiled (make build-compiled): "
               "each server process runs the one asked; both for the 2x2 (Knot-C vs its twin "
               "within each build); each row's build and build_used say which",
+    "together": "groups of servers measured at the same time, e.g. knot-c/epoll+eventloop/"
+                "epoll: at each client count each runs under its own allotment on the server "
+                "core with its own wrk on the client core, over one window, so a slowdown of "
+                "the host hits them alike (client=wrk; the group's allotments must fit in a "
+                "core); servers in no group are measured one at a time",
 }
 
 #: descriptors a server needs besides one per connection (listener, poller, pipes, cache misses)
@@ -262,7 +269,8 @@ def check_params(params: dict) -> dict:
     unknown = sorted(set(params) - known - set(OPTIONAL_PARAMS))
     if unknown:
         raise ValueError(f"{unknown[0]}: unknown parameter; known: {', '.join(sorted(known))}")
-    missing = sorted(known - set(params) - {"extra_reps"})  # a run stored before it: none
+    # a run stored before these parameters had none of them
+    missing = sorted(known - set(params) - {"extra_reps", "together"})
     if missing:
         raise ValueError(f"{missing[0]}: missing parameter")
     out = dict(params)
@@ -318,7 +326,52 @@ def check_params(params: dict) -> dict:
     out["quota_period_ms"] = period
     out["builds"] = check_builds(params["builds"])
     web_hosts.check_hosts(params, out)        # the load on other hosts (issue 23), if asked
+    out["together"] = _check_together(params.get("together", []), out)
     return out
+
+
+def _check_together(value: object, out: dict) -> list[list[str]]:
+    """``together`` as lists of ``servers`` entries, each group of two or more, a server in one
+    group at most; the group's allotments must fit in the server core, and only wrk (one
+    process per server on the client core) drives a group."""
+    if isinstance(value, str):
+        value = [g for g in value.split(",") if g.strip() and g.strip().lower() != "none"]
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"together: {value!r} is not a list of groups like "
+                         f"knot-c/epoll+eventloop/epoll")
+    groups: list[list[str]] = []
+    seen: set[str] = set()
+    for g in value:
+        names = g.split("+") if isinstance(g, str) else list(g) if isinstance(
+            g, list | tuple) else None
+        if not names or len(names) < 2:
+            raise ValueError(f"together: {g!r} is not a group of two or more servers "
+                             f"joined by +")
+        group = []
+        for name in names:
+            try:
+                cfg = "/".join(_parse_config(name))
+            except ValueError as e:
+                raise ValueError(f"together: {e}") from None
+            if cfg not in out["servers"]:
+                raise ValueError(f"together: {cfg} is not in servers ({', '.join(out['servers'])})")
+            if cfg in seen:
+                raise ValueError(f"together: {cfg} is in more than one group")
+            seen.add(cfg)
+            group.append(cfg)
+        groups.append(group)
+    if groups:
+        if out["client"] != "wrk":
+            raise ValueError(f"together: needs client=wrk (one load process per server), not "
+                             f"{out['client']!r}")
+        if out.get("server_host") or needs_cluster(out):
+            raise ValueError("together: not with the load on other hosts")
+        widest = max(len(g) for g in groups)
+        if not out["server_cores"] or widest * out["server_cores"] > 1.0:
+            raise ValueError(f"together: {widest} servers x server_cores "
+                             f"{out['server_cores']:g} do not fit in one core: give each an "
+                             f"allotment (server_cores) of at most 1/{widest}")
+    return groups
 
 
 def points(params: dict) -> list[dict]:
@@ -341,7 +394,29 @@ def points(params: dict) -> list[dict]:
                 for server, poller in servers:
                     out.append({"server": server, "poller": poller, "clients": clients,
                                 "build": build, "rep": rep})
-    return out
+    return _together(out, params)
+
+
+def _together(pts: list[dict], params: dict) -> list[dict]:
+    """``pts`` with each ``together`` group's points at one client count, build and rep made one
+    point (its first member, all of them in ``members``), where its first member stood."""
+    group_of = {cfg: i for i, g in enumerate(params.get("together") or []) for cfg in g}
+    if not group_of:
+        return pts
+    out: list[dict] = []
+    where: dict[tuple, dict] = {}
+    for p in pts:
+        g = group_of.get(f"{p['server']}/{p['poller']}")
+        if g is None:
+            out.append(p)
+            continue
+        key = (g, p["clients"], p.get("build"), p["rep"])
+        if key in where:
+            where[key]["members"].append(p)
+        else:
+            where[key] = {**p, "members": [p]}
+            out.append(where[key])
+    return [p if len(p.get("members", ())) != 1 else p["members"][0] for p in out]
 
 
 def follow_up_points(params: dict, pts: list[dict]) -> list[dict]:
@@ -358,7 +433,7 @@ def follow_up_points(params: dict, pts: list[dict]) -> list[dict]:
                 sign * builds.get(p.get("build"), 0),
                 sign * configs.get((p["server"], p["poller"]), 0))
 
-    return sorted(pts, key=order)
+    return _together(sorted(pts, key=order), params)
 
 
 def client_cap() -> int:
@@ -492,6 +567,8 @@ def measure(point: dict, params: dict, *, ctx: dict | None = None,
             return measure(point, params, ctx=own, progress=progress)
     if ctx.get("placement"):          # the load on other hosts, through repro.cluster
         return web_hosts.measure(point, params, ctx, progress)
+    if "members" in point:            # a ``together`` group: its servers at the same time
+        return _measure_together(point["members"], params, ctx, progress)
     row = base_row(point, KEY_FIELDS)
     clients = point["clients"]
     if clients > client_cap():
@@ -508,10 +585,7 @@ def measure(point: dict, params: dict, *, ctx: dict | None = None,
     row.update(client=params["client"], knot_c_threads=threads, client_processes=nproc,
                fileset_bytes=ctx.get("fileset_bytes"), server_cpu=server_cpu,
                client_cpu=params["client_cpu"] if pin else None)
-    kwargs = {"poller": point["poller"], "cache_bytes": params["cache_bytes"]}
-    if threads is not None:
-        kwargs["threads"] = threads
-    spec = {"server": point["server"], "root": ctx["root"], "kwargs": kwargs}
+    spec = _server_spec(point, params, ctx)
     server: ServerProcess | None = None
     workers: list = []
     cap: CpuQuota | None = None
@@ -558,6 +632,100 @@ def measure(point: dict, params: dict, *, ctx: dict | None = None,
             finally:
                 server.close()
     return [row]
+
+
+def _server_spec(point: dict, params: dict, ctx: dict) -> dict:
+    """What ``ServerProcess`` starts for ``point``: its server, the file set, its poller, the
+    page cache and, for Knot-C's pool, ``knot_c_threads``."""
+    kwargs = {"poller": point["poller"], "cache_bytes": params["cache_bytes"]}
+    if point["server"] in KNOT_C_POOLS:
+        kwargs["threads"] = params["knot_c_threads"]
+    return {"server": point["server"], "root": ctx["root"], "kwargs": kwargs}
+
+
+class _MemberDidNotStart(RuntimeError):
+    """A ``together`` group's server did not start (a failed group, not one cut short)."""
+
+
+def _measure_together(members: list[dict], params: dict, ctx: dict,
+                      progress: Callable[[dict], None] | None) -> list[dict]:
+    """A ``together`` group at one client count: every member's server started (each pinned to
+    the server core under its own allotment), then one wrk per server on the client core, all
+    over one window, each server's ``stats`` taken at its edges one after the other. One row
+    per member; the clients' share of their core is the group's sum (``client_cpu_util_shared``,
+    what ``judge`` reads), since the group's wrk processes share it. A member that cannot start,
+    or dies, fails the group's rows alike: a row alone would no longer be paired."""
+    rows = [base_row(m, KEY_FIELDS) for m in members]
+    clients = members[0]["clients"]
+    if clients > client_cap():
+        for row in rows:
+            row.update(status="skipped", error=_cap_reason(clients))
+        return rows
+    require_wrk("whyevents run web (together)")
+    pin = procs.can_pin()
+    server_cpu = params["server_cpu"] if pin else None
+    client_cpu = params["client_cpu"] if pin else None
+    for m, row in zip(members, rows, strict=True):
+        row.update(client="wrk", client_processes=1, fileset_bytes=ctx.get("fileset_bytes"),
+                   knot_c_threads=(params["knot_c_threads"] if m["server"] in KNOT_C_POOLS
+                                   else None),
+                   server_cpu=server_cpu, client_cpu=client_cpu,
+                   servers_together=len(members))
+    servers: list[ServerProcess] = []
+    caps: list[CpuQuota] = []
+    wrks: list = []
+    try:
+        readies = []
+        for m, row in zip(members, rows, strict=True):
+            server = ServerProcess(_server_spec(m, params, ctx), cpu=server_cpu,
+                                   start_timeout=_SERVER_START_TIMEOUT,
+                                   env=build_env(m.get("build") or "interpreted"))
+            servers.append(server)
+            try:
+                ready = server.start()
+            except ServerStartError as e:
+                raise _MemberDidNotStart(f"{m['server']}/{m['poller']}: server did not "
+                                         f"start: {e}") from None
+            row["build_used"] = ready.get("build")
+            cap = _cap_server(server.pid, params, row)
+            if cap is not None:
+                caps.append(cap)
+            readies.append(ready)
+        start_at = time.time()
+        for ready in readies:
+            wrks.append(_start_wrk(ready["host"], ready["port"], clients, client_cpu, params,
+                                   ctx, start_at=start_at)[0])
+        figures = _run_windows(servers, wrks, start_at, params, progress, 1)
+        for row, fig in zip(rows, figures, strict=True):
+            row.update(fig)
+        shared = math.fsum(r["client_cpu_util"] for r in rows)
+        for row in rows:
+            row["client_cpu_util_shared"] = shared
+            judge(row)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as e:  # noqa: BLE001 - a failed group is failed rows, never an exception
+        error = f"{type(e).__name__}: {e}".splitlines()[0][:400]
+        if isinstance(e, _MemberDidNotStart):
+            error = str(e).splitlines()[0][:400]
+        for i, row in enumerate(rows):
+            row.update(status="failed", error=error)
+            if i < len(servers) and not isinstance(e, _MemberDidNotStart):
+                _mark_killed(row, servers[i], wrks[i:i + 1])
+            judge(row)
+    finally:
+        for w in wrks:
+            w.kill()
+        for cap in caps:
+            cap.close()
+        for row, server in zip(rows, servers, strict=False):
+            try:
+                final = server.stop(_SERVER_STOP_TIMEOUT) if row["status"] == "ok" else None
+                if final is not None and final.get("peak_rss_bytes") is not None:
+                    row["server_rss_bytes"] = final["peak_rss_bytes"]
+            finally:
+                server.close()
+    return rows
 
 
 def _mark_killed(row: dict, server: ServerProcess | None, workers: list) -> None:
@@ -613,9 +781,11 @@ def _cap_server(pid: int, params: dict, row: dict) -> CpuQuota | None:
     return cap
 
 
-def _start_wrk(host: str, port: int, clients: int, cpu: int | None, params: dict, ctx: dict):
-    """wrk running the HttpLoad script now; the window opens ``warmup`` seconds later."""
-    start_at = time.time()
+def _start_wrk(host: str, port: int, clients: int, cpu: int | None, params: dict, ctx: dict,
+               start_at: float | None = None):
+    """wrk running the HttpLoad script now; the window opens ``warmup`` seconds after
+    ``start_at`` (default: now; a ``together`` group's wrk processes share one)."""
+    start_at = time.time() if start_at is None else start_at
     window = (start_at + params["warmup"], start_at + params["warmup"] + params["duration"])
     wrk = start_httpload_wrk(host, port, clients, window,
                              requests_per_conn=params["requests_per_conn"],
@@ -646,15 +816,67 @@ def _sleep_until(t: float, server: ServerProcess, workers: list[subprocess.Popen
         left = t - time.time()
         if left <= 0:
             return
+        _check_alive(server, workers, wrk)
+        time.sleep(min(left, 0.2))
+
+
+def _check_alive(server: ServerProcess, workers: list[subprocess.Popen], wrk=None) -> None:
+    """Raise ``RuntimeError`` saying why if the server, wrk or a load worker has died."""
+    if server.proc.poll() is not None:
+        raise RuntimeError(server.died())
+    if wrk is not None and (msg := wrk.failed()) is not None:
+        raise RuntimeError(msg)
+    for w in workers:
+        if w.poll() is not None and w.returncode != 0:
+            raise RuntimeError(f"load worker failed early (exit {w.returncode}): "
+                               f"{_tail(w.stderr.read())}")
+
+
+def _run_windows(servers: list[ServerProcess], wrks: list, start_at: float, params: dict,
+                 progress: Callable[[dict], None] | None, n_cores: int) -> list[dict]:
+    """``_run_window`` for a ``together`` group under wrk: every server's snapshot at each edge
+    of the one window (taken one after the other, within milliseconds), the progress line
+    showing the first server; each server's figures, in order."""
+    warmup, duration = params["warmup"], params["duration"]
+    w_start = start_at + warmup
+    w_end = w_start + duration
+
+    def wait(t: float) -> None:
+        while (left := t - time.time()) > 0:
+            for server, wrk in zip(servers, wrks, strict=True):
+                _check_alive(server, [], wrk)
+            time.sleep(min(left, 0.2))
+
+    def ask() -> list[dict]:
+        return [server.ask("stats") for server in servers]
+
+    first = prev = ask()
+    while time.time() < w_start - 1.0:
+        wait(min(w_start - 1.0, time.time() + 1.0))
+        now = ask()
+        if progress is not None:
+            progress(live("warmup", now[0], prev[0], first[0]))
+        prev = now
+    wait(w_start)
+    s0, c0 = ask(), [wrk.cpu() for wrk in wrks]
+    while True:
+        wait(min(w_end, time.time() + 1.0))
+        now = ask()
+        if time.time() >= w_end - 1e-3:
+            s1, c1 = now, [wrk.cpu() for wrk in wrks]
+            break
+        if progress is not None:
+            progress(live("window", now[0], prev[0], s0[0]))
+        prev = now
+    if progress is not None:
+        progress(live("collect", s1[0], s0[0], s0[0]))
+    out = []
+    for server, wrk, a, b, ca, cb in zip(servers, wrks, s0, s1, c0, c1, strict=True):
+        res = httpload_result(wrk, ca, cb)
         if server.proc.poll() is not None:
             raise RuntimeError(server.died())
-        if wrk is not None and (msg := wrk.failed()) is not None:
-            raise RuntimeError(msg)
-        for w in workers:
-            if w.poll() is not None and w.returncode != 0:
-                raise RuntimeError(f"load worker failed early (exit {w.returncode}): "
-                                   f"{_tail(w.stderr.read())}")
-        time.sleep(min(left, 0.2))
+        out.append(row_figures(WrkResult(res), a, b, duration, n_cores, res))
+    return out
 
 
 def _tail(text: str | None) -> str:

@@ -187,7 +187,9 @@ def judge(row: dict) -> None:
         return
     allot = row.get("server_allotment") or 1.0
     server_util = row["server_cpu_util"] / allot
-    client_util = row["client_cpu_util"] / max(1, row.get("client_cores") or 1)
+    # servers measured together share the client core: their clients' sum is what it carried
+    client_util = row.get("client_cpu_util_shared", row["client_cpu_util"]) / \
+        max(1, row.get("client_cores") or 1)
     cpu = row["server_cpu_user_s"] + row["server_cpu_system_s"]
     row.update(server_util_of_allotment=server_util, client_util_of_core=client_util,
                capacity_mbit_per_cpu_s=(row["server_bytes"] * 8 / 1e6 / cpu

@@ -251,6 +251,12 @@ def test_together_groups_points_where_the_first_member_stood():
             for s, q in (("eventloop", "epoll"), ("knot-c", "epoll"))]
     (group,) = sweep.follow_up_points(p, flat)            # a follow-up round pairs alike
     assert [m["server"] for m in group["members"]] == ["knot-c", "eventloop"]
+    # a claim reading one server of a group re-measures it with its partners, as measured
+    (group,) = sweep.follow_up_points(p, flat[:1])
+    assert [(m["server"], m["rep"]) for m in group["members"]] == [("knot-c", 2),
+                                                                    ("eventloop", 2)]
+    alone = [{**flat[0], "server": "seda", "poller": "poll"}]
+    assert sweep.follow_up_points(p, alone) == alone
 
 
 def test_measure_a_group_together(ctx):

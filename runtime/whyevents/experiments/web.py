@@ -52,6 +52,14 @@ How a point is measured, and why:
   count's servers (and builds) run in reverse order (ABBA), so a drift over a rep hits each server
   alike, and the claims' bootstrap resamples the servers of one client count and rep jointly
   (``PAIRED_BY``).
+* **Servers measured together** (``together``, issue 21): a point is seconds of load, the
+  timescale of the host's slowdowns, so servers measured one after the other meet different
+  hosts. A ``together`` group's servers run at the same time instead: each its own process
+  under its own allotment on the server core (the allotments fit in the core), each with its
+  own wrk on the client core, all over one window, so a slowdown hits them alike. The group's
+  wrk processes share the client core, so a point is server-bound only if all of them together
+  left it room (``client_cpu_util_shared``); a member that cannot start, or dies, fails the
+  group's rows. Servers in no group are measured one at a time.
 
 The file set is built once per sweep (``prepare``) in a temporary directory: SPECweb99's
 directory count for ``fileset_clients`` times ``scale`` (5.1 MB per directory), small enough to
@@ -422,7 +430,10 @@ def _together(pts: list[dict], params: dict) -> list[dict]:
 def follow_up_points(params: dict, pts: list[dict]) -> list[dict]:
     """The runner's follow-up points (``repro.runner.follow_up``: one more rep of what an
     INCONCLUSIVE claim reads) in ``points``' order: by client count, each count's builds and
-    servers side by side, backwards on an odd rep (ABBA), so they pair as the sweep's reps do."""
+    servers side by side, backwards on an odd rep (ABBA), so they pair as the sweep's reps do.
+    A point of a ``together`` group brings the group's other servers with it: a server measured
+    alone would meet a core its partners no longer share."""
+    pts = _with_partners(pts, params.get("together") or [])
     clients = {c: i for i, c in enumerate(params["clients"])}
     builds = {b: i for i, b in enumerate(params.get("builds", ["interpreted"]))}
     configs = {_parse_config(c): i for i, c in enumerate(params["servers"])}
@@ -434,6 +445,25 @@ def follow_up_points(params: dict, pts: list[dict]) -> list[dict]:
                 sign * configs.get((p["server"], p["poller"]), 0))
 
     return _together(sorted(pts, key=order), params)
+
+
+def _with_partners(pts: list[dict], groups: list[list[str]]) -> list[dict]:
+    """``pts`` and, for each point of a ``together`` group, its partners at the same client
+    count, build and rep (once each)."""
+    key = lambda p: (p["server"], p["poller"], p["clients"], p.get("build"), p["rep"])  # noqa: E731
+    have = {key(p) for p in pts}
+    out = list(pts)
+    for p in pts:
+        for g in groups:
+            if f"{p['server']}/{p['poller']}" not in g:
+                continue
+            for cfg in g:
+                server, poller = cfg.split("/")
+                q = {**p, "server": server, "poller": poller}
+                if key(q) not in have:
+                    have.add(key(q))
+                    out.append(q)
+    return out
 
 
 def client_cap() -> int:

@@ -10,7 +10,12 @@ import statistics
 import pytest
 
 from whyevents.experiments import pipeline
-from whyevents.experiments.pipeline_worker import Meter, SlicedMeter
+from whyevents.experiments.pipeline_worker import (
+    ROUND_RING_AT,
+    SLICED_MAP_BYTES,
+    Meter,
+    SlicedMeter,
+)
 from whyevents.harness import cpu_quota
 
 
@@ -84,7 +89,7 @@ def test_a_kernel_group_keeps_its_threads_within_half_of_pid_max(monkeypatch):
 
 def test_sliced_meter_publishes_its_count(tmp_path):
     counter = tmp_path / "c"
-    counter.write_bytes(b"\0" * 24)
+    counter.write_bytes(b"\0" * SLICED_MAP_BYTES)
     spec = {"read_bytes": 1, "tasks_total": 0, "warmup_rounds": 0, "window_rounds": 1,
             "warmup_s": 0.0, "window_s": 1.0, "pair_counter": str(counter)}
     m = Meter(2, spec)
@@ -93,10 +98,44 @@ def test_sliced_meter_publishes_its_count(tmp_path):
     m.seeded()
     for _ in range(5):
         assert m.complete(0.0, 1e9, 1)           # the window never closes by itself
-    words = memoryview(counter.read_bytes()).cast("q")
+    raw = counter.read_bytes()
+    words, times = memoryview(raw).cast("q"), memoryview(raw).cast("d")
     assert words[0] == 5 and words[1] == 1
+    # the window opened at the first completion (a boundary: its count starts there), and
+    # rounds of 2 end at the 3rd and the 5th
+    assert words[3] == 3
+    assert 0 < times[ROUND_RING_AT + 1] <= times[ROUND_RING_AT + 2] <= times[ROUND_RING_AT + 3]
     m._end(None, None)
     assert m.over and m.result(0.0, 2)["completed"] == 4
+
+
+def test_whole_rounds_are_timed_in_the_members_own_run_time():
+    """Boundaries of rounds 1 and 3 in the first and third slices: two rounds over the run time
+    between them, counting only the slices (the other members' turns are not this one's)."""
+    m = pipeline._Member.__new__(pipeline._Member)
+    m.point = {"tasks": 1000}
+    m.secs, m.starts = [0.2, 0.2, 0.2], [10.0, 11.0, 12.0]
+    m.bounds = [(0, 1, 10.15), (0, 1, 10.15), (2, 2, 12.01), (2, 3, 12.05)]
+    rate, rounds = pipeline._rounds_rate(m)
+    assert rounds == 2
+    assert rate == pytest.approx(2000 / (0.05 + 0.2 + 0.05))
+    m.bounds = m.bounds[:2]                         # one boundary: no whole round between
+    assert pipeline._rounds_rate(m) is None
+
+
+def test_a_member_whose_round_outlasts_a_slice_times_whole_rounds():
+    # a round of 20,000 tasks takes longer than a 0.05 s slice; 200 tasks fit in one
+    p = _params(tasks=[200, 20_000], backends=["event"], pairing="backends", window_s=1.5,
+                slice_s=0.05, warmup_s=0.2, pair_together=[])
+    (group,) = pipeline.points(p)
+    with pipeline.prepare(p) as ctx:
+        small, large = pipeline.measure(group, p, ctx=ctx)
+    for r in (small, large):
+        assert r["status"] == "ok", r.get("error")
+        assert r["throughput_window_rps"] > 0 and r["rounds_timed"] >= 2
+    assert small["throughput_rps"] == small["throughput_window_rps"]   # slices decide
+    assert large["throughput_rps"] != large["throughput_window_rps"]   # whole rounds do
+    assert 0.5 < large["throughput_rps"] / large["throughput_window_rps"] < 2.0
 
 
 def test_a_group_is_measured_side_by_side():

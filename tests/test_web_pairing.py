@@ -155,7 +155,7 @@ def _params(**over) -> dict:
 def test_follow_up_points_pair_like_the_sweep():
     """A follow-up round's points come grouped by client count, servers side by side, in the
     sweep's order on an even rep and backwards on an odd one (ABBA continues)."""
-    params = _params(servers=["knot-c/poll", "seda/poll", "eventloop/epoll"])
+    params = _params(servers=["knot-c/poll", "seda/poll", "eventloop/epoll"], together=[])
     wanted = [{"server": s, "poller": p, "clients": c, "build": "interpreted", "rep": 3}
               for c in (16384, 1024) for s, p in (("eventloop", "epoll"), ("knot-c", "poll"))]
     odd = sweep.follow_up_points(params, list(wanted))
@@ -175,3 +175,65 @@ def test_extra_reps_parameter():
     stored = dict(sweep.PROFILES["full"])
     del stored["extra_reps"]                      # a run stored before the parameter existed
     assert sweep.check_params(stored)["extra_reps"] == 0
+
+
+# -- a slowdown injected on the server core: servers measured together share it --------------
+
+def _hog(cpu: int, n: int) -> list:
+    """``n`` busy processes pinned to ``cpu`` (each its own CFS entity beside the servers'
+    cgroups, so together they take most of the core)."""
+    import subprocess
+    import sys
+
+    code = f"import os; os.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"
+    # each its own session: with autogroups on, a session is one scheduling entity
+    return [subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+            for _ in range(n)]
+
+
+def _stop(hogs: list) -> None:
+    for h in hogs:
+        h.kill()
+        h.wait()
+
+
+def test_servers_together_share_a_slowdown_that_moves_one_after_the_other():
+    """Knot-C and the twin, server-bound (no think time) under 0.4 core each: measured together
+    with a CPU hog on the server core, their bandwidth ratio stays where it is without the hog,
+    though each slows; measured one after the other with the hog on the second only, the ratio
+    moves far."""
+    import shutil
+
+    from whyevents.harness import cpu_quota, procs
+
+    ok, why = cpu_quota.availability()
+    if not ok or not procs.can_pin() or shutil.which("wrk") is None:
+        pytest.skip(f"needs a writable cgroup CPU controller, 2+ cores and wrk ({why})")
+    p = sweep.check_params(dict(
+        sweep.PROFILES["quick"], servers=["knot-c/epoll", "eventloop/epoll"], clients=[16],
+        reps=1, warmup=0.5, duration=2.0, think_time=0.0, scale=0.002, fileset_clients=64,
+        server_cores=0.4, together=["knot-c/epoll+eventloop/epoll"]))
+    (group,) = sweep.points(p)
+    knot, twin = group["members"]
+    with sweep.prepare(p) as ctx:
+        def bw(rows):
+            assert all(r["status"] == "ok" for r in rows), [r["error"] for r in rows]
+            return [r["mbit_s"] for r in rows]
+
+        calm = bw(sweep.measure(group, p, ctx=ctx))
+        hogs = _hog(p["server_cpu"], 4)
+        try:
+            slowed = bw(sweep.measure(group, p, ctx=ctx))
+        finally:
+            _stop(hogs)
+        (alone,) = bw(sweep.measure(knot, p, ctx=ctx))
+        hogs = _hog(p["server_cpu"], 4)
+        try:
+            (twin_slowed,) = bw(sweep.measure(twin, p, ctx=ctx))
+        finally:
+            _stop(hogs)
+    assert slowed[1] < 0.75 * calm[1], f"the hog did not slow the servers ({slowed}, {calm})"
+    together = (slowed[0] / slowed[1]) / (calm[0] / calm[1])
+    apart = (alone / twin_slowed) / (calm[0] / calm[1])
+    assert abs(together - 1.0) < 0.25, together
+    assert apart > 1.3 and apart > together + 0.25, (apart, together)

@@ -62,10 +62,14 @@ Why this module is shaped this way:
   a fraction of a second of the others: a slowdown lasting seconds hits the slices of a cycle
   alike. A row's ``throughput_rps`` is its
   slices' completions over their time, ``slice_rates`` the per-slice rates and ``pair`` the
-  group (``repro.claims`` resamples a group's slices together for the interval). A sliced row's
-  latency is that of the tasks issued and completed within one slice (a task in flight across a
-  stop would count the stop). ``pth`` points are never grouped: their pace is periodic in rounds
-  that outlast many slices (a slice would measure whichever part of a round it fell on), and
+  group (``repro.claims`` resamples a group's slices together for the interval); where a round
+  (N completions) outlasts a slice, completions come in bursts a round apart and a fixed
+  window's count moves by whole rounds, so the row's throughput is whole rounds over the
+  member's own run time instead (``_rounds_rate``; ``throughput_window_rps`` keeps the other).
+  A sliced row's latency is that of the tasks issued and completed within one slice (a task
+  in flight across a stop would count the stop). ``pth`` points are never grouped: their pace
+  is periodic in rounds that outlast many slices (a slice would measure whichever part of a
+  round it fell on), and
   they run alone as without pairing.
   ``whyevents run pipeline -p pairing=tasks`` measures this way; ``tests/test_pairing.py``
   injects a CPU hog on the measured core for part of a run and compares the paired ratio with
@@ -82,6 +86,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -95,6 +100,8 @@ from whyevents.accel.build import BUILDS as _BUILDS
 from whyevents.accel.build import build_env, check_builds
 from whyevents.harness.procs import pick_cpu
 from whyevents.threads.registry import POLLER_NAMES
+
+from .pipeline_worker import ROUND_RING, ROUND_RING_AT, SLICED_MAP_BYTES
 
 __all__ = [
     "EXPERIMENT", "DESCRIPTION", "KEY_FIELDS", "SUMMARY_FIELDS", "PROFILES", "PARAM_HELP",
@@ -627,10 +634,14 @@ class _Member:
 
     def __init__(self, point: dict, proc: subprocess.Popen, mapped, out: Path, err: Path):
         self.point, self.proc, self.out, self.err = point, proc, out, err
-        self.words = memoryview(mapped).cast("q")     # count, phase
-        self.times = memoryview(mapped).cast("d")     # [2]: when last continued
+        self.words = memoryview(mapped).cast("q")     # count, phase, -, round boundaries
+        self.times = memoryview(mapped).cast("d")     # [2]: when last continued; round ring
         self.done: list[int] = []          # completions per slice
         self.secs: list[float] = []        # seconds per slice
+        self.starts: list[float] = []      # perf_counter when each slice began
+        #: (slice, boundary number, its perf_counter time): the first and the last round
+        #: boundary of each slice that had one and kept both in the ring
+        self.bounds: list[tuple[int, int, float]] = []
         self.exited = False
 
     def stop(self) -> None:
@@ -654,15 +665,34 @@ def _slice_cycle(members: list[_Member], order: list[_Member], slice_s: float) -
     for m in order:
         if m.exited:
             continue
-        c0 = m.words[0]
+        c0, j0 = m.words[0], m.words[3]
         t0 = time.perf_counter()
         m.times[2] = t0                 # tasks issued before this are in flight across a stop
         os.kill(m.proc.pid, signal.SIGCONT)
         time.sleep(slice_s)
         m.stop()
         t1 = time.perf_counter()
+        j1 = m.words[3]
+        if j0 < j1 <= j0 + ROUND_RING:          # the slice's boundaries are all in the ring
+            for j in (j0 + 1, j1):
+                m.bounds.append((len(m.secs), j, m.times[ROUND_RING_AT + j % ROUND_RING]))
         m.done.append(m.words[0] - c0)
         m.secs.append(t1 - t0)
+        m.starts.append(t0)
+
+
+def _rounds_rate(m: _Member) -> tuple[float, int] | None:
+    """(completions per second of the member's own run time, whole rounds) between the first
+    and the last round boundary inside its recorded slices; None with fewer than one whole
+    round between them. Run time counts only the slices: a boundary at ``t`` in slice ``i``
+    lies ``sum(secs[:i]) + t - starts[i]`` seconds into the member's window."""
+    if len(m.bounds) < 2:
+        return None
+    (i0, j0, t0), (i1, j1, t1) = m.bounds[0], m.bounds[-1]
+    run = math.fsum(m.secs[i0:i1]) + (t1 - m.starts[i1]) - (t0 - m.starts[i0])
+    if j1 <= j0 or run <= 0:
+        return None
+    return m.point["tasks"] * (j1 - j0) / run, j1 - j0
 
 
 def _measure_group(points_: list[dict], params: dict, path: str, ctx: dict | None, *,
@@ -694,9 +724,9 @@ def _measure_group(points_: list[dict], params: dict, path: str, ctx: dict | Non
         try:
             for i, p in enumerate(runnable):
                 counter = Path(tmp) / f"counter{i}"
-                counter.write_bytes(b"\0" * 24)
+                counter.write_bytes(b"\0" * SLICED_MAP_BYTES)
                 with open(counter, "r+b") as f:
-                    mapped = mmap.mmap(f.fileno(), 24)
+                    mapped = mmap.mmap(f.fileno(), SLICED_MAP_BYTES)
                 out, err_path = Path(tmp) / f"result{i}.json", Path(tmp) / f"stderr{i}.txt"
                 spec = {**_spec(p, params, path, out, cpu), "pair_counter": str(counter)}
                 with open(err_path, "wb") as err:
@@ -724,6 +754,8 @@ def _measure_group(points_: list[dict], params: dict, path: str, ctx: dict | Non
             for m in live:
                 m.done.clear()
                 m.secs.clear()
+                m.starts.clear()
+                m.bounds.clear()
             for c in range(cycles):
                 if on_cycle is not None:
                     on_cycle(c, cycles)
@@ -767,11 +799,21 @@ def _group_row(m: _Member, label: str, cpu, wall: float, slice_s: float, ctx) ->
         return _row(m.point, status if status != "ok" else "failed",
                     error or "no slices measured", cpu=cpu, wall_s=wall)
     done, secs = sum(m.done), sum(m.secs)
+    rate = done / secs if secs > 0 else 0.0
+    rounds = _rounds_rate(m)
     result.update({
-        "throughput_rps": done / secs if secs > 0 else 0.0,
+        "throughput_rps": rate,
         "completed": done, "measured_s": secs,
         "cpu_util": None,
         "pair": label, "slice_s": slice_s,
         "slice_rates": [d / t if t > 0 else 0.0 for d, t in zip(m.done, m.secs, strict=True)],
+        # the window's completions over its time, and the whole rounds timed within it
+        "throughput_window_rps": rate,
+        "rounds_timed": rounds[1] if rounds else 0,
     })
+    if rounds is not None and rate > 0 and m.point["tasks"] / rate > slice_s:
+        # a round outlasts a slice: completions come in bursts a round apart, so the window's
+        # count moves by whole rounds with where the window falls; whole rounds over their own
+        # time do not (the claims then resample this member's reps, not its slices)
+        result["throughput_rps"] = rounds[0]
     return _row(m.point, status, error, cpu=cpu, wall_s=wall, **result)

@@ -97,7 +97,8 @@ from collections import deque
 from time import perf_counter, process_time
 
 __all__ = ["main", "run_point", "percentiles", "WorkloadFailed", "Skipped", "Meter", "Lib",
-           "threaded", "whyevents_lib", "BACKENDS", "SlicedMeter"]
+           "threaded", "whyevents_lib", "BACKENDS", "SlicedMeter", "ROUND_RING", "ROUND_RING_AT",
+           "SLICED_MAP_BYTES"]
 
 _RWF_NOWAIT = getattr(os, "RWF_NOWAIT", 0)
 
@@ -225,11 +226,16 @@ class SlicedMeter(Meter):
     Word 0 of the shared counter is the running completion count, stored on every completion
     (a store into mapped memory: no system call on the path); word 1 is the phase, set to 1 when
     the warm-up ends; word 2 (a float) is the ``perf_counter`` time at which the parent last
-    continued the process. A task's latency is kept only when the task was issued after that
-    time, i.e. within the slice it completed in: a task in flight across a stop would count the
-    stop. (Tasks in a closed loop all take about N / rate, so keeping those that fit in one
-    slice changes the number of samples, not their value; a latency longer than a slice leaves
-    none.) The window closes only when the parent sends SIGUSR1.
+    continued the process; word 3 counts the *round boundaries* since the warm-up ended (each N
+    completions), and words ``ROUND_RING_AT`` on (floats) hold their ``perf_counter`` times, the
+    j-th at ``ROUND_RING_AT + j % ROUND_RING``. Where completions come in bursts a round long,
+    the count a fixed window holds moves by whole rounds; the parent times whole rounds from
+    these instead (``pipeline._rounds_rate``). A task's latency is kept only when the task was
+    issued after the last continue, i.e. within the slice it completed in: a task in flight
+    across a stop would count the stop. (Tasks in a closed loop all take about N / rate, so
+    keeping those that fit in one slice changes the number of samples, not their value; a
+    latency longer than a slice leaves none.) The window closes only when the parent sends
+    SIGUSR1.
     """
 
     __slots__ = ("words", "times", "_map")
@@ -239,7 +245,7 @@ class SlicedMeter(Meter):
         self.window_s = float("inf")            # the parent ends the window
         fd = os.open(spec["pair_counter"], os.O_RDWR)
         try:
-            self._map = mmap.mmap(fd, 24)
+            self._map = mmap.mmap(fd, SLICED_MAP_BYTES)
         finally:
             os.close(fd)
         self.words = memoryview(self._map).cast("q")
@@ -257,9 +263,22 @@ class SlicedMeter(Meter):
     def complete(self, t_start: float, t_done: float, nb: int) -> bool:
         go = Meter.complete(self, t_start, t_done, nb)
         self.words[0] = self.completed
-        if self.rec and t_start < self.times[2]:
-            self.lats.pop()             # issued before this slice: its latency spans a stop
+        if self.rec:
+            if t_start < self.times[2]:
+                self.lats.pop()         # issued before this slice: its latency spans a stop
+            if (self.completed - self.c0) % self.n == 0:        # a round boundary
+                j = self.words[3] + 1
+                self.times[ROUND_RING_AT + j % ROUND_RING] = perf_counter()
+                self.words[3] = j
         return go
+
+
+#: round-boundary times the shared map keeps (a ring: the parent reads it at every slice edge)
+ROUND_RING = 64
+#: the ring's first word in the shared map (after count, phase, continued-at, boundaries)
+ROUND_RING_AT = 4
+#: the shared map's size in bytes
+SLICED_MAP_BYTES = 8 * (ROUND_RING_AT + ROUND_RING)
 
 
 def percentiles(samples: list[float], qs=(50, 90, 99)) -> dict[int, float | None]:

@@ -690,7 +690,10 @@ def _paired_rep(members: list) -> tuple:
     slices = [_slices(m) or [] for m in members]
     whole = None
     if _round_outlasts_slice(members):
-        whole = [{**m, "throughput_rps": math.fsum(s[:cycles]) / cycles}
+        # a row that timed whole rounds (``throughput_window_rps`` beside it) keeps its value:
+        # a round longer than a slice moves a fixed window's count by whole rounds
+        whole = [m if "throughput_window_rps" in m
+                 else {**m, "throughput_rps": math.fsum(s[:cycles]) / cycles}
                  for m, s in zip(members, slices, strict=True)]
     return members, cycles, whole, slices
 

@@ -87,7 +87,7 @@ def test_check_params_rejects_unknown_and_runner_override():
 
 
 def test_points_interleave_configs_clients_and_reps():
-    p = sweep.check_params(dict(sweep.PROFILES["quick"], reps=2))
+    p = sweep.check_params(dict(sweep.PROFILES["quick"], reps=2, together=[]))  # one at a time
     pts = sweep.points(p)
     configs = [tuple(c.split("/")) for c in p["servers"]]
     assert len(pts) == len(configs) * len(p["clients"]) * 2
@@ -110,7 +110,8 @@ def test_builds_parameter_and_their_interleaving(monkeypatch):
         sweep.check_params(dict(sweep.PROFILES["quick"], builds="interpreted,compiled"))
     monkeypatch.setattr(accel_build, "check", lambda: True)
     p = sweep.check_params(dict(sweep.PROFILES["quick"], builds="interpreted,compiled", reps=2,
-                                clients=[1, 64], servers=["knot-c/epoll", "eventloop/epoll"]))
+                                clients=[1, 64], servers=["knot-c/epoll", "eventloop/epoll"],
+                                together=[]))
     pts = sweep.points(p)
     assert len(pts) == 2 * 2 * 2 * 2
     # at each client count: one build's servers side by side, then the other's; the order of
@@ -213,6 +214,12 @@ def test_together_is_checked():
     ok = sweep.check_params({**base, "together": "knot-c/epoll+eventloop/epoll"})
     assert ok["together"] == [["knot-c/epoll", "eventloop/epoll"]]
     assert sweep.check_params({**base, "together": "none"})["together"] == []
+    mod = runner.load("web")                                # -p together=none, as the CLI has it
+    assert runner.resolve_params(mod, "quick", {"together": "none"})["together"] == []
+    assert runner.resolve_params(mod, "quick", {"client": "python", "together": "none"})
+    with pytest.raises(ValueError, match="together: needs client=wrk .*; together=none measures "
+                                         "one server at a time"):
+        runner.resolve_params(mod, "quick", {"client": "python"})
     for value, says in [
         ("knot-c/epoll", "two or more"),
         ("knot-c/epoll+nginx/epoll", "names no known server"),

@@ -28,7 +28,9 @@ needs_wrk = pytest.mark.skipif(not HAS_WRK, reason="wrk is not installed (apt-ge
 
 
 def _params(**over) -> dict:
-    p = dict(web.PROFILES["quick"], warmup=1.0, duration=3.0, scale=0.002, fileset_clients=64)
+    # one server at a time (together=[]): these tests are about a server's clients and cap
+    p = dict(web.PROFILES["quick"], warmup=1.0, duration=3.0, scale=0.002, fileset_clients=64,
+             together=[])
     p.update(over)
     return web.check_params(p)
 

@@ -114,11 +114,16 @@ def test_bad_placement_parameters_name_the_parameter(over, named):
 
 def test_placement_parameters_from_the_command_line_and_without_a_cluster():
     mod = runner.load("web")
-    got = runner.resolve_params(mod, "quick", {"server_host": "10.1.1.2",
+    got = runner.resolve_params(mod, "quick", {"server_host": "10.1.1.2", "together": "none",
                                                "client_hosts": "10.1.1.3,10.1.1.4"})
     assert got["client_hosts"] == ["10.1.1.3", "10.1.1.4"] and got["server_host"] == "10.1.1.2"
     assert "server_host" not in runner.resolve_params(mod, "quick", {})   # one host: unchanged
     with pytest.raises(ValueError, match="^client_hosts: .*needs --cluster"):
+        runner.run_experiment("web", "quick", {"server_host": "10.1.1.2", "together": "none",
+                                               "client_hosts": "10.1.1.3"}, progress=False)
+    # the profile's servers measured together need one host; the error says how to go apart
+    with pytest.raises(ValueError, match="^together: not with the load on other hosts; "
+                                         "together=none measures one server at a time"):
         runner.run_experiment("web", "quick", {"server_host": "10.1.1.2",
                                                "client_hosts": "10.1.1.3"}, progress=False)
 

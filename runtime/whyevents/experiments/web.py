@@ -169,11 +169,18 @@ _QUICK: dict = {
     "server_cpu": 0,
     "client_cpu": 1,
     "client": "wrk",
-    "server_cores": 0.5,
+    "server_cores": 0.25,
     "quota_period_ms": 10.0,
     "builds": ["interpreted"],
-    # groups of servers measured at the same time (none here: one server at a time)
-    "together": [],
+    # together: the servers each claim compares run at the same time (Knot-C, its async form
+    # and the twin: C2.8, C4.6, C4.7; Knot-C on poll and SEDA: C3.1, C3.2, C3.6; the Knot-A
+    # forms, which no claim compares, for the time), a quarter core each so that three fit in
+    # the server core and their clients in theirs; an A/B against one server at a time is in
+    # docs/DESIGN.md. Both profiles since 7 Dec: measured one at a time at half a core, the quick
+    # profile's C4.6 failed a CI run, its servers' reps a minute apart moving with the host
+    "together": ["knot-c/epoll+knot-c-async/epoll+eventloop/epoll",
+                 "knot-c/poll+seda/poll",
+                 "knot-a/epoll+knot-a/poll+knot-a-async/epoll"],
     # one rep gives a value, not an interval: the claims it decides (C3.6, C4.6) get a second
     # rep of just their points, and a third while one is INCONCLUSIVE (repro.runner)
     "extra_reps": 2,
@@ -184,17 +191,9 @@ PROFILES: dict[str, dict] = {
     # extra_reps: a follow-up round re-measures only the points an undecided claim reads (C3.3:
     # Knot-A at its five client counts, about a minute); two rounds left it INCONCLUSIVE in the
     # full run of 6 Dec (20261206T105442Z-3471), so the full budget is four
-    # together: the servers each claim compares run at the same time (Knot-C, its async form
-    # and the twin: C2.8, C4.6, C4.7; Knot-C on poll and SEDA: C3.1, C3.2, C3.6; the Knot-A
-    # forms, which no claim compares, for the time), a quarter core each so that three fit in
-    # the server core and their clients in theirs; an A/B against one server at a time is in
-    # docs/DESIGN.md
     "full": {**_QUICK, "clients": [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536], "reps": 3,
              "extra_reps": 4, "warmup": 5.0, "duration": 10.0, "scale": 0.02,
-             "cache_bytes": 128 << 20, "server_cores": 0.25,
-             "together": ["knot-c/epoll+knot-c-async/epoll+eventloop/epoll",
-                          "knot-c/poll+seda/poll",
-                          "knot-a/epoll+knot-a/poll+knot-a-async/epoll"]},
+             "cache_bytes": 128 << 20},
 }
 
 PARAM_HELP: dict[str, str] = {
@@ -352,8 +351,11 @@ def _check_together(value: object, out: dict) -> list[list[str]]:
     process per server on the client core) drives a group. A server the sweep does not measure
     (``servers`` narrowed) leaves its group, and a group left with one server is none."""
     if isinstance(value, str):
-        value = [g for g in value.split(",") if g.strip() and g.strip().lower() != "none"]
-    if not isinstance(value, list | tuple):
+        value = value.split(",")
+    if isinstance(value, list | tuple):                 # "none" (or nothing): no group
+        value = [g for g in value if not (isinstance(g, str)
+                                          and g.strip().lower() in ("", "none"))]
+    else:
         raise ValueError(f"together: {value!r} is not a list of groups like "
                          f"knot-c/epoll+eventloop/epoll")
     groups: list[list[str]] = []
@@ -378,16 +380,17 @@ def _check_together(value: object, out: dict) -> list[list[str]]:
         if len(group) > 1:
             groups.append(group)
     if groups:
+        apart = "; together=none measures one server at a time"
         if out["client"] != "wrk":
             raise ValueError(f"together: needs client=wrk (one load process per server), not "
-                             f"{out['client']!r}")
+                             f"{out['client']!r}{apart}")
         if out.get("server_host") or needs_cluster(out):
-            raise ValueError("together: not with the load on other hosts")
+            raise ValueError(f"together: not with the load on other hosts{apart}")
         widest = max(len(g) for g in groups)
         if not out["server_cores"] or widest * out["server_cores"] > 1.0:
             raise ValueError(f"together: {widest} servers x server_cores "
                              f"{out['server_cores']:g} do not fit in one core: give each an "
-                             f"allotment (server_cores) of at most 1/{widest}")
+                             f"allotment (server_cores) of at most 1/{widest}{apart}")
     return groups
 
 

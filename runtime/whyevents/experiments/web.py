@@ -646,11 +646,12 @@ def measure(point: dict, params: dict, *, ctx: dict | None = None,
             wrk, start_at = _start_wrk(ready["host"], ready["port"], clients,
                                        client_cpus[0] if client_cpus else None, params, ctx)
             workers = [wrk]
-            row.update(_run_window(server, [], start_at, params, progress, n_cores, wrk=wrk))
+            row.update(_run_windows([server], [wrk], start_at, params, progress, n_cores)[0])
         else:
             workers, start_at = _start_clients(ready["host"], ready["port"], clients, nproc,
                                                client_cpus, params, ctx["trace"])
-            row.update(_run_window(server, workers, start_at, params, progress, n_cores))
+            row.update(_run_windows([server], [None], start_at, params, progress, n_cores,
+                                        workers)[0])
         judge(row)
     except (KeyboardInterrupt, SystemExit):
         raise
@@ -852,16 +853,6 @@ def _start_clients(host: str, port: int, clients: int, nproc: int, cpus: list[in
     return workers, start_at
 
 
-def _sleep_until(t: float, server: ServerProcess, workers: list[subprocess.Popen],
-                 wrk=None) -> None:
-    while True:
-        left = t - time.time()
-        if left <= 0:
-            return
-        _check_alive(server, workers, wrk)
-        time.sleep(min(left, 0.2))
-
-
 def _check_alive(server: ServerProcess, workers: list[subprocess.Popen], wrk=None) -> None:
     """Raise ``RuntimeError`` saying why if the server, wrk or a load worker has died."""
     if server.proc.poll() is not None:
@@ -875,37 +866,45 @@ def _check_alive(server: ServerProcess, workers: list[subprocess.Popen], wrk=Non
 
 
 def _run_windows(servers: list[ServerProcess], wrks: list, start_at: float, params: dict,
-                 progress: Callable[[dict], None] | None, n_cores: int) -> list[dict]:
-    """``_run_window`` for a ``together`` group under wrk: every server's snapshot at each edge
-    of the one window (taken one after the other, within milliseconds), the progress line
-    showing the first server; each server's figures, in order."""
+                 progress: Callable[[dict], None] | None, n_cores: int,
+                 workers: list[subprocess.Popen] | None = None) -> list[dict]:
+    """Warm-up, then the measured window, for one server or a ``together`` group: every
+    server's snapshot at each edge of the one window (taken one after the other, within
+    milliseconds), the progress line showing the first server; each server's figures, in order.
+
+    ``wrks``: each server's wrk, or ``[None]`` for one server driven by the Python load
+    ``workers`` (collected after the window)."""
     warmup, duration = params["warmup"], params["duration"]
     w_start = start_at + warmup
     w_end = w_start + duration
+    workers = workers or []
 
     def wait(t: float) -> None:
         while (left := t - time.time()) > 0:
             for server, wrk in zip(servers, wrks, strict=True):
-                _check_alive(server, [], wrk)
+                _check_alive(server, workers, wrk)
             time.sleep(min(left, 0.2))
 
     def ask() -> list[dict]:
         return [server.ask("stats") for server in servers]
 
+    def cpu() -> list:
+        return [wrk.cpu() if wrk is not None else None for wrk in wrks]
+
     first = prev = ask()
-    while time.time() < w_start - 1.0:
+    while time.time() < w_start - 1.0:                  # warm-up: show the connection ramp
         wait(min(w_start - 1.0, time.time() + 1.0))
         now = ask()
         if progress is not None:
             progress(live("warmup", now[0], prev[0], first[0]))
         prev = now
     wait(w_start)
-    s0, c0 = ask(), [wrk.cpu() for wrk in wrks]
+    s0, c0 = ask(), cpu()
     while True:
         wait(min(w_end, time.time() + 1.0))
         now = ask()
         if time.time() >= w_end - 1e-3:
-            s1, c1 = now, [wrk.cpu() for wrk in wrks]
+            s1, c1 = now, cpu()
             break
         if progress is not None:
             progress(live("window", now[0], prev[0], s0[0]))
@@ -914,54 +913,19 @@ def _run_windows(servers: list[ServerProcess], wrks: list, start_at: float, para
         progress(live("collect", s1[0], s0[0], s0[0]))
     out = []
     for server, wrk, a, b, ca, cb in zip(servers, wrks, s0, s1, c0, c1, strict=True):
-        res = httpload_result(wrk, ca, cb)
-        if server.proc.poll() is not None:
-            raise RuntimeError(server.died())
-        out.append(row_figures(WrkResult(res), a, b, duration, n_cores, res))
+        if wrk is not None:
+            res = httpload_result(wrk, ca, cb)
+            if server.proc.poll() is not None:
+                raise RuntimeError(server.died())
+            out.append(row_figures(WrkResult(res), a, b, duration, n_cores, res))
+        else:
+            out.append(_collect_workers(server, workers, a, b, params, n_cores))
     return out
 
 
-def _tail(text: str | None) -> str:
-    lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else "no message"
-
-
-def _run_window(server: ServerProcess, workers: list[subprocess.Popen], start_at: float,
-                params: dict, progress: Callable[[dict], None] | None, n_cores: int,
-                wrk=None) -> dict:
-    warmup, duration = params["warmup"], params["duration"]
-    w_start = start_at + warmup
-    w_end = w_start + duration
-
-    # Warm-up: show the connection ramp.
-    first = prev = server.ask("stats")
-    while time.time() < w_start - 1.0:
-        _sleep_until(min(w_start - 1.0, time.time() + 1.0), server, workers, wrk)
-        now = server.ask("stats")
-        if progress is not None:
-            progress(live("warmup", now, prev, first))
-        prev = now
-    _sleep_until(w_start, server, workers, wrk)
-    s0 = prev = server.ask("stats")
-    c0 = wrk.cpu() if wrk is not None else None
-    while True:
-        nxt = min(w_end, time.time() + 1.0)
-        _sleep_until(nxt, server, workers, wrk)
-        now = server.ask("stats")
-        if time.time() >= w_end - 1e-3:
-            s1 = now
-            c1 = wrk.cpu() if wrk is not None else None
-            break
-        if progress is not None:
-            progress(live("window", now, prev, s0))
-        prev = now
-    if progress is not None:
-        progress(live("collect", s1, s0, s0))
-    if wrk is not None:
-        res = httpload_result(wrk, c0, c1)
-        if server.proc.poll() is not None:
-            raise RuntimeError(server.died())
-        return row_figures(WrkResult(res), s0, s1, duration, n_cores, res)
+def _collect_workers(server: ServerProcess, workers: list[subprocess.Popen], s0: dict,
+                     s1: dict, params: dict, n_cores: int) -> dict:
+    """The Python load workers' results after the window, merged into one server's figures."""
     parts = []
     deadline = time.monotonic() + params["client_timeout"] + 30.0
     for w in workers:
@@ -975,5 +939,11 @@ def _run_window(server: ServerProcess, workers: list[subprocess.Popen], start_at
         parts.append(json.loads(out))
     if server.proc.poll() is not None:
         raise RuntimeError(server.died())
-    result = merge(parts)
-    return row_figures(result, s0, s1, duration, n_cores)
+    return row_figures(merge(parts), s0, s1, params["duration"], n_cores)
+
+
+def _tail(text: str | None) -> str:
+    lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else "no message"
+
+

@@ -266,6 +266,72 @@ def test_together_groups_points_where_the_first_member_stood():
     assert sweep.follow_up_points(p, alone) == alone
 
 
+PINNED = "knot-a/poll@64+knot-a/poll@1024+knot-a/poll@4096"
+
+
+def test_a_group_may_name_each_members_client_count():
+    """One server at several client counts at once (a flatness claim's points): checked, its
+    members at counts the sweep skips dropped, and at those counts it leaves the plain group."""
+    base = dict(sweep.PROFILES["quick"], servers=["knot-a/poll", "knot-a/epoll", "seda/poll"],
+                reps=2, server_cores=0.25)
+    p = sweep.check_params({**base, "together": f"knot-a/epoll+knot-a/poll,{PINNED}"})
+    assert p["together"] == [["knot-a/epoll", "knot-a/poll"], PINNED.split("+")]
+    narrowed = sweep.check_params({**base, "clients": [1, 64, 4096],
+                                   "together": PINNED + "+knot-a/poll@65536"})
+    assert narrowed["together"] == [["knot-a/poll@64", "knot-a/poll@4096"]]
+    assert sweep.check_params({**base, "clients": [1, 64], "together": PINNED})["together"] == []
+    for value, says in [
+        ("knot-a/poll@64+knot-a/epoll", "mixes members with and without @clients"),
+        ("knot-a/poll@64+knot-a/poll@lots", "'lots' after @ is not a client count"),
+        ("knot-a/poll@64+knot-a/poll@0", "after @ is not a client count"),
+        (f"{PINNED},knot-a/poll@64+seda/poll@64", "knot-a/poll@64 is in more than one group"),
+        ("knot-a/poll@64+knot-a/poll@64", "more than one group"),
+        ("nginx/epoll@64+knot-a/poll@64", "names no known server"),
+    ]:
+        with pytest.raises(ValueError, match=f"together: .*{says}"):
+            sweep.check_params({**base, "together": value})
+    got = [(q["rep"], q["clients"], q.get("paired_group"),
+            [(m["server"], m["poller"], m["clients"]) for m in q.get("members", [q])])
+           for q in sweep.points(p)]
+    pinned = [("knot-a", "poll", c) for c in (64, 1024, 4096)]
+    for rep in (0, 1):
+        mine = [g for g in got if g[0] == rep]
+        # the group stands where its first member stood, with its three points, once
+        assert [g[3] for g in mine if g[2]] == [pinned]
+        assert [g[1] for g in mine if g[2]] == [64]
+        assert all(g[2] == PINNED for g in mine if g[2])
+        # at its counts knot-a/epoll is alone; at the others the plain group holds
+        alone = {g[1] for g in mine if g[3] == [("knot-a", "epoll", g[1])]}
+        assert alone == {64, 1024, 4096}
+        assert {g[1] for g in mine if len(g[3]) == 2} == {1}
+        assert sorted((m[2], m[0], m[1]) for g in mine for m in g[3]) == sorted(
+            (c, s, q) for c in base["clients"] for s, q in (("knot-a", "poll"),
+                                                            ("knot-a", "epoll"),
+                                                            ("seda", "poll")))
+    # a follow-up round re-measures a member with its partners at their client counts
+    (group,) = sweep.follow_up_points(p, [{"server": "knot-a", "poller": "poll", "clients": 4096,
+                                           "build": "interpreted", "rep": 2}])
+    assert group["paired_group"] == PINNED
+    assert [(m["clients"], m["rep"]) for m in group["members"]] == [(64, 2), (1024, 2),
+                                                                      (4096, 2)]
+
+
+def test_measure_a_group_of_one_server_at_several_client_counts(ctx):
+    params = _small(servers=["knot-a/epoll"], clients=[2, 8], server_cores=0.4,
+                    together=["knot-a/epoll@2+knot-a/epoll@8"])
+    (group,) = sweep.points({**params, "reps": 1})
+    rows = sweep.measure(group, params, ctx=ctx)
+    assert [(r["server"], r["clients"]) for r in rows] == [("knot-a", 2), ("knot-a", 8)]
+    for r in rows:
+        assert r["status"] == "ok", r["error"]
+        assert r["paired_group"] == "knot-a/epoll@2+knot-a/epoll@8/interpreted"
+        assert r["servers_together"] == 2 and r["requests"] > 0
+    # each member's wrk ran its own client count: four times the clients (under load well
+    # below the servers' allotment) open about four times the connections (5 requests each)
+    assert rows[1]["connections"] > 2 * rows[0]["connections"] > 0
+    assert _children() == []
+
+
 def test_measure_a_group_together(ctx):
     params = _small(server_cores=0.4, together=["knot-c/epoll+eventloop/epoll"])
     group = next(q for q in sweep.points({**params, "clients": [4], "reps": 1})

@@ -242,3 +242,50 @@ def test_servers_together_share_a_slowdown_that_moves_one_after_the_other():
     apart = (alone / twin_slowed) / (calm[0] / calm[1])
     assert abs(together - 1.0) < 0.25, together
     assert apart > 1.3 and apart > together + 0.25, (apart, together)
+
+
+# -- one server at several client counts measured at once (``paired_group``) -------------------
+
+FLAT = {"id": "TF", "section": "test", "sentence": "knot-a/poll degrades",
+        "experiment": "web", "summary": "knot-a/poll at 16k clients over its peak",
+        "metric": "ratio_at",
+        "args": {"where": {"server": "knot-a", "poller": "poll"}, "x": "clients",
+                 "y": "mbit_s", "at": 16384, "to": "peak"},
+        "comparison": {"op": "<=", "threshold": 0.8},
+        "profiles": {"full": {"tolerance": 0.0}}}
+DROP = 0.7          # knot-a/poll's true bandwidth at 16,384 clients over its peak (256)
+
+
+def _flat_rows(reps: int, group: str | None, seed: int = 3) -> list:
+    """knot-a/poll at 256, 1,024 and 16,384 clients, each rep's three points slowed alike by
+    one host factor (they ran at the same time), named as one ``paired_group`` or not."""
+    rng = random.Random(seed)
+    out = []
+    for rep in range(reps):
+        host = rng.uniform(0.6, 1.1)
+        for clients, base in ((256, 400.0), (1024, 380.0), (16384, DROP * 400.0)):
+            row = {"server": "knot-a", "poller": "poll", "clients": clients, "rep": rep,
+                   "build": "interpreted", "status": "ok",
+                   "mbit_s": base * host * rng.uniform(0.99, 1.01)}
+            if group is not None:
+                row["paired_group"] = group
+            out.append(row)
+    return out
+
+
+def test_a_paired_group_across_client_counts_is_resampled_jointly():
+    """Without the group, each client count's reps are drawn apart (``PAIRED_BY`` is the
+    client count), so the host's swings widen the ratio's interval past the threshold; with it,
+    the rep's three points are drawn together and the ratio stays where the host put it."""
+    claim = claims.Claim.from_dict(FLAT)
+    label = "knot-a/poll@256+knot-a/poll@1024+knot-a/poll@16384/interpreted"
+    paired = claims.evaluate(claim, _flat_rows(5, label), "full")
+    apart = claims.evaluate(claim, _flat_rows(5, None), "full")
+    assert paired.basis == apart.basis == "paired reps"
+    assert paired.interval[0] <= DROP <= paired.interval[1]
+    assert paired.status == claims.PASS
+    assert apart.status == claims.INCONCLUSIVE, apart
+    assert _width(paired.interval) < _width(apart.interval) / 4
+    # a CSV gives NaN where a row has no group: not a group of its own
+    nan = [{**r, "paired_group": float("nan")} for r in _flat_rows(5, None)]
+    assert claims.evaluate(claim, nan, "full").interval == apart.interval

@@ -59,7 +59,11 @@ How a point is measured, and why:
   own wrk on the client core, all over one window, so a slowdown hits them alike. The group's
   wrk processes share the client core, so a point is server-bound only if all of them together
   left it room (``client_cpu_util_shared``); a member that cannot start, or dies, fails the
-  group's rows. Servers in no group are measured one at a time.
+  group's rows. Servers in no group are measured one at a time. A group may instead name each
+  member's client count (``knot-a/poll@256+knot-a/poll@16384``): one server at several client
+  counts at once, the points a flatness claim compares; its rows carry ``paired_group``, which
+  the claims' bootstrap resamples jointly, and at those counts the member leaves its plain
+  group.
 
 The file set is built once per sweep (``prepare``) in a temporary directory: SPECweb99's
 directory count for ``fileset_clients`` times ``scale`` (5.1 MB per directory), small enough to
@@ -193,9 +197,15 @@ PROFILES: dict[str, dict] = {
     # extra_reps: a follow-up round re-measures only the points an undecided claim reads (C3.3:
     # Knot-A at its five client counts, about a minute); two rounds left it INCONCLUSIVE in the
     # full run of 6 Dec (20261206T105442Z-3471), so the full budget is four
+    # together: quick's groups, and Knot-A on each poller at its likely peak (256, 1,024
+    # clients) and at 16,384 at once, the points C3.3 and C3.4 compare; the A/B that chose this
+    # is in docs/DESIGN.md
     "full": {**_QUICK, "clients": [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536], "reps": 3,
              "extra_reps": 4, "warmup": 5.0, "duration": 10.0, "scale": 0.02,
-             "cache_bytes": 128 << 20},
+             "cache_bytes": 128 << 20,
+             "together": [*_QUICK["together"],
+                          "knot-a/poll@256+knot-a/poll@1024+knot-a/poll@16384",
+                          "knot-a/epoll@256+knot-a/epoll@1024+knot-a/epoll@16384"]},
 }
 
 PARAM_HELP: dict[str, str] = {
@@ -232,7 +242,9 @@ PARAM_HELP: dict[str, str] = {
                 "epoll: at each client count each runs under its own allotment on the server "
                 "core with its own wrk on the client core, over one window, so a slowdown of "
                 "the host hits them alike (client=wrk; the group's allotments must fit in a "
-                "core); servers in no group are measured one at a time",
+                "core); members with @clients (knot-a/poll@256+knot-a/poll@16384) run at those "
+                "counts at once, for a flatness claim; servers in no group are measured one at "
+                "a time; none: all one at a time",
 }
 
 #: descriptors a server needs besides one per connection (listener, poller, pipes, cache misses)
@@ -351,7 +363,13 @@ def _check_together(value: object, out: dict) -> list[list[str]]:
     """``together`` as lists of ``servers`` entries, each group of two or more, a server in one
     group at most; the group's allotments must fit in the server core, and only wrk (one
     process per server on the client core) drives a group. A server the sweep does not measure
-    (``servers`` narrowed) leaves its group, and a group left with one server is none."""
+    (``servers`` narrowed) leaves its group, and a group left with one server is none.
+
+    A group whose members name their client count (``knot-a/poll@256+knot-a/poll@16384``: one
+    server at several client counts, a flatness claim's points) runs them at the same time
+    instead; such a member is in one of these groups at most, and at its client count it leaves
+    the plain group it is also in (``_groups_at``). A client count the sweep does not measure
+    drops its member."""
     if isinstance(value, str):
         value = value.split(",")
     if isinstance(value, list | tuple):                 # "none" (or nothing): no group
@@ -368,17 +386,18 @@ def _check_together(value: object, out: dict) -> list[list[str]]:
         if not names or len(names) < 2:
             raise ValueError(f"together: {g!r} is not a group of two or more servers "
                              f"joined by +")
+        members = [_member(name) for name in names]
+        if len({c is None for _, c in members}) > 1:
+            raise ValueError(f"together: {g!r} mixes members with and without @clients: a "
+                             f"group is servers at each client count, or each member at its own")
         group = []
-        for name in names:
-            try:
-                cfg = "/".join(_parse_config(name))
-            except ValueError as e:
-                raise ValueError(f"together: {e}") from None
-            if cfg in seen:
-                raise ValueError(f"together: {cfg} is in more than one group")
-            seen.add(cfg)
-            if cfg in out["servers"]:       # a profile's group, with servers= narrowed
-                group.append(cfg)
+        for cfg, clients in members:
+            name = cfg if clients is None else f"{cfg}@{clients}"
+            if name in seen:
+                raise ValueError(f"together: {name} is in more than one group")
+            seen.add(name)
+            if cfg in out["servers"] and (clients is None or clients in out["clients"]):
+                group.append(name)          # a profile's group, with servers= narrowed
         if len(group) > 1:
             groups.append(group)
     if groups:
@@ -394,6 +413,45 @@ def _check_together(value: object, out: dict) -> list[list[str]]:
                              f"{out['server_cores']:g} do not fit in one core: give each an "
                              f"allotment (server_cores) of at most 1/{widest}{apart}")
     return groups
+
+
+def _member(name: object) -> tuple[str, int | None]:
+    """A ``together`` member: (server/poller, its client count or None)."""
+    text, at, count = str(name).strip().partition("@")
+    try:
+        cfg = "/".join(_parse_config(text))
+    except ValueError as e:
+        raise ValueError(f"together: {e}") from None
+    if not at:
+        return cfg, None
+    if not count.strip().isdigit() or int(count) < 1:
+        raise ValueError(f"together: {name!r}: {count!r} after @ is not a client count")
+    return cfg, int(count)
+
+
+def _groups_at(params: dict) -> dict[tuple[str, int], tuple[tuple, list[tuple[str, int]], str]]:
+    """(server/poller, clients) -> (the group's key, its members as (server/poller, clients) in
+    the order given, its label: ``+``-joined members, client counts named only where the group
+    names them) for every member of a ``together`` group at this sweep's client counts. A
+    member of a group that names client counts leaves the plain group it is in at that count;
+    a plain group left with one member there is none there."""
+    out: dict[tuple[str, int], tuple[tuple, list[tuple[str, int]], str]] = {}
+    groups = params.get("together") or []
+    for j, g in enumerate(groups):
+        if "@" in g[0]:
+            members = [(cfg, int(c)) for cfg, _, c in (m.partition("@") for m in g)]
+            for m in members:
+                out[m] = (("@", j), members, "+".join(g))
+    pinned = set(out)
+    for i, g in enumerate(groups):
+        if "@" in g[0]:
+            continue
+        for c in params["clients"]:
+            members = [(cfg, c) for cfg in g if (cfg, c) not in pinned]
+            if len(members) > 1:
+                for m in members:
+                    out[m] = ((i, c), members, "+".join(cfg for cfg, _ in members))
+    return out
 
 
 def points(params: dict) -> list[dict]:
@@ -420,23 +478,28 @@ def points(params: dict) -> list[dict]:
 
 
 def _together(pts: list[dict], params: dict) -> list[dict]:
-    """``pts`` with each ``together`` group's points at one client count, build and rep made one
-    point (its first member, all of them in ``members``), where its first member stood."""
-    group_of = {cfg: i for i, g in enumerate(params.get("together") or []) for cfg in g}
-    if not group_of:
+    """``pts`` with each ``together`` group's points of one build and rep made one point (its
+    first member, all of them in ``members``), where its first member stood; a group that
+    names client counts also carries its ``paired_group`` label (``_measure_together`` puts it
+    in the rows, for the claims' bootstrap)."""
+    groups = _groups_at(params)
+    if not groups:
         return pts
     out: list[dict] = []
     where: dict[tuple, dict] = {}
     for p in pts:
-        g = group_of.get(f"{p['server']}/{p['poller']}")
-        if g is None:
+        entry = groups.get((f"{p['server']}/{p['poller']}", p["clients"]))
+        if entry is None:
             out.append(p)
             continue
-        key = (g, p["clients"], p.get("build"), p["rep"])
+        gid, _, label = entry
+        key = (gid, p.get("build"), p["rep"])
         if key in where:
             where[key]["members"].append(p)
         else:
             where[key] = {**p, "members": [p]}
+            if gid[0] == "@":
+                where[key]["paired_group"] = label
             out.append(where[key])
     return [p if len(p.get("members", ())) != 1 else p["members"][0] for p in out]
 
@@ -447,7 +510,7 @@ def follow_up_points(params: dict, pts: list[dict]) -> list[dict]:
     servers side by side, backwards on an odd rep (ABBA), so they pair as the sweep's reps do.
     A point of a ``together`` group brings the group's other servers with it: a server measured
     alone would meet a core its partners no longer share."""
-    pts = _with_partners(pts, params.get("together") or [])
+    pts = _with_partners(pts, params)
     clients = {c: i for i, c in enumerate(params["clients"])}
     builds = {b: i for i, b in enumerate(params.get("builds", ["interpreted"]))}
     configs = {_parse_config(c): i for i, c in enumerate(params["servers"])}
@@ -461,22 +524,21 @@ def follow_up_points(params: dict, pts: list[dict]) -> list[dict]:
     return _together(sorted(pts, key=order), params)
 
 
-def _with_partners(pts: list[dict], groups: list[list[str]]) -> list[dict]:
-    """``pts`` and, for each point of a ``together`` group, its partners at the same client
-    count, build and rep (once each)."""
+def _with_partners(pts: list[dict], params: dict) -> list[dict]:
+    """``pts`` and, for each point of a ``together`` group, its partners of the same build and
+    rep (once each): at the same client count, or at theirs in a group that names them."""
     key = lambda p: (p["server"], p["poller"], p["clients"], p.get("build"), p["rep"])  # noqa: E731
+    groups = _groups_at(params)
     have = {key(p) for p in pts}
     out = list(pts)
     for p in pts:
-        for g in groups:
-            if f"{p['server']}/{p['poller']}" not in g:
-                continue
-            for cfg in g:
-                server, poller = cfg.split("/")
-                q = {**p, "server": server, "poller": poller}
-                if key(q) not in have:
-                    have.add(key(q))
-                    out.append(q)
+        entry = groups.get((f"{p['server']}/{p['poller']}", p["clients"]))
+        for cfg, clients in entry[1] if entry else ():
+            server, poller = cfg.split("/")
+            q = {**p, "server": server, "poller": poller, "clients": clients}
+            if key(q) not in have:
+                have.add(key(q))
+                out.append(q)
     return out
 
 
@@ -612,7 +674,8 @@ def measure(point: dict, params: dict, *, ctx: dict | None = None,
     if ctx.get("placement"):          # the load on other hosts, through repro.cluster
         return web_hosts.measure(point, params, ctx, progress)
     if "members" in point:            # a ``together`` group: its servers at the same time
-        return _measure_together(point["members"], params, ctx, progress)
+        return _measure_together(point["members"], params, ctx, progress,
+                                 point.get("paired_group"))
     row = base_row(point, KEY_FIELDS)
     clients = point["clients"]
     if clients > client_cap():
@@ -693,18 +756,21 @@ class _MemberDidNotStart(RuntimeError):
 
 
 def _measure_together(members: list[dict], params: dict, ctx: dict,
-                      progress: Callable[[dict], None] | None) -> list[dict]:
-    """A ``together`` group at one client count: every member's server started (each pinned to
-    the server core under its own allotment), then one wrk per server on the client core, all
-    over one window, each server's ``stats`` taken at its edges one after the other. One row
-    per member; the clients' share of their core is the group's sum (``client_cpu_util_shared``,
-    what ``judge`` reads), since the group's wrk processes share it. A member that cannot start,
-    or dies, fails the group's rows alike: a row alone would no longer be paired."""
+                      progress: Callable[[dict], None] | None,
+                      paired_group: str | None = None) -> list[dict]:
+    """A ``together`` group (at one client count, or each member at its own): every member's
+    server started (each pinned to the server core under its own allotment), then one wrk per
+    server on the client core, all over one window, each server's ``stats`` taken at its edges
+    one after the other. One row per member; the clients' share of their core is the group's
+    sum (``client_cpu_util_shared``, what ``judge`` reads), since the group's wrk processes
+    share it. A member that cannot start, or dies, fails the group's rows alike: a row alone
+    would no longer be paired; so does a member over the descriptor cap (all skipped). A group
+    that names client counts puts ``paired_group`` (its label and build) in its rows."""
     rows = [base_row(m, KEY_FIELDS) for m in members]
-    clients = members[0]["clients"]
-    if clients > client_cap():
+    over = [m["clients"] for m in members if m["clients"] > client_cap()]
+    if over:
         for row in rows:
-            row.update(status="skipped", error=_cap_reason(clients))
+            row.update(status="skipped", error=_cap_reason(max(over)))
         return rows
     require_wrk("whyevents run web (together)")
     pin = procs.can_pin()
@@ -716,6 +782,8 @@ def _measure_together(members: list[dict], params: dict, ctx: dict,
                                    else None),
                    server_cpu=server_cpu, client_cpu=client_cpu,
                    servers_together=len(members))
+        if paired_group:
+            row["paired_group"] = f"{paired_group}/{m.get('build') or 'interpreted'}"
     servers: list[ServerProcess] = []
     caps: list[CpuQuota] = []
     wrks: list = []
@@ -737,9 +805,9 @@ def _measure_together(members: list[dict], params: dict, ctx: dict,
                 caps.append(cap)
             readies.append(ready)
         start_at = time.time()
-        for ready in readies:
-            wrks.append(_start_wrk(ready["host"], ready["port"], clients, client_cpu, params,
-                                   ctx, start_at=start_at)[0])
+        for m, ready in zip(members, readies, strict=True):
+            wrks.append(_start_wrk(ready["host"], ready["port"], m["clients"], client_cpu,
+                                   params, ctx, start_at=start_at)[0])
         figures = _run_windows(servers, wrks, start_at, params, progress, 1)
         for row, fig in zip(rows, figures, strict=True):
             row.update(fig)

@@ -96,7 +96,10 @@ whose points are measured side by side in each rep declares the fields they shar
 row, in ABBA order over the reps): the reps of such a group are resampled jointly, paired reps —
 one draw of rep keys per group, each point taking its own rows of the drawn reps — so a slow rep
 slows every server of a ratio alike in every resample, as it did on the host, instead of being
-thrown away by independent draws. A point lacking a drawn rep (not measured, or excluded as not
+thrown away by independent draws. A row naming a ``paired_group`` was measured at the same
+time as that group's other rows whatever its ``PAIRED_BY`` fields say (the web sweep's groups
+of one server at several client counts, which a flatness claim compares): it is resampled with
+them, jointly, instead. A point lacking a drawn rep (not measured, or excluded as not
 server-bound by ``eligible_rows``) draws from its own reps in its place, and each point takes
 only as many draws as it has reps, so each point alone is resampled exactly as unpaired. The random
 generator is seeded from the claim's id and profile: the same rows give the same interval. A point
@@ -615,8 +618,9 @@ def _bootstrap_plan(rows: Sequence[Mapping[str, Any]], fields: tuple[str, ...],
                     paired_by: tuple[str, ...] = ()):
     """(unpaired: point -> rep -> its rows; paired: pair -> rep -> its rows; joint: group ->
     point -> rep -> its rows, the points sharing the ``paired_by`` fields, i.e. measured side by
-    side in each rep). A point may give several rows per rep (the compiler's series), so a rep,
-    not a row, is what is resampled. Without ``paired_by`` every unsliced row is unpaired."""
+    side in each rep, or naming one ``paired_group``). A point may give several rows per rep (the
+    compiler's series), so a rep, not a row, is what is resampled. Without ``paired_by`` or a
+    ``paired_group`` every unsliced row is unpaired."""
     single: dict[tuple, dict[Any, list[Mapping[str, Any]]]] = {}
     paired: dict[str, dict[Any, list[Mapping[str, Any]]]] = {}
     joint: dict[tuple, dict[tuple, dict[Any, list[Mapping[str, Any]]]]] = {}
@@ -625,7 +629,10 @@ def _bootstrap_plan(rows: Sequence[Mapping[str, Any]], fields: tuple[str, ...],
             paired.setdefault(str(r["pair"]), {}).setdefault(r.get("rep"), []).append(r)
             continue
         point = tuple(str(r.get(f)) for f in fields)
-        if paired_by:
+        if isinstance(r.get("paired_group"), str) and r["paired_group"]:    # (NaN: from a CSV)
+            joint.setdefault(("paired_group", r["paired_group"]), {}) \
+                .setdefault(point, {}).setdefault(r.get("rep"), []).append(r)
+        elif paired_by:
             group = tuple(_group_value(r.get(f)) for f in paired_by)
             joint.setdefault(group, {}).setdefault(point, {}) \
                 .setdefault(r.get("rep"), []).append(r)

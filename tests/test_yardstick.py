@@ -322,3 +322,82 @@ def test_server_round_robin_under_cachegrind(tmp_path: Path) -> None:
     root, _body = make_docroot(tmp_path / "www")
     counts = ys.server_program("knot-c", root, 4, conns=3)(3)
     assert counts["Ir"] > 0 and counts["DLmr"] >= 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Connections replaced every R requests (HttpLoad's churn)
+# ---------------------------------------------------------------------------------------------
+
+def test_churn_schedule_is_whole_connection_lives() -> None:
+    assert ys.server_warmup(50, 1, 5) == 50 and ys.server_warmup(52, 1, 5) == 55
+    assert ys.server_warmup(5, 4, 5) == 20         # every connection: a whole life first
+    assert ys.server_warmup(50, 1, 0) == ys.server_warmup(50, 1)
+    assert ys.request_schedule(2, 3, 4, 2) == [0, 1, 0, 1, 0, 1, 0, 1]
+    assert ys.request_schedule(1, 50, 600, 5) == [0] * 650
+    with pytest.raises(ValueError, match="a multiple of 10"):
+        ys.request_schedule(2, 5, 15, 5)
+    with pytest.raises(ValueError, match="rpc"):
+        ys.server_warmup(5, 1, -1)
+    with pytest.raises(ValueError, match="rpc"):
+        ys.server_program("eventloop", "/nonexistent", 50, rpc=-1)
+
+
+def test_requests_per_conn_option(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _parse().requests_per_conn == [0]
+    assert _parse("--requests-per-conn", "0,5,5").requests_per_conn == [0, 5]
+    for bad, why in (("-1", "0 or more"), ("x", "R[,R]")):
+        with pytest.raises(SystemExit):
+            _parse("--requests-per-conn", bad)
+        err = capsys.readouterr().err
+        assert "argument --requests-per-conn" in err and why in err, err
+    # windows that are not whole connection lives: the parser says which option
+    import argparse
+
+    p = argparse.ArgumentParser(prog="whyevents bench yardstick")
+    ys.add_arguments(p)
+    args = p.parse_args(["--backends", "none", "--requests", "100,402",
+                         "--requests-per-conn", "5"])
+    with pytest.raises(SystemExit):
+        ys.main_from_args(args, p)
+    assert "--requests 100,402: with --requests-per-conn 5" in capsys.readouterr().err
+
+
+def test_table_shows_churn() -> None:
+    def row(name: str, rpc: int, ir: int) -> dict:
+        per = {"Ir": ir, "I1mr": 0, "ILmr": 0, "Dr": ir // 4, "D1mr": 10, "DLmr": 2,
+               "Dw": ir // 8, "D1mw": 1, "DLmw": 0}
+        return {"workload": "server", "name": name, "unit": "request", "status": "ok",
+                "conns": 1, "requests_per_conn": rpc, **per, **ys.derive(per)}
+
+    rows = [row("knot-c-async", 0, 48_000), row("eventloop", 0, 40_000),
+            row("knot-c-async", 5, 66_000), row("eventloop", 5, 60_000)]
+    ys._ratios(rows)
+    assert rows[0]["ratio_to_event"]["instructions"] == 1.2      # each against its own twin
+    assert rows[2]["ratio_to_event"]["instructions"] == 1.1
+    model = {k: {"size": 32768, "assoc": 8, "line": 64} for k in ("I1", "D1", "LL")}
+    model.update(not_modelled=[], adjusted=[])
+    result = {"parameters": {"build": "interpreted", "tasks": 100, "rounds": [1, 3],
+                             "requests": [200, 600], "warmup_requests": 52,
+                             "server_conns": [1], "requests_per_conn": [0, 5]},
+              "valgrind": "valgrind-3.19.0", "cache_model": model,
+              "cache_model_text": ys.model_text(model), "rows": rows}
+    text = ys.format_table(result)
+    assert "keep-alive GETs of one 8 KiB file on one connection" in text
+    assert "each connection replaced after 5 (HttpLoad's churn)" in text
+    assert "after 52 warm-up" in text and "after 55 warm-up" in text
+    assert [r["requests_per_conn"] for r in ys.flat_rows(result)] == [0, 0, 5, 5]
+
+
+@pytest.mark.slow
+@needs_valgrind
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("name", ["knot-a", "knot-c-async", "eventloop"])
+def test_server_churn_under_cachegrind(tmp_path: Path, name: str) -> None:
+    """Each server answers a connection's last request and closes; the client reconnects and
+    the program checks the server counted every request and every connection (three lives of
+    two requests on each of two connections, after a warm-up of one life each)."""
+    from whyevents.benchmarks.servers_http import make_docroot
+
+    root, _body = make_docroot(tmp_path / "www")
+    counts = ys.server_program(name, root, 3, conns=2, rpc=2, cache_sim=False)(12)
+    assert counts["Ir"] > 0

@@ -66,6 +66,17 @@ The workloads:
   stop timeout, and a shutdown cut short wherever the clock decides would differ between the
   two windows by as much as many requests cost.
 
+* **Connections replaced as HttpLoad replaces them** (``--requests-per-conn R``): the web sweep's
+  clients send ``Connection: close`` on every R-th request of a connection (HttpLoad's 5) and
+  reconnect, so each request there also pays a fifth of an accept, a close and, for Knot-A, a
+  thread's birth and death. With R > 0 the trace does the same: a connection's R-th request
+  asks to close, the client reads the response and the server's end of file, closes, waits
+  until the server has closed its socket (its socket count in ``/proc``) and is idle, then
+  connects anew and waits until the server has accepted (one socket more) and is idle again.
+  So every close and accept takes the same path whatever the timing, and the marginal cost
+  per request includes 1/R of a connection's life. The warm-up and both windows are whole
+  rounds of R requests on every connection.
+
 Only the standard library is imported at module level (the CLI builds every benchmark's parser);
 the runtime and the servers are imported in the measured subprocesses. Re-measure with
 ``whyevents bench yardstick`` (``--json`` for the file); the regression bounds live in
@@ -448,25 +459,56 @@ def _end_by_signal(proc: subprocess.Popen, pid: int) -> dict:
     return snap
 
 
-def server_warmup(warmup: int, conns: int) -> int:
+def server_warmup(warmup: int, conns: int, rpc: int = 0) -> int:
     """The warm-up actually sent over ``conns`` connections: ``warmup`` requests rounded up to
     whole rounds of ``conns`` (at least one), so every connection has served (and its thread
-    parked) once, and both windows start at connection 0."""
-    if conns < 1 or warmup < 0:
-        raise ValueError(f"conns={conns}, warmup={warmup}: need conns >= 1, warmup >= 0")
-    return max(1, -(-warmup // conns)) * conns
+    parked) once, and both windows start at connection 0; with connections replaced every
+    ``rpc`` requests, whole rounds of ``rpc`` on every connection, so every window starts on
+    fresh connections."""
+    if conns < 1 or warmup < 0 or rpc < 0:
+        raise ValueError(f"conns={conns}, warmup={warmup}, rpc={rpc}: need conns >= 1, "
+                         f"warmup >= 0, rpc >= 0")
+    step = conns * max(1, rpc)
+    return max(1, -(-warmup // step)) * step
 
 
-def request_schedule(conns: int, warmup: int, n: int) -> list[int]:
+def request_schedule(conns: int, warmup: int, n: int, rpc: int = 0) -> list[int]:
     """The connection (0 .. ``conns`` - 1) each request of a run goes to, in order: the warm-up
     (``server_warmup``), then the ``n`` measured ones, round robin from connection 0, so each
-    measured request goes to the connection least recently served."""
-    return [i % conns for i in range(server_warmup(warmup, conns) + n)]
+    measured request goes to the connection least recently served. With ``rpc`` > 0 (each
+    connection replaced after ``rpc`` requests) ``n`` must be whole rounds of ``rpc`` on every
+    connection, so each window holds whole connection lives."""
+    if rpc and n % (conns * rpc):
+        raise ValueError(f"requests={n}: with a new connection every {rpc} requests over "
+                         f"{conns} connection(s), a window is a multiple of {conns * rpc}")
+    return [i % conns for i in range(server_warmup(warmup, conns, rpc) + n)]
+
+
+def _sockets(pid: int) -> int:
+    """Sockets process ``pid`` holds open (its listener and connections among them)."""
+    n = 0
+    fd_dir = f"/proc/{pid}/fd"
+    for fd in os.listdir(fd_dir):
+        with contextlib.suppress(OSError):
+            n += os.readlink(f"{fd_dir}/{fd}").startswith("socket:")
+    return n
+
+
+def _wait_sockets(pid: int, want: int, timeout: float = _REQUEST_TIMEOUT) -> None:
+    """Return once process ``pid`` holds ``want`` sockets: it has accepted, or closed, the
+    connection the client just opened or closed."""
+    deadline = time.monotonic() + timeout
+    while (have := _sockets(pid)) != want:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the server (pid {pid}) holds {have} sockets, not {want}, "
+                               f"{timeout:g} s after a connect or close")
+        time.sleep(0.0002)
 
 
 def server_program(name: str, root: str, warmup: int, *, build: str = "interpreted",
                    model: dict | None = None, threads: int | None = None,
-                   conns: int = 1, cache_sim: bool = True) -> Callable[[int], dict]:
+                   conns: int = 1, cache_sim: bool = True,
+                   rpc: int = 0) -> Callable[[int], dict]:
     """``n -> totals`` of server ``name`` (``whyevents.servers``, epoll) under cachegrind,
     serving the warm-up (``server_warmup(warmup, conns)``) + n keep-alive GETs of the 8 KiB
     file over ``conns`` connections opened once it is ready, round robin
@@ -476,7 +518,9 @@ def server_program(name: str, root: str, warmup: int, *, build: str = "interpret
     ``threads`` threads (default: ``benchmarks.servers.knot_c_threads(conns)``, what ``whyevents
     bench servers`` gives as many wrk connections); a Knot-C pool smaller than ``conns`` would
     leave connections unserved in the backlog, a ``ValueError``. ``cache_sim=False`` counts
-    instructions only (``cachegrind_command``), what the regression guard needs."""
+    instructions only (``cachegrind_command``), what the regression guard needs. ``rpc`` > 0:
+    each connection is replaced after that many requests, as HttpLoad's clients do (module
+    doc); the windows must then be whole rounds of it (``request_schedule``)."""
     from whyevents.harness import procs
     from whyevents.servers import POOLS
 
@@ -493,14 +537,16 @@ def server_program(name: str, root: str, warmup: int, *, build: str = "interpret
         if name in POOLS and kwargs["threads"] < conns:
             raise ValueError(f"threads={threads}: Knot-C needs a thread per connection "
                              f"({conns})")
+    if rpc < 0:
+        raise ValueError(f"rpc={rpc}: requests per connection, 0 for keep-alive throughout")
     if conns > 1:
         kwargs["request_timeout"] = _IDLE_TIMEOUT
     spec = {"server": name, "root": root, "kwargs": kwargs}
     env = measured_env(build)
-    warmup = server_warmup(warmup, conns)
+    warmup = server_warmup(warmup, conns, rpc)
 
     def program(n: int) -> dict:
-        order = request_schedule(conns, warmup, n)
+        order = request_schedule(conns, warmup, n, rpc)
         if conns > 1:
             procs.raise_fd_limit()
         with tempfile.TemporaryDirectory(prefix="whyevents-yardstick-") as tmp:
@@ -517,22 +563,43 @@ def server_program(name: str, root: str, warmup: int, *, build: str = "interpret
                     raise RuntimeError(f"{name} did not start: {info.get('error')}")
                 addr = (info["host"], info["port"])
                 server_pid = _measured_pid(proc.pid)
+                base = _sockets(server_pid) if rpc else 0
+
+                def connect() -> socket.socket:
+                    s = socket.create_connection(addr, timeout=_REQUEST_TIMEOUT)
+                    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    if rpc:                      # accepted: the same path in every run
+                        _wait_sockets(server_pid, base + len(socks) + 1)
+                    return s
+
                 # One connection opens as it always did; with more, each opens once the server
                 # is idle, so that every accept takes the same path in every run.
                 for i in range(conns):
-                    if i or conns > 1:
+                    if i or conns > 1 or rpc:
                         _wait_idle(server_pid)
-                    s = socket.create_connection(addr, timeout=_REQUEST_TIMEOUT)
-                    socks.append(s)
-                    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    socks.append(connect())
                 req = get_request(host=addr[0])
+                last_req = req[:-2] + b"Connection: close\r\n\r\n"
                 bufs = [bytearray() for _ in socks]
+                served = [0] * conns
                 for c in order:
                     _wait_idle(server_pid)
-                    socks[c].sendall(req)
+                    served[c] += 1
+                    last = rpc and served[c] % rpc == 0
+                    socks[c].sendall(last_req if last else req)
                     (status, _h, body), = read_responses(socks[c], 1, _REQUEST_TIMEOUT, bufs[c])
                     if status != 200 or len(body) != FILE_SIZE:
                         raise RuntimeError(f"{name}: status {status}, {len(body)} bytes")
+                    if last:                     # HttpLoad's reconnect (module doc)
+                        if bufs[c] or socks[c].recv(1):
+                            raise RuntimeError(f"{name}: bytes after the last response where "
+                                               f"the server should close")
+                        socks[c].close()
+                        _wait_sockets(server_pid, base + conns - 1)
+                        _wait_idle(server_pid)
+                        socks.pop(c)
+                        socks.insert(c, connect())
+                        bufs[c] = bytearray()
                 if conns == 1:
                     socks[0].close()
                     proc.stdin.write(b"stop\n")
@@ -559,6 +626,10 @@ def server_program(name: str, root: str, warmup: int, *, build: str = "interpret
             if final.get("requests") != len(order):
                 raise RuntimeError(f"{name} counted {final.get('requests')} requests, the "
                                    f"client sent {len(order)}")
+            opened = conns + (len(order) // rpc if rpc else 0)
+            if final.get("connections_total", opened) != opened:
+                raise RuntimeError(f"{name} counted {final['connections_total']} connections, "
+                                   f"the client opened {opened}")
             if not out.exists():
                 raise RuntimeError(f"{name}: cachegrind wrote no counts (exit {proc.returncode})")
             return parse_cachegrind(out)
@@ -589,7 +660,8 @@ def _ratios(rows: list[dict]) -> None:
             continue
         base = next((b for b in rows if b["workload"] == r["workload"] and b["status"] == "ok"
                      and b["name"] == EVENT_SIDE[r["workload"]]
-                     and b.get("conns") == r.get("conns")), None)
+                     and b.get("conns") == r.get("conns")
+                     and b.get("requests_per_conn", 0) == r.get("requests_per_conn", 0)), None)
         if base is not None:
             r["ratio_to_event"] = {k: (r[k] / base[k] if abs(base[k]) >= 1 else None)
                                    for k, _h, _d in _COLUMNS}
@@ -602,7 +674,9 @@ def run_benchmark(cfg: dict, progress: Callable[[str], None] | None = None) -> d
     ``cfg``: ``tasks`` (in flight), ``rounds`` ((r1, r2): windows of r1 x tasks and r2 x tasks
     completions after the first round), ``backends``, ``servers``, ``requests`` ((n1, n2)),
     ``warmup_requests``, ``server_conns`` (connection counts, each measured for every server;
-    default ``[1]``), ``build``, ``json_path``.
+    default ``[1]``), ``requests_per_conn`` (0: keep-alive throughout; R: each connection
+    replaced after R requests, HttpLoad's churn; each measured for every count and server;
+    default ``[0]``), ``build``, ``json_path``.
     """
     from whyevents.harness import provenance as _provenance
 
@@ -654,16 +728,18 @@ def run_benchmark(cfg: dict, progress: Callable[[str], None] | None = None) -> d
         n1, n2 = cfg["requests"]
         with tempfile.TemporaryDirectory(prefix="whyevents-yardstick-") as tmp:
             root, _body = make_docroot(os.path.join(tmp, "www"))
-            for conns in cfg.get("server_conns") or [1]:
-                for name in cfg["servers"]:
-                    row = {"workload": "server", "name": name, "unit": "request",
-                           "conns": conns,
-                           "warmup_requests": server_warmup(cfg["warmup_requests"], conns)}
-                    if name in POOLS:
-                        row["threads"] = knot_c_threads(conns)
-                    measure(row, server_program(name, root, cfg["warmup_requests"],
-                                                build=cfg["build"], model=model, conns=conns),
-                            n1, n2)
+            for rpc in cfg.get("requests_per_conn") or [0]:
+                for conns in cfg.get("server_conns") or [1]:
+                    for name in cfg["servers"]:
+                        row = {"workload": "server", "name": name, "unit": "request",
+                               "conns": conns, "requests_per_conn": rpc,
+                               "warmup_requests": server_warmup(cfg["warmup_requests"], conns,
+                                                                rpc)}
+                        if name in POOLS:
+                            row["threads"] = knot_c_threads(conns)
+                        measure(row, server_program(name, root, cfg["warmup_requests"],
+                                                    build=cfg["build"], model=model,
+                                                    conns=conns, rpc=rpc), n1, n2)
     result["elapsed_s"] = round(time.monotonic() - t_start, 1)
     write_json(json_path, result)
     return result
@@ -680,6 +756,7 @@ def flat_rows(result: dict) -> list[dict]:
         rec = {"workload": r["workload"], "name": r["name"], "unit": r["unit"]}
         if r["workload"] == "server":
             rec["conns"] = r.get("conns", 1)
+            rec["requests_per_conn"] = r.get("requests_per_conn", 0)
         rec.update({k: r[k] for k, _h, _d in _COLUMNS})
         rec.update({f"{k}_ratio": (r.get("ratio_to_event") or {}).get(k)
                     for k, _h, _d in _COLUMNS})
@@ -724,18 +801,21 @@ def format_table(result: dict) -> str:
     sections = [("pipeline", None, f"task pipeline, {p['tasks']:,} tasks in flight, per task "
                                    f"(windows of {p['rounds'][0]} and {p['rounds'][1]} rounds "
                                    f"after the first)")]
-    for conns in dict.fromkeys(r.get("conns", 1) for r in result["rows"]
-                               if r["workload"] == "server"):
+    for conns, rpc in dict.fromkeys((r.get("conns", 1), r.get("requests_per_conn", 0))
+                                    for r in result["rows"] if r["workload"] == "server"):
         on = ("on one connection" if conns == 1 else
               f"round robin over {conns:,} connections (each request to the one served least "
               f"recently)")
-        warm = server_warmup(p["warmup_requests"], conns)
-        sections.append(("server", conns, f"servers, keep-alive GETs of one 8 KiB file {on}, "
-                                          f"per request (windows of {p['requests'][0]:,} and "
-                                          f"{p['requests'][1]:,} after {warm:,} warm-up)"))
-    for workload, conns, what in sections:
+        kind = ("keep-alive GETs" if not rpc else
+                f"GETs, each connection replaced after {rpc} (HttpLoad's churn),")
+        warm = server_warmup(p["warmup_requests"], conns, rpc)
+        sections.append(("server", (conns, rpc),
+                         f"servers, {kind} of one 8 KiB file {on}, per request (windows of "
+                         f"{p['requests'][0]:,} and {p['requests'][1]:,} after {warm:,} "
+                         f"warm-up)"))
+    for workload, key, what in sections:
         rows = [r for r in result["rows"] if r["workload"] == workload
-                and (conns is None or r.get("conns", 1) == conns)]
+                and (key is None or (r.get("conns", 1), r.get("requests_per_conn", 0)) == key)]
         if not rows:
             continue
         lines += ["", what + f"; ratios to {EVENT_SIDE[workload]}:", head]
@@ -781,6 +861,9 @@ examples:
   whyevents bench yardstick --backends none --server-conns 1,1000
                                                      Knot-C vs its twin on one connection, and
                                                      round robin over 1,000 parked ones
+  whyevents bench yardstick --backends none --servers knot-c-async,eventloop \
+      --requests-per-conn 0,5                        keep-alive, then a new connection every
+                                                     5 requests (HttpLoad's churn)
 """
 
 
@@ -827,6 +910,18 @@ def _conns(text: str) -> list[int]:
     return out
 
 
+def _rpcs(text: str) -> list[int]:
+    """``--requests-per-conn R[,R]``: distinct counts, each 0 (keep-alive) or more."""
+    try:
+        out = list(dict.fromkeys(int(x) for x in text.split(",")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give request counts, R[,R], e.g. "
+                                         f"0,5") from None
+    if any(r < 0 for r in out):
+        raise argparse.ArgumentTypeError(f"{text!r}: each count must be 0 or more")
+    return out
+
+
 def _positive(text: str) -> int:
     n = int(text)
     if n < 1:
@@ -862,6 +957,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "threads/connections: whether that fits the modelled LL is what the "
                         "counts then show. Knot-C's pool grows to K plus spare, as in "
                         "whyevents bench servers")
+    p.add_argument("--requests-per-conn", type=_rpcs, default=[0], metavar="R[,R]",
+                   help="requests before the client closes a connection and opens a new one, "
+                        "as HttpLoad's clients do (the web sweep's 5); 0 keeps each connection "
+                        "for the whole run (default 0); each value measured for every "
+                        "connection count and server; the windows must be multiples of R x K")
     p.add_argument("--build", choices=("interpreted", "compiled"), default="interpreted",
                    help="which build the measured processes run (default interpreted)")
     p.add_argument("--json", metavar="PATH", type=Path, dest="json_path",
@@ -871,14 +971,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> int:
     """Run ``whyevents bench yardstick``; print the table; 0 if every row was measured."""
+    cfg = {"tasks": args.tasks, "rounds": list(args.rounds), "backends": args.backends,
+           "servers": args.servers, "requests": list(args.requests),
+           "warmup_requests": args.warmup_requests, "server_conns": list(args.server_conns),
+           "requests_per_conn": list(args.requests_per_conn),
+           "build": args.build, "json_path": args.json_path}
+    n1, n2 = cfg["requests"]
+    for rpc in cfg["requests_per_conn"] if cfg["servers"] else ():
+        for k in cfg["server_conns"]:
+            if rpc and (n1 % (k * rpc) or n2 % (k * rpc)):
+                msg = (f"--requests {n1},{n2}: with --requests-per-conn {rpc} over {k} "
+                       f"connection(s) each window must be a multiple of {k * rpc}")
+                if parser is not None:
+                    parser.error(msg)
+                print(msg, file=sys.stderr)
+                return 2
     if valgrind_version() is None or shutil.which("setarch") is None:
         print("whyevents bench yardstick needs valgrind and setarch "
               "(apt-get install -y valgrind util-linux)", file=sys.stderr)
         return 2
-    cfg = {"tasks": args.tasks, "rounds": list(args.rounds), "backends": args.backends,
-           "servers": args.servers, "requests": list(args.requests),
-           "warmup_requests": args.warmup_requests, "server_conns": list(args.server_conns),
-           "build": args.build, "json_path": args.json_path}
     result = run_benchmark(cfg, progress=lambda m: print(m, file=sys.stderr, flush=True))
     print(format_table(result))
     print(f"\nresults: {result['json_path']}")

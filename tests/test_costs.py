@@ -188,3 +188,22 @@ def test_report_has_the_yardstick_table_or_says_how_to_make_one(tmp_path):
     assert "### Counted: the cachegrind yardstick" in text and "per request" in text
     assert "| knot-c | 1 | 60,000 | 30,000 | 600.0 | 6.00 | 90,000 | 1.50 |" in text
     assert "No yardstick result under" not in text
+
+
+def test_yardstick_table_pairs_churn_with_the_twins_churn(tmp_path):
+    """A result measured keep-alive and with connections replaced every 5 requests: each row
+    over the twin's in the same mode, the mode a column of its own."""
+    _yardstick_result(tmp_path, "20261207T000000Z", [
+        _yrow("server", "eventloop", 46000, conns=1, requests_per_conn=0),
+        _yrow("server", "knot-c-async", 46000, conns=1, requests_per_conn=0),
+        _yrow("server", "eventloop", 58000, conns=1, requests_per_conn=5),
+        _yrow("server", "knot-c-async", 63800, conns=1, requests_per_conn=5)])
+    path = tmp_path / "bench-yardstick" / "20261207T000000Z" / "results.json"
+    result = json.loads(path.read_text())
+    result["parameters"]["requests_per_conn"] = [0, 5]
+    path.write_text(json.dumps(result))
+    rows, source = costs.yardstick_table("server", roots=[tmp_path])
+    by = {(r["name"], r["requests_per_conn"]): r for r in rows}
+    assert by[("knot-c-async", 0)]["instructions / twin"] == pytest.approx(1.0)
+    assert by[("knot-c-async", 5)]["instructions / twin"] == pytest.approx(1.1)
+    assert "a new connection every 5 requests" in source

@@ -209,11 +209,12 @@ def yardstick_table(workload: str, root: str | Path | None = None,
     a line naming its source (file, commit, valgrind, build, cache model), or no rows and a line
     saying how to make one (``YARDSTICK_HOWTO``).
 
-    Rows: ``name``, ``tasks`` (pipeline) or ``conns`` (servers, when the result has it), the
+    Rows: ``name``, ``tasks`` (pipeline) or ``conns`` (servers, when the result has it) and
+    ``requests_per_conn`` (servers, when the result replaced connections: 0 is keep-alive), the
     per-unit counts, and each over the event side's (``event``; for servers, the twin,
-    ``eventloop``) measured at the same ``tasks``/``conns``. ``root``: the local results
-    directory (None: ``data/results``), searched before ``data/published``; ``roots``
-    replaces both.
+    ``eventloop``) measured at the same ``tasks``/``conns``/``requests_per_conn``. ``root``:
+    the local results directory (None: ``data/results``), searched before
+    ``data/published``; ``roots`` replaces both.
     """
     from whyevents.benchmarks import yardstick
 
@@ -225,27 +226,33 @@ def yardstick_table(workload: str, root: str | Path | None = None,
         return [], YARDSTICK_HOWTO
     event = yardstick.EVENT_SIDE[workload]
     side = "event" if workload == "pipeline" else "twin"
-    scale = "tasks" if workload == "pipeline" else "conns"
+    scales = ("tasks",) if workload == "pipeline" else ("conns", "requests_per_conn")
     raw = [r for r in result["rows"] if r.get("status") == "ok"]
     recs = []
     for r, flat in zip(raw, yardstick.flat_rows(result), strict=True):
         if flat["workload"] != workload:
             continue
-        rec = {"name": flat["name"], scale: flat.get(scale, r.get(scale))}
+        rec = {"name": flat["name"]}
+        rec.update({k: flat.get(k, r.get(k)) for k in scales})
         rec.update({h: flat[k] for k, h in _YARDSTICK})
         recs.append(rec)
-    if all(r[scale] is None for r in recs):
-        for r in recs:
-            del r[scale]
+    for k in scales:    # left out: a column the result lacks, or churn it never measured
+        if all(r[k] is None for r in recs) or (
+                k == "requests_per_conn" and not any(r[k] for r in recs)):
+            for r in recs:
+                del r[k]
     for r in recs:
-        base = next((b for b in recs if b["name"] == event and b.get(scale) == r.get(scale)),
-                    None)
+        base = next((b for b in recs if b["name"] == event
+                     and all(b.get(k) == r.get(k) for k in scales)), None)
         r.update({f"{h} / {side}": _ratio(r[h], base[h]) if base else None
                   for _k, h in _YARDSTICK})
     p, prov = result.get("parameters") or {}, result.get("provenance") or {}
     commit = (prov.get("git_commit") or "?")[:10] + (" (dirty)" if prov.get("git_dirty") else "")
+    churn = [r for r in p.get("requests_per_conn") or () if r]
     what = (f"{p.get('tasks'):,} tasks in flight" if workload == "pipeline" and p.get("tasks")
-            else "keep-alive GETs of one 8 KiB file")
+            else "GETs of one 8 KiB file, keep-alive"
+            + (f" and a new connection every {', '.join(map(str, churn))} requests "
+               f"(requests_per_conn)" if churn else ""))
     source = (f"cachegrind yardstick, per {'task' if workload == 'pipeline' else 'request'} "
               f"({what}): {_relative(path)}, commit {commit}, "
               f"{str(prov.get('time_utc') or '?')[:19]}, {result.get('valgrind') or 'valgrind'}, "

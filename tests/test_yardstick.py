@@ -172,19 +172,26 @@ def test_instructions_per_task_are_bounded(tmp_path: Path) -> None:
     assert got["fifo"] > got["event"], got
 
 
+def _requests_within(bounds: dict, tmp_path: Path, rpc: int = 0) -> dict:
+    """``_within_bounds`` of each server's instructions per request over ``GUARD_REQUESTS``
+    (one connection; a new one every ``rpc`` requests, 0: keep-alive)."""
+    from whyevents.benchmarks.servers_http import make_docroot
+
+    root, _body = make_docroot(tmp_path / "www")
+    churn = f" --requests-per-conn {rpc}" if rpc else ""
+    return _within_bounds(
+        bounds, lambda name: ys.server_program(name, str(root), 50, cache_sim=False, rpc=rpc),
+        GUARD_REQUESTS, f"request (a new connection every {rpc})" if rpc else
+        "keep-alive request",
+        f"whyevents bench yardstick --backends none --servers {','.join(bounds)}{churn} "
+        f"--requests {GUARD_REQUESTS[0]},{GUARD_REQUESTS[1]}")
+
+
 @pytest.mark.slow
 @needs_valgrind
 @pytest.mark.timeout(900)
 def test_instructions_per_request_are_bounded(tmp_path: Path) -> None:
-    from whyevents.benchmarks.servers_http import make_docroot
-
-    root, _body = make_docroot(tmp_path / "www")
-    got = _within_bounds(
-        MAX_IR_PER_REQUEST,
-        lambda name: ys.server_program(name, str(root), 50, cache_sim=False),
-        GUARD_REQUESTS, "keep-alive request",
-        f"whyevents bench yardstick --backends none --servers {','.join(MAX_IR_PER_REQUEST)} "
-        f"--requests {GUARD_REQUESTS[0]},{GUARD_REQUESTS[1]}")
+    got = _requests_within(MAX_IR_PER_REQUEST, tmp_path)
     # the same HTTP code under all three: the green Knot's hub costs more than the loop does
     assert got["knot-c"] > got["eventloop"], got
 
@@ -420,15 +427,6 @@ MAX_IR_PER_CHURN_REQUEST = {"knot-c-async": 63_000, "eventloop": 59_700}
 @needs_valgrind
 @pytest.mark.timeout(900)
 def test_instructions_per_churned_request_are_bounded(tmp_path: Path) -> None:
-    from whyevents.benchmarks.servers_http import make_docroot
-
-    root, _body = make_docroot(tmp_path / "www")
-    got = _within_bounds(
-        MAX_IR_PER_CHURN_REQUEST,
-        lambda name: ys.server_program(name, str(root), 50, cache_sim=False, rpc=CHURN_RPC),
-        GUARD_REQUESTS, f"request (a new connection every {CHURN_RPC})",
-        f"whyevents bench yardstick --backends none --servers "
-        f"{','.join(MAX_IR_PER_CHURN_REQUEST)} --requests-per-conn {CHURN_RPC} --requests "
-        f"{GUARD_REQUESTS[0]},{GUARD_REQUESTS[1]}")
+    got = _requests_within(MAX_IR_PER_CHURN_REQUEST, tmp_path, CHURN_RPC)
     # a connection's accept and close cost more than a keep-alive request's work alone
     assert got["eventloop"] > MAX_IR_PER_REQUEST["eventloop"], got

@@ -890,17 +890,23 @@ def _pair(text: str) -> tuple[int, int]:
     return a, b
 
 
+def _counts(text: str, least: int, what: str) -> list[int]:
+    """A comma-separated option value as distinct integers, each at least ``least``."""
+    try:
+        out = list(dict.fromkeys(int(x) for x in text.split(",")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give {what}") from None
+    if any(k < least for k in out):
+        raise argparse.ArgumentTypeError(f"{text!r}: each count must be "
+                                         + ("at least 1" if least == 1 else f"{least} or more"))
+    return out
+
+
 def _conns(text: str) -> list[int]:
     """``--server-conns K[,K]``: distinct connection counts, each at least 1 and within the
     descriptors both ends may open (``benchmarks.servers.fd_budget``, as ``whyevents bench
     servers`` caps its connections)."""
-    try:
-        out = list(dict.fromkeys(int(x) for x in text.split(",")))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give connection counts, K[,K], "
-                                         f"e.g. 1,1000") from None
-    if any(k < 1 for k in out):
-        raise argparse.ArgumentTypeError(f"{text!r}: each count must be at least 1")
+    out = _counts(text, 1, "connection counts, K[,K], e.g. 1,1000")
     from .servers import fd_budget
 
     limit = fd_budget()["max_connections"]
@@ -912,14 +918,7 @@ def _conns(text: str) -> list[int]:
 
 def _rpcs(text: str) -> list[int]:
     """``--requests-per-conn R[,R]``: distinct counts, each 0 (keep-alive) or more."""
-    try:
-        out = list(dict.fromkeys(int(x) for x in text.split(",")))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give request counts, R[,R], e.g. "
-                                         f"0,5") from None
-    if any(r < 0 for r in out):
-        raise argparse.ArgumentTypeError(f"{text!r}: each count must be 0 or more")
-    return out
+    return _counts(text, 0, "request counts, R[,R], e.g. 0,5")
 
 
 def _positive(text: str) -> int:

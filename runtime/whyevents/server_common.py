@@ -399,13 +399,13 @@ class ServerHandle:
 
 def serve_cli(start, name: str, **kwargs) -> int:
     """Start a server, print where it listens, serve until SIGINT/SIGTERM, print its counters."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):   # before the address: a client told where to
+        signal.signal(sig, lambda *_: stop.set())  # connect may signal at once
     handle = start(**kwargs)
     host, port = handle.address[:2]
     print(f"{name} listening on http://{host}:{port}/ (root {kwargs.get('root')}); "
           f"Ctrl-C or SIGTERM to stop", flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     while not stop.wait(0.5):
         if handle.error is not None:
             print(f"{name} failed: {handle.error!r}", file=sys.stderr)

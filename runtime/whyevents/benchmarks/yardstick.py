@@ -106,7 +106,7 @@ __all__ = [
     "cachegrind_command", "valgrind_version", "parse_cachegrind", "derive", "estimated_cycles",
     "run_cachegrind", "marginal", "pipeline_program", "server_program", "run_benchmark",
     "flat_rows", "latest_result", "stored_results", "format_table", "model_text", "measured_env",
-    "pipeline_spec",
+    "pipeline_spec", "window_error",
     "add_arguments", "main_from_args", "DESCRIPTION", "EPILOG",
 ]
 
@@ -478,10 +478,24 @@ def request_schedule(conns: int, warmup: int, n: int, rpc: int = 0) -> list[int]
     measured request goes to the connection least recently served. With ``rpc`` > 0 (each
     connection replaced after ``rpc`` requests) ``n`` must be whole rounds of ``rpc`` on every
     connection, so each window holds whole connection lives."""
-    if rpc and n % (conns * rpc):
-        raise ValueError(f"requests={n}: with a new connection every {rpc} requests over "
-                         f"{conns} connection(s), a window is a multiple of {conns * rpc}")
+    if (why := window_error(n, conns, rpc)) is not None:
+        raise ValueError(f"requests={n}: {why}")
     return [i % conns for i in range(server_warmup(warmup, conns, rpc) + n)]
+
+
+def window_error(n: int, conns: int, rpc: int) -> str | None:
+    """Why a window of ``n`` requests over ``conns`` connections replaced every ``rpc``
+    requests does not hold whole connection lives, or None if it does (or ``rpc`` is 0)."""
+    if rpc and n % (conns * rpc):
+        return (f"with a new connection every {rpc} requests over {conns} connection(s), a "
+                f"window is a multiple of {conns * rpc}")
+    return None
+
+
+def _mode(r: dict) -> tuple[int, int]:
+    """A server row's (connections, requests per connection; 0: keep-alive), with the
+    defaults of a result from before either was a parameter."""
+    return r.get("conns", 1), r.get("requests_per_conn", 0)
 
 
 def _sockets(pid: int) -> int:
@@ -660,8 +674,7 @@ def _ratios(rows: list[dict]) -> None:
             continue
         base = next((b for b in rows if b["workload"] == r["workload"] and b["status"] == "ok"
                      and b["name"] == EVENT_SIDE[r["workload"]]
-                     and b.get("conns") == r.get("conns")
-                     and b.get("requests_per_conn", 0) == r.get("requests_per_conn", 0)), None)
+                     and _mode(b) == _mode(r)), None)
         if base is not None:
             r["ratio_to_event"] = {k: (r[k] / base[k] if abs(base[k]) >= 1 else None)
                                    for k, _h, _d in _COLUMNS}
@@ -801,8 +814,8 @@ def format_table(result: dict) -> str:
     sections = [("pipeline", None, f"task pipeline, {p['tasks']:,} tasks in flight, per task "
                                    f"(windows of {p['rounds'][0]} and {p['rounds'][1]} rounds "
                                    f"after the first)")]
-    for conns, rpc in dict.fromkeys((r.get("conns", 1), r.get("requests_per_conn", 0))
-                                    for r in result["rows"] if r["workload"] == "server"):
+    for conns, rpc in dict.fromkeys(_mode(r) for r in result["rows"]
+                                    if r["workload"] == "server"):
         on = ("on one connection" if conns == 1 else
               f"round robin over {conns:,} connections (each request to the one served least "
               f"recently)")
@@ -815,7 +828,7 @@ def format_table(result: dict) -> str:
                          f"warm-up)"))
     for workload, key, what in sections:
         rows = [r for r in result["rows"] if r["workload"] == workload
-                and (key is None or (r.get("conns", 1), r.get("requests_per_conn", 0)) == key)]
+                and (key is None or _mode(r) == key)]
         if not rows:
             continue
         lines += ["", what + f"; ratios to {EVENT_SIDE[workload]}:", head]
@@ -978,9 +991,9 @@ def main_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser | N
     n1, n2 = cfg["requests"]
     for rpc in cfg["requests_per_conn"] if cfg["servers"] else ():
         for k in cfg["server_conns"]:
-            if rpc and (n1 % (k * rpc) or n2 % (k * rpc)):
-                msg = (f"--requests {n1},{n2}: with --requests-per-conn {rpc} over {k} "
-                       f"connection(s) each window must be a multiple of {k * rpc}")
+            why = window_error(n1, k, rpc) or window_error(n2, k, rpc)
+            if why is not None:             # before valgrind starts, naming the options
+                msg = f"--requests {n1},{n2}: with --requests-per-conn {rpc}: {why}"
                 if parser is not None:
                     parser.error(msg)
                 print(msg, file=sys.stderr)

@@ -629,15 +629,15 @@ def _bootstrap_plan(rows: Sequence[Mapping[str, Any]], fields: tuple[str, ...],
             paired.setdefault(str(r["pair"]), {}).setdefault(r.get("rep"), []).append(r)
             continue
         point = tuple(str(r.get(f)) for f in fields)
-        if isinstance(r.get("paired_group"), str) and r["paired_group"]:    # (NaN: from a CSV)
-            joint.setdefault(("paired_group", r["paired_group"]), {}) \
-                .setdefault(point, {}).setdefault(r.get("rep"), []).append(r)
+        pg = r.get("paired_group")
+        if isinstance(pg, str) and pg:                  # (NaN: a CSV's row without one)
+            group = ("paired_group", pg)
         elif paired_by:
             group = tuple(_group_value(r.get(f)) for f in paired_by)
-            joint.setdefault(group, {}).setdefault(point, {}) \
-                .setdefault(r.get("rep"), []).append(r)
         else:
             single.setdefault(point, {}).setdefault(r.get("rep"), []).append(r)
+            continue
+        joint.setdefault(group, {}).setdefault(point, {}).setdefault(r.get("rep"), []).append(r)
     return single, paired, joint
 
 

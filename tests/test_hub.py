@@ -507,3 +507,65 @@ def test_thread_ident_is_drawn_when_first_read():
 
     ti, ui, seen = threads.run(main)
     assert sorted(seen) == sorted([ti, ui])
+
+
+# -- calls from other OS threads ---------------------------------------------------------------
+
+def test_a_call_from_another_os_thread_never_pokes_a_closed_hub():
+    """The hub can run a foreign call the moment it is enqueued (it is awake anyway), return
+    from ``run`` and close its wake descriptor, all before the caller pokes it; the poke must
+    not then reach a closed descriptor (EBADF: a Knot test's stop met it), or a new one that
+    took its number. The window is made wide here: the enqueue waits (up to a bound) for the
+    hub to close. Once closed, a call is refused by name."""
+    import _thread
+    import collections
+    import os
+
+    for _ in range(3):
+        started = _thread.allocate_lock()
+        started.acquire()
+        box: dict = {}
+
+        class Widened(collections.deque):
+            box: dict
+
+            def append(self, item):
+                super().append(item)
+                hub = self.box["hub"]
+                if _thread.get_ident() != hub.os_thread:
+                    until = time.monotonic() + 0.5
+                    while not hub.closed and time.monotonic() < until:
+                        time.sleep(0.001)
+                    os.close(os.open(os.devnull, os.O_RDONLY))   # a descriptor came and went
+
+        def main(started=started, box=box, widened=Widened):
+            hub = threads.get_hub()
+            hub.expect_foreign()
+            hub._foreign = widened()
+            hub._foreign.box = box
+            stop = threads.Event()
+            box["hub"], box["stop"] = hub, stop
+            started.release()
+            while not stop.is_set():         # awake: it sees the call without a poke
+                threads.sleep(0)
+            return "ended"
+
+        errors: list = []
+        done = _thread.allocate_lock()
+        done.acquire()
+
+        def caller(started=started, box=box, errors=errors, done=done):
+            try:
+                started.acquire()
+                box["hub"].call_threadsafe(box["stop"].set)
+            except BaseException as e:      # noqa: BLE001 - asserted below
+                errors.append(e)
+            finally:
+                done.release()
+
+        _thread.start_new_thread(caller, ())
+        assert threads.run(main) == "ended"
+        assert done.acquire(True, 10)
+        assert not errors, errors
+    with pytest.raises(threads.HubError, match="closed"):
+        box["hub"].call_threadsafe(print)

@@ -41,6 +41,7 @@ from ..server_common import (
     listen,
     raise_fd_limit,
 )
+from ..threads.errors import HubError
 from ..threads.registry import POLLER_NAMES as _POLLERS
 from ..threads.registry import SCHEDULER_NAMES as _SCHEDULERS
 from .backends import BACKENDS, Backend
@@ -140,7 +141,7 @@ class Knot:
         try:
             hub.expect_foreign()
             self._start_threads(listener)
-            ready(listener.getsockname(), lambda: hub.call_threadsafe(threads.spawn, shutdown))
+            ready(listener.getsockname(), lambda: _call_in(hub, threads.spawn, shutdown))
             stopped.wait()
             self._join_all(STOP_TIMEOUT)
         finally:
@@ -175,6 +176,16 @@ class Knot:
     def __repr__(self) -> str:
         return (f"<Knot-{self.policy} {self.backend.name} {self.scheduler}/{self.poller} "
                 f"threads={self.threads} conns={len(self.conns)}>")
+
+
+def _call_in(hub, fn, *args) -> None:
+    """``hub.call_threadsafe(fn, *args)``; nothing if the hub has closed (its ``run`` returned:
+    the server has already stopped, and ``ServerHandle.stop`` reports why)."""
+    try:
+        hub.call_threadsafe(fn, *args)
+    except HubError:
+        if not hub.closed:
+            raise
 
 
 def _shutdown(sock) -> None:

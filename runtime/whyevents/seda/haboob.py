@@ -333,6 +333,7 @@ class Haboob:
         self._cmds: deque = deque()
         self._wake_pending = False
         self._wakefd = -1
+        self._wake_lock = _allocate_lock()  # a poke and the close of ``_wakefd`` exclude each other
         self._loop_ident = None
         self._stop_now = False
         self._poller = None
@@ -387,12 +388,9 @@ class Haboob:
         self._cmds.append((kind, conn))
         if not self._wake_pending:
             self._wake_pending = True
-            fd = self._wakefd
-            if fd >= 0:
-                try:
-                    os.eventfd_write(fd, 1)
-                except OSError:
-                    pass
+            with self._wake_lock:           # not a descriptor closed, or reused, since
+                if self._wakefd >= 0:
+                    os.eventfd_write(self._wakefd, 1)
 
     def _loop(self) -> None:
         wait = self._poller.wait
@@ -463,9 +461,10 @@ class Haboob:
             stage.stop(drain=False)
         if self._poller is not None:
             self._poller.close()
-        fd, self._wakefd = self._wakefd, -1
-        if fd >= 0:
-            os.close(fd)
+        with self._wake_lock:
+            fd, self._wakefd = self._wakefd, -1
+            if fd >= 0:
+                os.close(fd)
 
     # -- aSocket: accept, read, writability, close -------------------------------------------------
 

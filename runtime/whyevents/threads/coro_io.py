@@ -75,6 +75,7 @@ Disk reads are not here: a page-cache miss read on the loop blocks it.
 from __future__ import annotations
 
 import _socket
+import _thread
 import errno
 import heapq
 import os
@@ -85,6 +86,9 @@ from time import monotonic
 
 from . import coro
 from .errors import Deadlock
+
+#: a kernel lock whatever is patched later (imported before ``monkey`` can patch ``_thread``)
+_allocate_lock = _thread.allocate_lock
 
 __all__ = ["IOScheduler", "Socket", "run", "wrap", "wait", "MAX_EVENTS"]
 
@@ -148,6 +152,7 @@ class IOScheduler(coro.Scheduler):
         self._seq = 0
         self._calls: deque = deque()        # (fn, args) from other OS threads
         self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._wake_lock = _allocate_lock()    # a poke and the close exclude each other
         self.ep.register(self._wake_fd, select.EPOLLIN)
         self.foreign = False                # expect call_threadsafe: an idle loop is no deadlock
         self.polls = 0
@@ -320,12 +325,16 @@ class IOScheduler(coro.Scheduler):
         self.foreign = True
 
     def call_threadsafe(self, fn, *args) -> None:
-        """From any OS thread: run ``fn(*args)`` on the loop soon (plain call, not a thread)."""
-        self._calls.append((fn, args))
-        try:
+        """From any OS thread: run ``fn(*args)`` on the loop soon (plain call, not a thread).
+
+        Nothing once the loop has closed. The enqueue and the poke hold ``_wake_lock``, as
+        ``close`` does: the loop may run the call, end and close between the two, and the poke
+        must not reach a closed descriptor or one that has taken its number since."""
+        with self._wake_lock:
+            if self._wake_fd < 0:
+                return                          # closed: the loop has ended
+            self._calls.append((fn, args))
             os.eventfd_write(self._wake_fd, 1)
-        except OSError:
-            pass                            # closed: the loop has ended
 
     def _run_calls(self) -> None:
         try:
@@ -340,9 +349,10 @@ class IOScheduler(coro.Scheduler):
     def close(self) -> None:
         """Release the epoll set and the eventfd (after ``run`` returned)."""
         self.ep.close()
-        if self._wake_fd >= 0:
-            os.close(self._wake_fd)
-            self._wake_fd = -1
+        with self._wake_lock:
+            if self._wake_fd >= 0:
+                os.close(self._wake_fd)
+                self._wake_fd = -1
 
 
 def _fault(rec: _Fd) -> None:

@@ -48,6 +48,7 @@ worker greenlets' parent is the hub greenlet, so an exception that escapes the h
 
 from __future__ import annotations
 
+import _thread
 import os
 import sys
 import traceback
@@ -64,6 +65,10 @@ from .hub_local import tls as _tls
 from .registry import check_poller, check_scheduler, make_hub, poller_class
 from .timers import TimerHeap
 from .waitq import WaitQueue
+
+#: a kernel lock whatever is patched later (``call_threadsafe`` runs in other OS threads): this
+#: module is imported before ``monkey`` can patch ``_thread``
+_RLock = _thread.RLock
 
 __all__ = [
     "Hub", "Thread", "get_hub", "current", "spawn", "sleep", "run", "wake_from_thread",
@@ -354,6 +359,9 @@ class Hub:
         self._foreign: deque = deque()
         self._foreign_pending = 0       # wakeups promised by other OS threads (pool jobs)
         self._wakefd = -1
+        #: held while another OS thread enqueues and pokes, and while ``close`` closes the wake
+        #: descriptor: the hub may run the call and close between the two (see call_threadsafe)
+        self._wake_lock = _RLock()
         self.closed = False
         # counters for stats(): plain ints, so leaving them on costs an add each
         self.switches = 0
@@ -505,9 +513,25 @@ class Hub:
             self.poller.add_callback_fd(self._wakefd, self._drain_wakefd)
 
     def call_threadsafe(self, fn, *args) -> None:
-        """From any OS thread: run ``fn(*args)`` in the hub soon. It only enqueues and pokes."""
-        self._foreign.append((fn, args))
-        if self.in_poll or _get_ident() != self.os_thread:
+        """From any OS thread: run ``fn(*args)`` in the hub soon. It only enqueues and pokes.
+
+        Raises ``HubError`` once the hub has closed (``fn`` would never run). The enqueue and
+        the poke hold ``_wake_lock``, which ``close`` takes to close the wake descriptor: the
+        hub can run ``fn`` the moment it is enqueued (it was awake anyway), return from ``run``
+        and close, all before the poke; without the lock the poke would then write to a closed
+        descriptor, or to whatever new one took its number."""
+        if not self.in_poll and _get_ident() == self.os_thread:
+            if self.closed:
+                raise HubError(f"call_threadsafe({fn!r}): the hub has closed")
+            self._foreign.append((fn, args))        # the hub's own thread: it will look
+            return
+        with self._wake_lock:
+            if self.closed:
+                raise HubError(f"call_threadsafe({fn!r}): the hub has closed")
+            if self._wakefd < 0:
+                raise HubError("call_threadsafe from another OS thread needs expect_foreign() "
+                               "first (it makes the wake-up descriptor)")
+            self._foreign.append((fn, args))
             os.eventfd_write(self._wakefd, 1)
 
     def _drain_wakefd(self) -> None:
@@ -529,7 +553,8 @@ class Hub:
         """Release the poller and the wake descriptor; threads still parked are abandoned."""
         if self.closed:
             return
-        self.closed = True
+        with self._wake_lock:               # a poke in flight ends first (call_threadsafe),
+            self.closed = True              # and none starts after this
         self.poller.close()
         if self._wakefd >= 0:
             os.close(self._wakefd)

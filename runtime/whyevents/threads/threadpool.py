@@ -39,6 +39,7 @@ from __future__ import annotations
 import os
 from _queue import SimpleQueue as _SimpleQueue
 
+from .errors import HubError
 from .hub import PARKED, get_hub
 from .originals import original
 
@@ -215,11 +216,10 @@ class ThreadPool:
                 with lock:
                     self.finished += 1
                 hub = job.hub
-                if not hub.closed:        # else its run() returned: nobody to tell
-                    try:
-                        hub.call_threadsafe(_complete, job)
-                    except OSError:
-                        pass              # the hub closed between the check and the poke
+                try:
+                    hub.call_threadsafe(_complete, job)
+                except HubError:
+                    pass                  # its run() returned: nobody to tell
                 job = hub = None
         finally:
             _pool_threads.discard(ident)

@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from whyevents.experiments import web as sweep
+from whyevents.harness.cpu_quota import availability
 from whyevents.repro import claims, runner
 
 
@@ -168,12 +169,32 @@ def test_measure_small_point(ctx, server, poller):
     assert row["ctx_switches_per_request"] >= 0
     assert row["server_ctx_voluntary"] + row["server_ctx_involuntary"] == pytest.approx(
         row["ctx_switches_per_request"] * row["server_requests"])
+    assert 0 <= row["own_ctx_switches_per_request"] <= row["ctx_switches_per_request"]
+    assert row["server_throttled_periods"] >= 0
     assert row["server_rss_bytes"] > 0
     if server == "knot-c":
         assert row["green_switches"] > 0 and row["knot_c_threads"] == params["knot_c_threads"]
     assert any(s.get("phase") == "window" for s in seen) or any(
         "srv_req" in s for s in seen)
     assert _children() == []
+
+
+def test_a_binding_quota_s_forced_switches_are_counted_and_left_out(ctx):
+    """At a tenth of a core the quota throttles the server many times a window: the row
+    counts the throttled periods and leaves as many involuntary switches out of the server's
+    own (a real cgroup, a real server)."""
+    ok, why = availability()
+    if not ok:
+        pytest.skip(f"no writable cgroup CPU controller: {why}")
+    params = _small(server_cores=0.1, duration=1.5)
+    (row,) = sweep.measure({"server": "knot-c", "poller": "epoll", "clients": 16,
+                            "build": "interpreted", "rep": 0}, params, ctx=ctx)
+    assert row["status"] == "ok", row["error"]
+    throttled, invol = row["server_throttled_periods"], row["server_ctx_involuntary"]
+    assert throttled >= 20, row                 # a 1.5 s window holds 150 periods of 10 ms
+    own = row["server_ctx_voluntary"] + invol - min(invol, throttled)
+    assert row["own_ctx_switches_per_request"] == pytest.approx(own / row["server_requests"])
+    assert row["own_ctx_switches_per_request"] < row["ctx_switches_per_request"]
 
 
 def test_server_that_fails_to_start_gives_failed_row(tmp_path):

@@ -38,8 +38,9 @@ S1 = _snap(12.5, 1100, 1.8, 0.7, 250, 15, 26_000_000, errors={"400": 1, "404": 2
 def test_base_row_keys_in_order_and_nan_claim_columns():
     row = R.base_row({"server": "knot-c", "poller": "epoll", "clients": 64, "rep": 1,
                       "extra": "ignored"}, KEYS)
-    assert list(row) == [*KEYS, "mbit_s", "ctx_switches_per_request", "cpu_us_per_request",
-                         "errors", "status", "error"]
+    assert list(row) == [*KEYS, "mbit_s", "ctx_switches_per_request",
+                         "own_ctx_switches_per_request", "cpu_us_per_request", "errors",
+                         "status", "error"]
     assert row["build"] is None and row["clients"] == 64 and row["status"] == "ok"
     assert all(math.isnan(row[k]) for k in ("mbit_s", "cpu_us_per_request", "errors"))
 
@@ -67,6 +68,21 @@ def test_server_figures_by_hand():
     assert f["green_switches"] == 4000
     assert f["server_rss_bytes"] == 1 << 20 and f["server_kernel_threads"] == 2
     assert f["server_connections_open"] == 7 and f["accept_backoffs"] == 2
+    # no quota in the snapshots: nothing was forced, every switch is the server's own
+    assert f["server_throttled_periods"] == 0
+    assert f["own_ctx_switches_per_request"] == pytest.approx(0.21)
+
+
+def test_the_switches_a_quota_forced_are_not_the_servers_own():
+    """One involuntary switch per throttled period is the quota's, and never more than the
+    involuntary switches counted."""
+    capped = [{**S0, R.THROTTLED: 40}, {**S1, R.THROTTLED: 46}]     # 6 periods throttled
+    f = R.server_figures(*capped)
+    assert f["server_throttled_periods"] == 6
+    assert f["ctx_switches_per_request"] == pytest.approx(0.21)      # all of them, as before
+    assert f["own_ctx_switches_per_request"] == pytest.approx(0.204)  # (210 - 6) / 1000
+    many = [{**S0, R.THROTTLED: 0}, {**S1, R.THROTTLED: 50}]         # more than the 10 invol.
+    assert R.server_figures(*many)["own_ctx_switches_per_request"] == pytest.approx(0.2)
 
 
 def test_server_figures_without_requests_or_optional_counters():

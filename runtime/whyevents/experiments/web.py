@@ -18,6 +18,8 @@ How a point is measured, and why:
   all threads, ``getrusage``) are deltas over exactly that window. ``cpu_us_per_request`` and
   ``ctx_switches_per_request`` divide them by the requests the *server* counted in the same window
   (same clock, same process); the client's completions are reported beside them.
+  ``own_ctx_switches_per_request`` leaves out the switches the server's CPU quota forced (one
+  per throttled period of its cgroup, read at the same edges): the paper's servers had no quota.
 * **Clients in their own processes**, pinned to CPU 1: ``whyevents.loadgen``'s closed-loop
   clients (one green thread each), launched through ``loadgen.multi``'s worker protocol with a
   shared wall-clock start that this module chooses, so it knows when the window opens and
@@ -106,6 +108,7 @@ from .web_rows import (
     CAPACITY_AGREEMENT,
     CLIENT_FREE,
     SERVER_BOUND,
+    THROTTLED,
     WrkResult,
     base_row,
     capacity_check,
@@ -134,13 +137,14 @@ DESCRIPTION = (
 
 #: the columns the claims read (``repro.claims.COLUMNS`` collects each experiment's)
 COLUMNS = ("server", "poller", "clients", "build", "mbit_s", "ctx_switches_per_request",
-           "cpu_us_per_request", "errors", "status")
+           "own_ctx_switches_per_request", "cpu_us_per_request", "errors", "status")
 KEY_FIELDS = ("server", "poller", "clients", "build", "rep")
 #: points sharing these fields and a rep were measured side by side (``points``): the claims'
 #: bootstrap resamples their reps jointly (``repro.claims.interval``), so a slow rep slows
 #: every server of a ratio alike in every resample, as it did on the host
 PAIRED_BY = ("clients", "build")
-SUMMARY_FIELDS = ("mbit_s", "cpu_us_per_request", "ctx_switches_per_request", "errors")
+SUMMARY_FIELDS = ("mbit_s", "cpu_us_per_request", "ctx_switches_per_request",
+                  "own_ctx_switches_per_request", "errors")
 
 #: the servers the sweep knows, and the pollers each accepts (from the one server registry)
 CONFIGS: dict[str, tuple[str, ...]] = {name: s.pollers for name, s in SERVERS.items()}
@@ -711,12 +715,13 @@ def measure(point: dict, params: dict, *, ctx: dict | None = None,
             wrk, start_at = _start_wrk(ready["host"], ready["port"], clients,
                                        client_cpus[0] if client_cpus else None, params, ctx)
             workers = [wrk]
-            row.update(_run_windows([server], [wrk], start_at, params, progress, n_cores)[0])
+            row.update(_run_windows([server], [wrk], start_at, params, progress, n_cores,
+                                    caps=[cap])[0])
         else:
             workers, start_at = _start_clients(ready["host"], ready["port"], clients, nproc,
                                                client_cpus, params, ctx["trace"])
             row.update(_run_windows([server], [None], start_at, params, progress, n_cores,
-                                        workers)[0])
+                                    workers, caps=[cap])[0])
         judge(row)
     except (KeyboardInterrupt, SystemExit):
         raise
@@ -785,7 +790,7 @@ def _measure_together(members: list[dict], params: dict, ctx: dict,
         if paired_group:
             row["paired_group"] = f"{paired_group}/{m.get('build') or 'interpreted'}"
     servers: list[ServerProcess] = []
-    caps: list[CpuQuota] = []
+    caps: list[CpuQuota | None] = []                # each server's, None where uncapped
     wrks: list = []
     try:
         readies = []
@@ -800,15 +805,13 @@ def _measure_together(members: list[dict], params: dict, ctx: dict,
                 raise _MemberDidNotStart(f"{m['server']}/{m['poller']}: server did not "
                                          f"start: {e}") from None
             row["build_used"] = ready.get("build")
-            cap = _cap_server(server.pid, params, row)
-            if cap is not None:
-                caps.append(cap)
+            caps.append(_cap_server(server.pid, params, row))
             readies.append(ready)
         start_at = time.time()
         for m, ready in zip(members, readies, strict=True):
             wrks.append(_start_wrk(ready["host"], ready["port"], m["clients"], client_cpu,
                                    params, ctx, start_at=start_at)[0])
-        figures = _run_windows(servers, wrks, start_at, params, progress, 1)
+        figures = _run_windows(servers, wrks, start_at, params, progress, 1, caps=caps)
         for row, fig in zip(rows, figures, strict=True):
             row.update(fig)
         shared = math.fsum(r["client_cpu_util"] for r in rows)
@@ -830,7 +833,8 @@ def _measure_together(members: list[dict], params: dict, ctx: dict,
         for w in wrks:
             w.kill()
         for cap in caps:
-            cap.close()
+            if cap is not None:
+                cap.close()
         for row, server in zip(rows, servers, strict=False):
             try:
                 final = server.stop(_SERVER_STOP_TIMEOUT) if row["status"] == "ok" else None
@@ -937,13 +941,16 @@ def _check_alive(server: ServerProcess, workers: list[subprocess.Popen], wrk=Non
 
 def _run_windows(servers: list[ServerProcess], wrks: list, start_at: float, params: dict,
                  progress: Callable[[dict], None] | None, n_cores: int,
-                 workers: list[subprocess.Popen] | None = None) -> list[dict]:
+                 workers: list[subprocess.Popen] | None = None, *,
+                 caps: list[CpuQuota | None] | None = None) -> list[dict]:
     """Warm-up, then the measured window, for one server or a ``together`` group: every
     server's snapshot at each edge of the one window (taken one after the other, within
     milliseconds), the progress line showing the first server; each server's figures, in order.
 
     ``wrks``: each server's wrk, or ``[None]`` for one server driven by the Python load
-    ``workers`` (collected after the window)."""
+    ``workers`` (collected after the window). ``caps``: each server's CPU quota (or None): its
+    throttled periods go into the snapshot (``web_rows.THROTTLED``), so that the row can tell
+    the switches the quota forced from the server's own."""
     warmup, duration = params["warmup"], params["duration"]
     w_start = start_at + warmup
     w_end = w_start + duration
@@ -955,8 +962,15 @@ def _run_windows(servers: list[ServerProcess], wrks: list, start_at: float, para
                 _check_alive(server, workers, wrk)
             time.sleep(min(left, 0.2))
 
+    quotas = caps or [None] * len(servers)
+
     def ask() -> list[dict]:
-        return [server.ask("stats") for server in servers]
+        snaps = []
+        for server, cap in zip(servers, quotas, strict=True):
+            snap = server.ask("stats")
+            snap[THROTTLED] = cap.stats()["throttled_periods"] if cap is not None else 0
+            snaps.append(snap)
+        return snaps
 
     def cpu() -> list:
         return [wrk.cpu() if wrk is not None else None for wrk in wrks]

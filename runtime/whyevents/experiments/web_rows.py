@@ -20,7 +20,7 @@ from collections.abc import Sequence
 __all__ = [
     "SATURATED", "SERVER_BOUND", "CLIENT_FREE", "CAPACITY_AGREEMENT", "base_row", "cpu_s",
     "live", "WrkResult", "client_figures", "server_figures", "row_figures", "judge",
-    "capacity_check",
+    "capacity_check", "THROTTLED",
 ]
 
 #: client processes that used at least this share of the cores they were pinned to saturated
@@ -37,7 +37,8 @@ def base_row(point: dict, key_fields: Sequence[str]) -> dict:
     """A point's row before it is measured: its key fields, the claim columns as NaN, ok."""
     row = {k: point.get(k) for k in key_fields}
     row.update(mbit_s=math.nan, ctx_switches_per_request=math.nan,
-               cpu_us_per_request=math.nan, errors=math.nan, status="ok", error="")
+               own_ctx_switches_per_request=math.nan, cpu_us_per_request=math.nan,
+               errors=math.nan, status="ok", error="")
     return row
 
 
@@ -110,16 +111,30 @@ def client_figures(result, duration: float, n_cores: int) -> dict:
     }
 
 
+#: the key a server snapshot carries its CPU quota's throttled periods under, when it has one
+THROTTLED = "quota_throttled_periods"
+
+
 def server_figures(s0: dict, s1: dict) -> dict:
     """What the server counted between its snapshots ``s0`` and ``s1`` (same process, same
     clock): its window, requests, bytes, errors, CPU and context switches, per request where
-    it served any (NaN otherwise)."""
+    it served any (NaN otherwise).
+
+    ``ctx_switches_per_request`` counts every switch ``getrusage`` saw.
+    ``own_ctx_switches_per_request`` leaves out those the CPU quota forced: a snapshot taken
+    under a quota carries the cgroup's throttled periods (``THROTTLED``), and each throttled
+    period preempts the server's running thread once (one involuntary switch; at most as many
+    as there were). The paper's servers ran without a quota, so theirs had none of these."""
     window = s1["uptime_s"] - s0["uptime_s"]
     srv_requests = s1["requests"] - s0["requests"]
     cpu_user = s1["cpu_user_s"] - s0["cpu_user_s"]
     cpu_sys = s1["cpu_system_s"] - s0["cpu_system_s"]
     vol = s1["ctx_voluntary"] - s0["ctx_voluntary"]
     invol = s1["ctx_involuntary"] - s0["ctx_involuntary"]
+    # each period the CPU quota throttled the server preempted the one thread it had running
+    # (all its threads share one core): a switch the harness forced, not the server's design
+    throttled = s1.get(THROTTLED, 0) - s0.get(THROTTLED, 0)
+    own = vol + invol - min(invol, throttled)
     srv_err0 = sum(s0.get("errors", {}).values())
     srv_err1 = sum(s1.get("errors", {}).values())
     per_req = srv_requests if srv_requests > 0 else math.nan
@@ -135,6 +150,8 @@ def server_figures(s0: dict, s1: dict) -> dict:
         "server_ctx_voluntary": vol,
         "server_ctx_involuntary": invol,
         "ctx_switches_per_request": (vol + invol) / per_req,
+        "server_throttled_periods": throttled,
+        "own_ctx_switches_per_request": own / per_req,
         "ctx_switches_per_s": (vol + invol) / window if window > 0 else math.nan,
         "green_switches": (s1["green_switches"] - s0["green_switches"]
                            if "green_switches" in s1 and "green_switches" in s0 else math.nan),

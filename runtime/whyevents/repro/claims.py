@@ -21,8 +21,8 @@ metrics, and as zero throughput where a claim says "degrades *or fails*"):
 ``web`` (Figure 3: web server bandwidth vs clients)
     ``server`` (``knot-c`` | ``knot-a`` | ``seda`` | ``eventloop``), ``poller`` (``poll`` |
     ``epoll``), ``clients`` (int), ``mbit_s``, ``ctx_switches_per_request``,
-    ``cpu_us_per_request``, ``errors``, ``status``. Must include 64, 1024 and 4096 (quick) and
-    16384 (full).
+    ``own_ctx_switches_per_request``, ``cpu_us_per_request``, ``errors``, ``status``. Must
+    include 64, 1024 and 4096 (quick) and 16384 (full).
 
 ``compiler`` (section 4: ``experiments/compiler.py``; a ``kind`` per sort of evidence)
     ``kind``, ``subject``, ``series``, ``n``, ``count``, ``bytes_per_conn``, ``backend``,

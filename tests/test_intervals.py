@@ -286,13 +286,40 @@ def test_no_budget_no_follow_up(with_claim, tmp_path):
     assert len(mod.measured) == 12 and "follow_up" not in run.provenance
 
 
-def test_follow_up_spends_nothing_on_a_known_divergence(with_claim, tmp_path, monkeypatch):
+def _with_divergence(tmp_path, monkeypatch, *others):
     import yaml
 
     path = tmp_path / "div.yaml"
-    path.write_text(yaml.safe_dump({"claims": [{**CLAIM, "divergence": "measured otherwise"}]}))
+    path.write_text(yaml.safe_dump({"claims": [{**CLAIM, "divergence": "measured otherwise"},
+                                               *others]}))
     monkeypatch.setattr(paths, "CLAIMS_YAML", path)
+
+
+def test_an_inconclusive_known_divergence_gets_the_budget_second(with_claim, tmp_path,
+                                                                  monkeypatch):
+    # alone and INCONCLUSIVE, a divergence gets the rounds (a verdict two runs should share)
     mod = with_claim(lambda rep: (60.0, 110.0)[rep % 2])
-    monkeypatch.setattr(paths, "CLAIMS_YAML", path)
+    _with_divergence(tmp_path, monkeypatch)
     run = runner.run_experiment("fakeint", "quick", progress=False, root=tmp_path / "r")
-    assert len(mod.measured) == 12 and run.provenance["follow_up"]["rounds"] == []
+    fu = run.provenance["follow_up"]
+    assert [r["claims"] for r in fu["rounds"]] == [["T1"]] * 4 and fu["inconclusive"] == ["T1"]
+    assert len(mod.measured) == 12 + 4 * 2
+    # decided one way or the other, it gets nothing; nor a divergence with one rep (single)
+    for rates in ((95.0, 96.0), (50.0, 51.0)):
+        mod = with_claim(lambda rep, r=rates: r[rep % 2])
+        run = runner.run_experiment("fakeint", "quick", progress=False,
+                                    root=tmp_path / f"d{rates[0]}")
+        assert len(mod.measured) == 12 and run.provenance["follow_up"]["rounds"] == []
+    assert runner.inconclusive_points("pipeline", "quick", rows_at([95.0], [100.0]))[0] == []
+
+
+def test_a_claim_that_can_fail_a_cell_comes_before_a_divergence(with_claim, tmp_path,
+                                                                monkeypatch):
+    # both INCONCLUSIVE on the same rows: the rounds go to T2 (no divergence) only
+    mod = with_claim(lambda rep: (60.0, 110.0)[rep % 2])
+    _with_divergence(tmp_path, monkeypatch, {**CLAIM, "id": "T2"})
+    run = runner.run_experiment("fakeint", "quick", progress=False, root=tmp_path / "r")
+    fu = run.provenance["follow_up"]
+    assert [r["claims"] for r in fu["rounds"]] == [["T2"]] * 4
+    assert sorted(fu["inconclusive"]) == ["T1", "T2"]          # what is left, both kinds
+    assert len(mod.measured) == 12 + 4 * 2

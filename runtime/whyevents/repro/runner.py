@@ -34,7 +34,7 @@ nothing about any workload, so the three experiments behave the same way:
   stopped where it did.
 
 * **Follow-up reps for undecided claims** (issue 21): after the planned points, the sweep
-  evaluates the experiment's claims on its own rows; a claim (not a known divergence) whose 95%
+  evaluates the experiment's claims on its own rows; a claim whose 95%
   interval straddles its threshold (``INCONCLUSIVE``, ``repro.claims``), or that has no interval
   yet because every point it reads was measured once (basis ``single``: a value from one rep is
   no verdict while the budget can buy a second), names the points its metric reads, and the
@@ -44,6 +44,8 @@ nothing about any workload, so the three experiments behave the same way:
   in doubt, not of every point, is what narrows an interval at the least cost. The rounds, the
   claims that asked for them and the points measured are in the provenance (``follow_up``), so a
   claim still INCONCLUSIVE in a complete run has spent its budget, and a claims cell fails on it.
+  A known divergence (reported, never failing a cell) gets rounds only when it is INCONCLUSIVE
+  and no other claim is undecided: a divergence is still a verdict two runs should agree on.
 
 The module contract (``EXPERIMENT``, ``DESCRIPTION``, ``KEY_FIELDS``, ``SUMMARY_FIELDS``,
 ``PROFILES``, ``PARAM_HELP``, ``check_params``, ``points``, ``measure``, optional ``prepare``,
@@ -343,26 +345,34 @@ def inconclusive_points(experiment: str, profile: str, rows: list[dict],
     points without ``rep`` that those claims read), in claims.yaml's order. Undecided:
     INCONCLUSIVE, or no interval yet (every point read measured once, basis ``single``), whatever
     the single value says, so a one-rep value gets its second rep alike on both sides of the
-    threshold (``single=False``: INCONCLUSIVE only). Known divergences are
-    left out: they keep their treatment (reported, never failing a claims cell), and the budget
-    goes to the claims that can fail one."""
+    threshold (``single=False``: INCONCLUSIVE only).
+
+    Known divergences come second: they fail no claims cell, so the budget goes first to the
+    claims that can fail one; once none of those is undecided, an INCONCLUSIVE divergence gets
+    the reps (two full web sweeps of one commit gave C3.4 FAIL and INCONCLUSIVE, the second
+    never re-measured). With ``single=False`` both kinds are listed: what is left undecided."""
     from whyevents.repro import claims as _claims
 
-    ids: list[str] = []
-    points: dict[str, dict] = {}
+    undecided: list = []
+    diverging: list = []
     for claim in _claims.load_claims(claims_path):
-        if claim.experiment != experiment or not claim.applies(profile) or claim.divergence:
-            continue                  # a known divergence fails no claims cell: no reps for it
+        if claim.experiment != experiment or not claim.applies(profile):
+            continue
         try:
             v = _claims.evaluate(claim, rows, profile)
         except _claims.MissingData:
             continue
-        if v.status != _claims.INCONCLUSIVE and not (single and v.basis == "single"):
-            continue
-        ids.append(claim.id)
+        if claim.divergence:
+            if v.status == _claims.INCONCLUSIVE:
+                diverging.append(claim)
+        elif v.status == _claims.INCONCLUSIVE or (single and v.basis == "single"):
+            undecided.append(claim)
+    chosen = (undecided or diverging) if single else undecided + diverging
+    points: dict[str, dict] = {}
+    for claim in chosen:
         for p in _claims.points_used(claim, rows, profile):
             points.setdefault(_canon(p), p)
-    return ids, list(points.values())
+    return [c.id for c in chosen], list(points.values())
 
 
 def follow_up(mod: ModuleType, profile: str, resolved: Mapping[str, Any], run: store.Run,

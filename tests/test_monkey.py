@@ -479,6 +479,51 @@ def test_select_poll_and_selectors_park_only_the_caller(tmp_path):
     assert r["timeouts"] == [[[], [], []], [], []]
 
 
+def test_coro_io_imported_after_patching_still_locks_across_os_threads(tmp_path):
+    """``coro_io``'s foreign-call lock must be a kernel lock even when the module is first
+    imported after ``patch_all()`` (the package does not import it): it took
+    ``_thread.allocate_lock`` at import, by then the green ``Lock``. Eight kernel threads then
+    call into the loop at once; every call arrives."""
+    r = patched_program(tmp_path, """
+        import json
+        from whyevents.threads.originals import original
+        from whyevents.threads import coro, coro_io
+
+        kernel_lock_type = type(original("_thread", "allocate_lock")())
+        start = original("_thread", "start_new_thread")
+        sched = coro_io.IOScheduler()
+        sched.expect_foreign()
+        got = []
+        done = coro.Event()
+        THREADS, CALLS = 8, 300
+
+        def arrive(i):
+            got.append(i)
+            if len(got) == THREADS * CALLS:
+                done.set()
+
+        def caller(k):
+            for j in range(CALLS):
+                sched.call_threadsafe(arrive, k * CALLS + j)
+
+        async def main():
+            for k in range(THREADS):
+                start(caller, (k,))
+            await done.wait()
+            return len(got), len(set(got))
+
+        try:
+            calls = coro.run(main(), scheduler=sched)
+        finally:
+            sched.close()
+        print("RESULT " + json.dumps({
+            "lock_is_kernel": type(sched._wake_lock) is kernel_lock_type,
+            "calls": calls}))
+    """)
+    assert r["lock_is_kernel"]
+    assert r["calls"] == [8 * 300, 8 * 300]
+
+
 def test_patched_program_under_every_scheduler_and_poller(tmp_path):
     # The poll and pth pollers call select.poll() inside the hub greenlet: they must get the
     # original, not the cooperative one.

@@ -75,7 +75,6 @@ Disk reads are not here: a page-cache miss read on the loop blocks it.
 from __future__ import annotations
 
 import _socket
-import _thread
 import errno
 import heapq
 import os
@@ -86,9 +85,11 @@ from time import monotonic
 
 from . import coro
 from .errors import Deadlock
+from .originals import original
 
-#: a kernel lock whatever is patched later (imported before ``monkey`` can patch ``_thread``)
-_allocate_lock = _thread.allocate_lock
+#: a kernel lock, also when this module is first imported after ``monkey.patch_all()`` (the
+#: package does not import it, so it can be): ``call_threadsafe`` runs in other OS threads
+_allocate_lock = original("_thread", "allocate_lock")
 
 __all__ = ["IOScheduler", "Socket", "run", "wrap", "wait", "MAX_EVENTS"]
 

@@ -46,6 +46,7 @@ def test_scaling_rows_carry_stack_growth():
     ({"kinds": "graph,nope"}, "kinds"), ({"tasks": "0"}, "tasks"), ({"bogus": 1}, "bogus"),
     ({"pipeline_backends": "pth"}, "pipeline_backends"), ({"window_s": 0}, "window_s"),
     ({"pairing": "backends"}, "pairing"), ({"slice_s": "x"}, "slice_s"),
+    ({"extra_reps": -1}, "extra_reps"), ({"extra_reps": "two"}, "extra_reps"),
 ])
 def test_check_params_names_the_parameter(params, words):
     with pytest.raises(ValueError, match=words):
@@ -138,3 +139,35 @@ def _as_c44(rows: list[dict]) -> list[dict]:
     """The rows as C4.4's quick range reads them (1k-10k tasks): the test's small N renamed."""
     to = {40: 1000, 80: 10000}
     return [{**r, "tasks": to[r["tasks"]], "n": to[r["n"]]} for r in rows]
+
+
+def test_follow_up_rounds_go_to_c44_not_to_the_counts():
+    """Both profiles have a follow-up budget (C4.4 was left undecided with none); the claims
+    that are counts with no spread (C4.1-C4.3) declare it, so one rep decides them and the
+    budget goes to the pipeline groups C4.4 reads."""
+    from whyevents.repro import claims, runner
+
+    for profile in ("quick", "full"):
+        assert C.check_params(C.PROFILES[profile])["extra_reps"] >= 1
+    mine = {c.id: c for c in claims.load_claims() if c.experiment == "compiler"}
+    assert {i for i, c in mine.items() if c.deterministic} == {"C4.1", "C4.2", "C4.3"}
+    # a quick run's rows, one rep of the counts, C4.4's pairs astride its threshold
+    rows = [{"kind": "graph", "subject": s, "n": i, "rep": 0, "series": series, "count": 5,
+             "status": "ok"} for i, s in enumerate(("knot-c", "eventloop"), 1)
+            for series in ("recorded", "predicted")]
+    rows += [{"kind": "atomic", "subject": "case", "n": 1, "rep": 0, "series": series,
+              "count": 1, "status": "ok"} for series in ("right", "cases")]
+    rows += [{"kind": "live_state", "subject": s, "n": 100, "rep": 0, "bytes_per_conn": b,
+              "status": "ok"} for s, b in (("knot-c", 2500.0), ("eventloop", 1000.0))]
+    for n in (1000, 10000):
+        for rep, rate in enumerate((60.0, 90.0, 75.0)):
+            rows += [{"kind": "pipeline", "subject": b, "backend": b, "tasks": n, "n": n,
+                      "rep": rep, "throughput_rps": r, "status": "ok"}
+                     for b, r in (("coro", rate), ("event", 100.0))]
+    ids, pts = runner.inconclusive_points("compiler", "quick", rows)
+    assert ids == ["C4.4"]
+    assert {(p["kind"], p["subject"]) for p in pts} == {("pipeline", "coro"),
+                                                         ("pipeline", "event")}
+    groups = C.follow_up_points(C.check_params({}), [{**p, "rep": 3} for p in pts])
+    assert sorted(g["n"] for g in groups) == [1000, 10000]
+    assert all(len(g["members"]) == 2 for g in groups)

@@ -279,6 +279,31 @@ def test_single_basis_is_undecided_only_for_the_budget(with_claim, tmp_path):
     assert runner.inconclusive_points("pipeline", "quick", rows, single=False)[0] == []
 
 
+def test_a_deterministic_claim_is_decided_by_its_one_rep(with_claim, tmp_path, monkeypatch):
+    # a count with no sampling spread (claims.yaml's C4.1-C4.3): one rep is its verdict, so the
+    # budget buys nothing for it; the same claim without the declaration gets its second rep
+    import yaml
+
+    path = tmp_path / "det.yaml"
+    path.write_text(yaml.safe_dump({"claims": [{**CLAIM, "deterministic": "a count"}]}))
+    monkeypatch.setattr(paths, "CLAIMS_YAML", path)
+    (claim,) = claims.load_claims()
+    assert claim.deterministic == "a count"
+    rows = rows_at([95.0], [100.0])
+    assert claims.evaluate(claim, rows, "quick").basis == "single"
+    assert runner.inconclusive_points("pipeline", "quick", rows) == ([], [])
+    mod = with_claim(lambda rep: 95.0)
+    monkeypatch.setattr(paths, "CLAIMS_YAML", path)
+    run = runner.run_experiment("fakeint", "quick", {"reps": 1}, progress=False,
+                                root=tmp_path / "r")
+    assert len(mod.measured) == 4 and run.provenance["follow_up"]["rounds"] == []
+    # INCONCLUSIVE still gets rounds: the declaration excuses a single rep, not an interval
+    mod = with_claim(lambda rep: (60.0, 110.0)[rep % 2])
+    monkeypatch.setattr(paths, "CLAIMS_YAML", path)
+    run = runner.run_experiment("fakeint", "quick", progress=False, root=tmp_path / "r2")
+    assert len(run.provenance["follow_up"]["rounds"]) == 4
+
+
 def test_no_budget_no_follow_up(with_claim, tmp_path):
     mod = with_claim(lambda rep: (60.0, 110.0)[rep % 2])
     run = runner.run_experiment("fakeint", "quick", {"extra_reps": 0}, progress=False,

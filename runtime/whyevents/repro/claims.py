@@ -56,6 +56,10 @@ A claim without a ``quick`` profile is decided only at the full profile (its eff
 beyond the quick sweep's range, e.g. above 4,096 clients); at quick it is reported as not checked
 (``applies``), never as passed.
 
+A claim with ``deterministic`` (the reason: its value is a count or a size that one rep gives
+exactly, such as C4.1's edges) is decided by a single rep; the runner's follow-up rounds
+(``repro.runner``) spend no reps on it. An interval that straddles still makes it INCONCLUSIVE.
+
 A comparison is ``{op: ">=", threshold: T}``, ``{op: "<=", ...}`` or ``{op: "between",
 threshold: [lo, hi]}``; the profile's ``tolerance`` (absolute, in the metric's units) loosens it:
 ``>= T - tol``, ``<= T + tol``, ``between [lo - tol, hi + tol]``. A profile may also override
@@ -370,6 +374,11 @@ class Claim:
     #: why a claim without a ``quick`` profile is decided at the full profile only (printed by
     #: the notebooks' claims tables and the reports); default: its effect lies beyond quick's range
     full_only: str | None = None
+    #: why one measurement decides the claim: its value is a count or a size that a
+    #: deterministic procedure gives (recorded edges, seeded bugs caught, bytes held), with no
+    #: sampling spread to narrow, so a single rep is a verdict and follow-up rounds
+    #: (``repro.runner.follow_up``) do not spend reps on it
+    deterministic: str | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Claim:
@@ -401,7 +410,9 @@ class Claim:
                    divergence=(" ".join(str(d["divergence"]).split())
                                if d.get("divergence") else None),
                    full_only=(" ".join(str(d["full_only"]).split())
-                              if d.get("full_only") else None))
+                              if d.get("full_only") else None),
+                   deterministic=(" ".join(str(d["deterministic"]).split())
+                                  if d.get("deterministic") else None))
 
     def not_checked_reason(self) -> str:
         """Why this claim is not decided at the quick profile."""

@@ -40,7 +40,9 @@ nothing about any workload, so the three experiments behave the same way:
   no verdict while the budget can buy a second), names the points its metric reads, and the
   sweep measures one more rep of just those points, then evaluates again, up to the profile's
   ``extra_reps`` rounds (an experiment without that parameter has none). Only when the budget
-  is spent (or is 0) is a single-rep claim decided by its value alone. More reps of the points
+  is spent (or is 0) is a single-rep claim decided by its value alone; a claim that declares
+  itself ``deterministic`` (a count or a size with no sampling spread) is decided by it at
+  once. More reps of the points
   in doubt, not of every point, is what narrows an interval at the least cost. The rounds, the
   claims that asked for them and the points measured are in the provenance (``follow_up``), so a
   claim still INCONCLUSIVE in a complete run has spent its budget, and a claims cell fails on it.
@@ -345,7 +347,8 @@ def inconclusive_points(experiment: str, profile: str, rows: list[dict],
     points without ``rep`` that those claims read), in claims.yaml's order. Undecided:
     INCONCLUSIVE, or no interval yet (every point read measured once, basis ``single``), whatever
     the single value says, so a one-rep value gets its second rep alike on both sides of the
-    threshold (``single=False``: INCONCLUSIVE only).
+    threshold (``single=False``: INCONCLUSIVE only). A ``deterministic`` claim (a count or a
+    size with no sampling spread) is decided by its one rep: no second one for it.
 
     Known divergences come second: they fail no claims cell, so the budget goes first to the
     claims that can fail one; once none of those is undecided, an INCONCLUSIVE divergence gets
@@ -365,7 +368,8 @@ def inconclusive_points(experiment: str, profile: str, rows: list[dict],
         if claim.divergence:
             if v.status == _claims.INCONCLUSIVE:
                 diverging.append(claim)
-        elif v.status == _claims.INCONCLUSIVE or (single and v.basis == "single"):
+        elif v.status == _claims.INCONCLUSIVE or (single and v.basis == "single"
+                                                   and not claim.deterministic):
             undecided.append(claim)
     chosen = (undecided or diverging) if single else undecided + diverging
     points: dict[str, dict] = {}

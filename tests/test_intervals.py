@@ -338,13 +338,18 @@ def test_an_inconclusive_known_divergence_gets_the_budget_second(with_claim, tmp
     assert runner.inconclusive_points("pipeline", "quick", rows_at([95.0], [100.0]))[0] == []
 
 
-def test_a_claim_that_can_fail_a_cell_comes_before_a_divergence(with_claim, tmp_path,
-                                                                monkeypatch):
-    # both INCONCLUSIVE on the same rows: the rounds go to T2 (no divergence) only
+def test_a_divergence_is_measured_in_the_same_rounds_as_the_others(with_claim, tmp_path,
+                                                                    monkeypatch):
+    # both INCONCLUSIVE: each round measures the points of both, the one that can fail a cell
+    # named first; a divergence waiting for the others to be decided may never get a round
+    # (a full web sweep spent all four on C3.3 and left C2.8 with none)
     mod = with_claim(lambda rep: (60.0, 110.0)[rep % 2])
     _with_divergence(tmp_path, monkeypatch, {**CLAIM, "id": "T2"})
+    ids, _ = runner.inconclusive_points("pipeline", "quick", rows_at([60.0, 110.0, 60.0],
+                                                                     [100.0] * 3))
+    assert ids == ["T2", "T1"]
     run = runner.run_experiment("fakeint", "quick", progress=False, root=tmp_path / "r")
     fu = run.provenance["follow_up"]
-    assert [r["claims"] for r in fu["rounds"]] == [["T2"]] * 4
+    assert [r["claims"] for r in fu["rounds"]] == [["T2", "T1"]] * 4
     assert sorted(fu["inconclusive"]) == ["T1", "T2"]          # what is left, both kinds
     assert len(mod.measured) == 12 + 4 * 2

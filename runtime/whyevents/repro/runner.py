@@ -46,8 +46,8 @@ nothing about any workload, so the three experiments behave the same way:
   in doubt, not of every point, is what narrows an interval at the least cost. The rounds, the
   claims that asked for them and the points measured are in the provenance (``follow_up``), so a
   claim still INCONCLUSIVE in a complete run has spent its budget, and a claims cell fails on it.
-  A known divergence (reported, never failing a cell) gets rounds only when it is INCONCLUSIVE
-  and no other claim is undecided: a divergence is still a verdict two runs should agree on.
+  A known divergence (reported, never failing a cell) is re-measured when it is INCONCLUSIVE,
+  in the same rounds as the others: a divergence is still a verdict two runs should agree on.
 
 The module contract (``EXPERIMENT``, ``DESCRIPTION``, ``KEY_FIELDS``, ``SUMMARY_FIELDS``,
 ``PROFILES``, ``PARAM_HELP``, ``check_params``, ``points``, ``measure``, optional ``prepare``,
@@ -350,10 +350,13 @@ def inconclusive_points(experiment: str, profile: str, rows: list[dict],
     threshold (``single=False``: INCONCLUSIVE only). A ``deterministic`` claim (a count or a
     size with no sampling spread) is decided by its one rep: no second one for it.
 
-    Known divergences come second: they fail no claims cell, so the budget goes first to the
-    claims that can fail one; once none of those is undecided, an INCONCLUSIVE divergence gets
-    the reps (two full web sweeps of one commit gave C3.4 FAIL and INCONCLUSIVE, the second
-    never re-measured). With ``single=False`` both kinds are listed: what is left undecided."""
+    Known divergences come after the others, and only when INCONCLUSIVE (one with a single rep
+    is decided by its value): they fail no claims cell, but a divergence is still a verdict two
+    runs should agree on (two full web sweeps of one commit gave C3.4 FAIL and INCONCLUSIVE,
+    the second never re-measured). A round measures the points of all of them at once: when
+    divergences waited until no other claim was undecided, a full web sweep spent its four
+    rounds on C3.3 and left C2.8 INCONCLUSIVE with none. ``single=False``: what is left
+    undecided, INCONCLUSIVE only."""
     from whyevents.repro import claims as _claims
 
     undecided: list = []
@@ -371,7 +374,7 @@ def inconclusive_points(experiment: str, profile: str, rows: list[dict],
         elif v.status == _claims.INCONCLUSIVE or (single and v.basis == "single"
                                                    and not claim.deterministic):
             undecided.append(claim)
-    chosen = (undecided or diverging) if single else undecided + diverging
+    chosen = undecided + diverging
     points: dict[str, dict] = {}
     for claim in chosen:
         for p in _claims.points_used(claim, rows, profile):

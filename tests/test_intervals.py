@@ -130,6 +130,33 @@ def test_a_group_whose_round_outlasts_a_slice_is_resampled_by_rep():
     assert hi1 - lo1 > 0.3
 
 
+def test_a_slice_of_few_rounds_counts_in_round_steps_and_is_not_resampled_alone():
+    """A slice's rate counts whole rounds: 10,000 tasks at about 200,000/s in 0.2 s slices is
+    four rounds a slice, so each slice reads 150, 200 or 250 thousand by where the rounds fell.
+    Such a group is resampled by rep; one whose slices hold 40 rounds (1,000 tasks) by slice."""
+    steps = [150e3, 250e3, 200e3, 200e3, 150e3, 250e3]
+    rows = []
+    for rep in range(3):
+        for where, scale in ((FIFO, 0.8), (EVENT, 1.0)):
+            s = [scale * steps[(i + 2 * rep + (where is FIFO)) % 6] for i in range(5)]
+            rows.append({**where, "tasks": 10000, "build": "interpreted", "rep": rep,
+                         "pair": "tasks=10000/interpreted", "slice_rates": s, "slice_s": 0.2,
+                         "throughput_rps": sum(s) / len(s), "status": "ok"})
+    assert claims._round_outlasts_slice(rows[:2])        # 0.05 s rounds: four a slice
+    at = _claim(args={**CLAIM["args"], "at": 10000})
+    (lo, hi), _ = claims.interval(at, rows, "quick")
+    by_slice = claims.ROUNDS_PER_SLICE
+    try:
+        claims.ROUNDS_PER_SLICE = 1                        # the old rule: slices one by one
+        assert not claims._round_outlasts_slice(rows[:2])
+        (lo1, hi1), _ = claims.interval(at, rows, "quick")
+    finally:
+        claims.ROUNDS_PER_SLICE = by_slice
+    assert hi - lo < (hi1 - lo1) / 2                     # the round steps were most of it
+    fine = [{**r, "tasks": 1000} for r in rows]          # 0.005 s rounds: forty a slice
+    assert not claims._round_outlasts_slice(fine[:2])
+
+
 # -- verdicts -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("op", "value", "lo", "hi", "thr", "want"), [

@@ -92,9 +92,10 @@ own metric over the rows (``interval``): each point's reps are resampled with re
 is the experiment's ``KEY_FIELDS`` without ``rep``) and the metric recomputed; rows measured side
 by side (``pair`` and ``slice_rates`` columns: the pipeline's ``pairing``) are resampled together,
 the same reps of every point of a pair and the same time slices of every process of a rep, so a
-host slowdown that hit both sides of a comparison stays paired in every resample (where a round
-of some member outlasts a slice, its bursts would swing the slices: that group's members keep
-their whole windows and only its reps are drawn, ``_round_outlasts_slice``). An experiment
+host slowdown that hit both sides of a comparison stays paired in every resample (where a slice
+holds fewer than ``ROUNDS_PER_SLICE`` rounds of some member, its rate counts whole rounds and
+swings by one with where the bursts fell: that group's members keep their whole windows and only
+its reps are drawn, ``_round_outlasts_slice``). An experiment
 whose points are measured side by side in each rep declares the fields they share as
 ``PAIRED_BY`` (the web sweep: ``clients`` and ``build``, every server of one client count in a
 row, in ABBA order over the reps): the reps of such a group are resampled jointly, paired reps —
@@ -652,18 +653,27 @@ def _bootstrap_plan(rows: Sequence[Mapping[str, Any]], fields: tuple[str, ...],
     return single, paired, joint
 
 
+#: A slice must hold at least this many rounds of every member of its group to be resampled on
+#: its own (``_round_outlasts_slice``).
+ROUNDS_PER_SLICE = 10
+
+
 def _round_outlasts_slice(members: Sequence[Mapping[str, Any]]) -> bool:
     """Whether a round of some member of a paired group (``tasks`` completions, ``tasks /
-    throughput_rps`` seconds of its own time) outlasts a slice. Within a round the completions
-    come in bursts, so single slices then swing with the round's period, and resampling them one
-    by one would put that swing into the interval (the full pipeline's largest N do this).
-    Blocks of slices only cancel it when they span whole rounds, which the slices cannot tell;
-    so such a group's members each keep their whole window (many rounds) and the group's reps,
-    still drawn jointly, are what is resampled."""
+    throughput_rps`` seconds of its own time) is too long for its slices to be resampled one by
+    one: longer than a ``ROUNDS_PER_SLICE``-th of a slice. Within a round the completions come
+    in bursts, and a slice's rate counts whole rounds, so a slice holding few rounds swings by a
+    round's worth with where the bursts fell: a quarter of its rate at four rounds a slice (the
+    quick profiles' groups at 10,000 tasks: 0.2 s slices of 50,000 tasks/s steps), the whole of
+    it when a round outlasts the slice (the full pipeline's largest N). Resampling such slices
+    puts that counting step into the interval, not the host. Blocks of slices only cancel it
+    when they span whole rounds, which the slices cannot tell; so such a group's members each
+    keep their whole window (many rounds) and the group's reps, still drawn jointly, are what
+    is resampled."""
     for m in members:
         n, rate, slice_s = _num(m.get("tasks")), _num(m.get("throughput_rps")), \
             _num(m.get("slice_s"))
-        if n and rate and slice_s and rate > 0 and n / rate > slice_s:
+        if n and rate and slice_s and rate > 0 and n / rate * ROUNDS_PER_SLICE > slice_s:
             return True
     return False
 

@@ -380,3 +380,31 @@ def test_a_divergence_is_measured_in_the_same_rounds_as_the_others(with_claim, t
     assert [r["claims"] for r in fu["rounds"]] == [["T2", "T1"]] * 4
     assert sorted(fu["inconclusive"]) == ["T1", "T2"]          # what is left, both kinds
     assert len(mod.measured) == 12 + 4 * 2
+
+
+def test_a_bandwidth_claim_missing_for_want_of_server_bound_points_gets_rounds():
+    """A quick web run beside a CPU hog flagged the async Knot-C's points at 1,024 clients as not
+    server-bound (client above 0.8 of its core), leaving C4.7 MISSING and failing its cell with
+    budget to spare. Such a claim is undecided: its points, flagged ones included, get another
+    rep. A claim missing points that were never measured is not."""
+    def row(server, clients, rep, mbit, ok=True):
+        return {"server": server, "poller": "epoll", "clients": clients, "build": "interpreted",
+                "rep": rep, "mbit_s": mbit, "cpu_us_per_request": 50.0, "status": "ok",
+                "claim_eligible": ok, "flag": "" if ok else "client at 0.84 of its core (> 0.8)"}
+    rows = [row(s, c, 0, 500.0, ok=not (s == "knot-c-async" and c == 1024))
+            for c in (1024, 4096) for s in ("knot-c-async", "eventloop", "knot-c")]
+    c47 = claims.get_claim("C4.7")
+    with pytest.raises(claims.MissingData):
+        claims.evaluate(c47, rows, "quick")
+    assert claims.wants_bound_points(c47, rows, "quick")
+    ids, pts = runner.inconclusive_points("web", "quick", rows)
+    assert "C4.7" in ids
+    assert {"server": "knot-c-async", "poller": "epoll", "clients": 1024,
+            "build": "interpreted"} in pts
+    # never measured at 4,096: missing whatever is kept, so no round is bought for it
+    short = [r for r in rows if r["clients"] == 1024]
+    assert not claims.wants_bound_points(c47, short, "quick")
+    assert "C4.7" not in runner.inconclusive_points("web", "quick", short)[0]
+    # decidable: nothing wanted
+    fine = [{**r, "claim_eligible": True} for r in rows]
+    assert not claims.wants_bound_points(c47, fine, "quick")

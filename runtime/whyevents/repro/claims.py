@@ -791,11 +791,36 @@ def decide(op: str, value: float, lo: float, hi: float, thr) -> str:
     return FAIL if not any(ends) else INCONCLUSIVE
 
 
-def points_used(claim: Claim, rows: Sequence[Mapping[str, Any]], profile: str) -> list[dict]:
+def wants_bound_points(claim: Claim, rows: Sequence[Mapping[str, Any]], profile: str) -> bool:
+    """Whether the claim is MISSING only because points it reads were excluded as not
+    server-bound (``eligible_rows``): its metric can be computed from the same rows with them
+    kept. Another rep of those points may be server-bound, so the runner's follow-up rounds
+    treat such a claim as undecided (a quick web run beside a CPU hog left C4.7 with one
+    server-bound point of the async Knot-C, its others' clients at 0.82-0.84 of their core)."""
+    kept = eligible_rows(claim, rows)
+    built = [r for r in rows if _build_ok(r)]
+    if len(kept) == len(built):
+        return False
+    args = claim.for_profile(profile)[0]
+    try:
+        METRICS[claim.metric](list(kept), **args)
+        return False                     # decidable as it is: not missing
+    except MissingData:
+        pass
+    try:
+        METRICS[claim.metric](built, **args)
+    except MissingData:
+        return False                     # missing with every point kept, too: not for want of them
+    return True
+
+
+def points_used(claim: Claim, rows: Sequence[Mapping[str, Any]], profile: str, *,
+                eligible: bool = True) -> list[dict]:
     """The points (the experiment's key fields without ``rep``) whose rows the claim's metric
     reads: the rows its filters select (``where``, ``a``, ``b``) at the x values it uses (its
     range, or ``at`` and the reference ``to``; every x for a ratio to the peak or first point).
-    More reps of these are what narrows its interval."""
+    More reps of these are what narrows its interval. ``eligible=False``: also the points
+    excluded as not server-bound (``wants_bound_points``), whose next rep may count."""
     args = claim.for_profile(profile)[0]
     x = args.get("x")
     filters = [args[k] for k in ("where", "a", "b") if isinstance(args.get(k), Mapping)]
@@ -808,7 +833,7 @@ def points_used(claim: Claim, rows: Sequence[Mapping[str, Any]], profile: str) -
         ats = {float(args["at"])}
     elif claim.metric == "ratio_at" and not isinstance(args.get("to", "peak"), str):
         ats = {float(args["at"]), float(args["to"])}
-    rows = eligible_rows(claim, rows)
+    rows = eligible_rows(claim, rows) if eligible else [r for r in rows if _build_ok(r)]
     fields = _point_fields(claim.experiment, rows)
     out: dict[tuple, dict] = {}
     for r in rows:

@@ -348,7 +348,10 @@ def inconclusive_points(experiment: str, profile: str, rows: list[dict],
     INCONCLUSIVE, or no interval yet (every point read measured once, basis ``single``), whatever
     the single value says, so a one-rep value gets its second rep alike on both sides of the
     threshold (``single=False``: INCONCLUSIVE only). A ``deterministic`` claim (a count or a
-    size with no sampling spread) is decided by its one rep: no second one for it.
+    size with no sampling spread) is decided by its one rep: no second one for it. A claim that
+    is MISSING only because points it reads were not server-bound is undecided too, and those
+    points are measured again (``claims.wants_bound_points``): a host slowdown during one rep
+    must not leave a bandwidth claim with no verdict while the budget lasts.
 
     Known divergences come after the others, and only when INCONCLUSIVE (one with a single rep
     is decided by its value): they fail no claims cell, but a divergence is still a verdict two
@@ -361,12 +364,16 @@ def inconclusive_points(experiment: str, profile: str, rows: list[dict],
 
     undecided: list = []
     diverging: list = []
+    unbound: set = set()                 # MISSING for want of server-bound points
     for claim in _claims.load_claims(claims_path):
         if claim.experiment != experiment or not claim.applies(profile):
             continue
         try:
             v = _claims.evaluate(claim, rows, profile)
         except _claims.MissingData:
+            if _claims.wants_bound_points(claim, rows, profile):
+                unbound.add(claim.id)
+                (diverging if claim.divergence else undecided).append(claim)
             continue
         if claim.divergence:
             if v.status == _claims.INCONCLUSIVE:
@@ -377,7 +384,7 @@ def inconclusive_points(experiment: str, profile: str, rows: list[dict],
     chosen = undecided + diverging
     points: dict[str, dict] = {}
     for claim in chosen:
-        for p in _claims.points_used(claim, rows, profile):
+        for p in _claims.points_used(claim, rows, profile, eligible=claim.id not in unbound):
             points.setdefault(_canon(p), p)
     return [c.id for c in chosen], list(points.values())
 

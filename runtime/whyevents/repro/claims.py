@@ -664,8 +664,8 @@ def _round_outlasts_slice(members: Sequence[Mapping[str, Any]]) -> bool:
     one: longer than a ``ROUNDS_PER_SLICE``-th of a slice. Within a round the completions come
     in bursts, and a slice's rate counts whole rounds, so a slice holding few rounds swings by a
     round's worth with where the bursts fell: a quarter of its rate at four rounds a slice (the
-    quick profiles' groups at 10,000 tasks: 0.2 s slices of 50,000 tasks/s steps), the whole of
-    it when a round outlasts the slice (the full pipeline's largest N). Resampling such slices
+    quick profiles' groups at their largest N, in short slices), the whole of it when a round
+    outlasts the slice (the full pipeline's largest N). Resampling such slices
     puts that counting step into the interval, not the host. Blocks of slices only cancel it
     when they span whole rounds, which the slices cannot tell; so such a group's members each
     keep their whole window (many rounds) and the group's reps, still drawn jointly, are what

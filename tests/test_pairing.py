@@ -11,6 +11,7 @@ import pytest
 
 from whyevents.experiments import pipeline
 from whyevents.experiments.pipeline_worker import (
+    ROUND_RING,
     ROUND_RING_AT,
     SLICED_MAP_BYTES,
     Meter,
@@ -121,6 +122,35 @@ def test_whole_rounds_are_timed_in_the_members_own_run_time():
     assert rate == pytest.approx(2000 / (0.05 + 0.2 + 0.05))
     m.bounds = m.bounds[:2]                         # one boundary: no whole round between
     assert pipeline._rounds_rate(m) is None
+
+
+def test_a_slice_with_more_round_boundaries_than_the_ring_keeps_its_last():
+    """A short round on a fast core: a slice can end more rounds than the ring holds. Its
+    last boundary is still in the ring and is kept; rounds are then timed between slices."""
+    m = pipeline._Member.__new__(pipeline._Member)
+    m.point = {"tasks": 200}
+    m.times = memoryview(bytearray(SLICED_MAP_BYTES)).cast("d")
+    m.secs, m.starts, m.bounds = [], [], []
+
+    def end_slice(j0, j1, t0):
+        for j in range(j0 + 1, j1 + 1):             # the worker writes each boundary's time
+            m.times[ROUND_RING_AT + j % ROUND_RING] = t0 + (j - j0) * 0.001
+        pipeline._record_bounds(m, j0, j1)
+        m.secs.append(0.05)
+        m.starts.append(t0)
+
+    end_slice(0, 10, 100.0)                          # fits: its first and last boundary
+    assert [(i, j) for i, j, _ in m.bounds] == [(0, 1), (0, 10)]
+    assert m.bounds[1][2] == pytest.approx(100.010)
+    end_slice(10, 10 + ROUND_RING + 8, 101.0)        # overflows: the last stands for both
+    last = 10 + ROUND_RING + 8
+    assert [(i, j) for i, j, _ in m.bounds[2:]] == [(1, last), (1, last)]
+    assert m.bounds[3][2] == pytest.approx(101.0 + (ROUND_RING + 8) * 0.001)
+    end_slice(last, last, 102.0)                     # no boundary: nothing kept
+    assert len(m.bounds) == 4
+    rate, rounds = pipeline._rounds_rate(m)
+    assert rounds == last - 1
+    assert rate == pytest.approx(200 * rounds / (0.05 - 0.001 + (ROUND_RING + 8) * 0.001))
 
 
 def test_a_member_whose_round_outlasts_a_slice_times_whole_rounds():

@@ -640,7 +640,7 @@ class _Member:
         self.secs: list[float] = []        # seconds per slice
         self.starts: list[float] = []      # perf_counter when each slice began
         #: (slice, boundary number, its perf_counter time): the first and the last round
-        #: boundary of each slice that had one and kept both in the ring
+        #: boundary of each slice that had one (``_record_bounds``)
         self.bounds: list[tuple[int, int, float]] = []
         self.exited = False
 
@@ -672,13 +672,22 @@ def _slice_cycle(members: list[_Member], order: list[_Member], slice_s: float) -
         time.sleep(slice_s)
         m.stop()
         t1 = time.perf_counter()
-        j1 = m.words[3]
-        if j0 < j1 <= j0 + ROUND_RING:          # the slice's boundaries are all in the ring
-            for j in (j0 + 1, j1):
-                m.bounds.append((len(m.secs), j, m.times[ROUND_RING_AT + j % ROUND_RING]))
+        _record_bounds(m, j0, m.words[3])
         m.done.append(m.words[0] - c0)
         m.secs.append(t1 - t0)
         m.starts.append(t0)
+
+
+def _record_bounds(m: _Member, j0: int, j1: int) -> None:
+    """Keep the first and the last of the round boundaries ``j0 + 1 .. j1`` the slice now
+    ending had. The ring holds the last ``ROUND_RING`` of them: the last is always there; the
+    first only while the slice had no more than that (a short round on a fast core has more,
+    and then the slice's last boundary stands for both)."""
+    if j1 <= j0:
+        return
+    first = j0 + 1 if j1 - j0 <= ROUND_RING else j1
+    for j in (first, j1):
+        m.bounds.append((len(m.secs), j, m.times[ROUND_RING_AT + j % ROUND_RING]))
 
 
 def _rounds_rate(m: _Member) -> tuple[float, int] | None:

@@ -564,16 +564,18 @@ def _build_ok(r: Mapping[str, Any]) -> bool:
     return str(v) == CLAIM_BUILD
 
 
-def eligible_rows(claim: Claim, rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def eligible_rows(claim: Claim, rows: Sequence[Mapping[str, Any]], *,
+                  bound: bool = True) -> list[Mapping[str, Any]]:
     """The rows a claim may use: only the interpreted build's (``CLAIM_BUILD``; rows without a
     ``build`` column predate the compiled build and are interpreted); and for a web bandwidth
     claim, not the points flagged as not server-bound (``claim_eligible`` false: the server
     below 0.9 of its CPU allotment, or the client above 0.8 of its core); they are excluded, not
     averaged in. Rows without that column (runs before issue 10) are kept. Other claims (CPU or
-    switches per request) use every server-bound or not row."""
+    switches per request) use every server-bound or not row. ``bound=False``: the build's rows,
+    flagged ones included."""
     rows = [r for r in rows if _build_ok(r)]
     y = (claim.args or {}).get("y")
-    if claim.experiment != "web" or y not in BANDWIDTH_COLUMNS:
+    if not bound or claim.experiment != "web" or y not in BANDWIDTH_COLUMNS:
         return rows
 
     def ok(r: Mapping[str, Any]) -> bool:
@@ -798,7 +800,7 @@ def wants_bound_points(claim: Claim, rows: Sequence[Mapping[str, Any]], profile:
     treat such a claim as undecided (a quick web run beside a CPU hog left C4.7 with one
     server-bound point of the async Knot-C, its others' clients at 0.82-0.84 of their core)."""
     kept = eligible_rows(claim, rows)
-    built = [r for r in rows if _build_ok(r)]
+    built = eligible_rows(claim, rows, bound=False)
     if len(kept) == len(built):
         return False
     args = claim.for_profile(profile)[0]
@@ -833,7 +835,7 @@ def points_used(claim: Claim, rows: Sequence[Mapping[str, Any]], profile: str, *
         ats = {float(args["at"])}
     elif claim.metric == "ratio_at" and not isinstance(args.get("to", "peak"), str):
         ats = {float(args["at"]), float(args["to"])}
-    rows = eligible_rows(claim, rows) if eligible else [r for r in rows if _build_ok(r)]
+    rows = eligible_rows(claim, rows, bound=eligible)
     fields = _point_fields(claim.experiment, rows)
     out: dict[tuple, dict] = {}
     for r in rows:

@@ -12,7 +12,8 @@ applies it is stated and tested as such:
   ``request_timeout``: a slow reader that keeps reading is served, as with nginx's
   ``send_timeout``);
 * 2,000 idle connections: the others are served meanwhile, and every idle one is closed by the
-  time-out, ``idle_closes``;
+  time-out, ``idle_closes`` (a time-out that accepting them all outlasted is tried again longer:
+  ``IDLE_TIMEOUTS``);
 * Knot-C's fixed pool: with more idle connections than threads a new client waits in the listen
   backlog until idle ones time out (the paper's "natural throttling"): served, but only then.
 
@@ -83,28 +84,70 @@ def test_a_client_that_stops_reading_a_large_reply_is_dropped(docroot, config):
         assert fetch(srv, "/big.bin").status == 200
 
 
+#: The idle connections' time-outs, tried in turn. A time-out runs from its connection's accept,
+#: so it must outlast accepting all of them, or the first are closed before the last is open.
+#: How long accepting takes is the machine's: Knot-C on poll accepts one connection per poll of
+#: every waiting descriptor (O(n) each, the poll model), and a loaded machine may need longer
+#: than the first. A run whose accepting outlasted its time-out proves nothing either way and is
+#: repeated with the next; every assertion is the same in each.
+IDLE_TIMEOUTS = (3.0, 6.0, 12.0)
+
+
+def _all_accepted(config, srv, n: int) -> dict:
+    """The stats once all ``n`` connections are accounted for: open, or closed by the time-out."""
+    seen = {}
+
+    def accepted():
+        seen.update(srv.stats())
+        return seen["connections_open"] + idle_closes(config, seen) == n
+
+    assert wait_for(accepted, timeout=30)
+    return seen
+
+
+def _hold_idle(docroot, config, n: int, timeouts) -> list[float]:
+    """Hold ``n`` idle connections, fetch meanwhile, see every one closed by its time-out; the
+    time-outs tried, in turn, until one outlasted accepting them all (else the test fails)."""
+    extra = {"threads": n + 48} if config.server in POOLS else {}       # (Knot-C's pool)
+    tried = []
+    for request_timeout in timeouts:
+        tried.append(request_timeout)
+        with config.start(docroot, request_timeout=request_timeout, **extra) as srv:
+            idle = []
+            try:
+                idle = [connect(srv, timeout=30) for _ in range(n)]     # connected, never asking
+                if idle_closes(config, _all_accepted(config, srv, n)):
+                    continue                                        # not all open at once
+                r = fetch(srv)                                      # served meanwhile
+                assert r.status == 200 and r.body == BODY
+                assert idle_closes(config, srv.stats()) < n         # before they timed out
+                assert wait_for(lambda: idle_closes(config, srv.stats()) == n, timeout=30)
+                assert all(at_eof(s, timeout=5) for s in idle)
+                assert wait_for(lambda: srv.stats()["connections_open"] == 0)
+                stats = srv.stats()
+                assert stats["errors"] == {} and stats["timeouts_408"] == 0
+                return tried
+            finally:
+                for s in idle:
+                    s.close()
+    pytest.fail(f"accepting {n} connections outlasted every time-out tried ({tried} s)")
+
+
 @pytest.mark.parametrize("config", SCALE_CONFIGS, ids=[c.id for c in SCALE_CONFIGS])
 def test_two_thousand_idle_connections_time_out_and_do_not_stall_others(docroot, config):
-    n = 2000
     raise_fd_limit()
-    extra = {"threads": n + 48} if config.server in POOLS else {}       # (Knot-C's pool)
-    # (3 s: long enough for all 2,000 to be connected before the first times out)
-    with config.start(docroot, request_timeout=3.0, **extra) as srv:
-        idle = []
-        try:
-            idle = [connect(srv, timeout=30) for _ in range(n)]     # connected, never asking
-            assert wait_for(lambda: srv.stats()["connections_open"] == n, timeout=30)
-            r = fetch(srv)                                          # served meanwhile
-            assert r.status == 200 and r.body == BODY
-            assert idle_closes(config, srv.stats()) < n             # before they timed out
-            assert wait_for(lambda: idle_closes(config, srv.stats()) == n, timeout=30)
-            assert all(at_eof(s, timeout=5) for s in idle)
-            assert wait_for(lambda: srv.stats()["connections_open"] == 0)
-            stats = srv.stats()
-            assert stats["errors"] == {} and stats["timeouts_408"] == 0
-        finally:
-            for s in idle:
-                s.close()
+    _hold_idle(docroot, config, 2000, IDLE_TIMEOUTS)
+
+
+def test_an_idle_run_whose_accepting_outlasts_its_time_out_is_repeated_longer(docroot):
+    """The retry above is taken when it must be: a time-out shorter than connecting 2,000
+    clients takes closes the first before the last is accepted, so that run is set aside and
+    the next, long enough, decides; with only the short one the test fails."""
+    raise_fd_limit()
+    config = next(c for c in SCALE_CONFIGS if c.server == "eventloop")
+    assert _hold_idle(docroot, config, 2000, (0.05, 6.0)) == [0.05, 6.0]
+    with pytest.raises(pytest.fail.Exception, match="outlasted every time-out"):
+        _hold_idle(docroot, config, 2000, (0.05,))
 
 
 POOL_CONFIGS = [c for c in CONFIGS if c.server in POOLS]

@@ -408,3 +408,29 @@ def test_a_bandwidth_claim_missing_for_want_of_server_bound_points_gets_rounds()
     # decidable: nothing wanted
     fine = [{**r, "claim_eligible": True} for r in rows]
     assert not claims.wants_bound_points(c47, fine, "quick")
+
+
+def test_points_missing_a_follow_up_rep_of_their_group_stay_paired():
+    """A web run beside a CPU hog (20261207T182802Z-f700): follow-up rounds measured Knot-C and
+    SEDA on poll at reps 2 and 3, the async Knot-C and the twin not. A draw of rep 2 or 3 then
+    gave each of those two its own substitute rep, unpaired: the interval of C4.6 reached 1.58
+    while every rep's ratio lay in 1.04-1.26."""
+    cpu = {1024: ([55.3, 82.3, 74.1], [49.4, 71.8, 63.0]),
+           4096: ([73.5, 105.6, 53.3], [70.6, 83.8, 47.4])}
+    rows = []
+    for clients, (a, b) in cpu.items():
+        for rep, (va, vb) in zip((0, 1, 4), zip(a, b, strict=True), strict=True):
+            for server, poller, v in (("knot-c-async", "epoll", va), ("eventloop", "epoll", vb)):
+                rows.append({"server": server, "poller": poller, "clients": clients,
+                             "build": "interpreted", "rep": rep, "status": "ok",
+                             "cpu_us_per_request": v})
+        for rep in range(5):                    # the other servers of the group, more reps
+            for server in ("knot-c", "seda"):
+                rows.append({"server": server, "poller": "poll", "clients": clients,
+                             "build": "interpreted", "rep": rep, "status": "ok",
+                             "cpu_us_per_request": 90.0 + 10 * rep})
+    claim = claims.get_claim("C4.6")
+    v = claims.evaluate(claim, rows, "quick")
+    lo, hi = v.interval
+    assert 1.04 - 1e-9 <= lo and hi <= 1.26 + 1e-9, v.interval
+    assert v.basis == "paired reps" and v.status == claims.PASS

@@ -694,10 +694,18 @@ def _resample(single, paired, rng: random.Random, joint=None) -> list[Mapping[st
         # only as many draws as it has reps, so each point alone is resampled as if unpaired
         union = list(dict.fromkeys(k for reps in points.values() for k in reps))
         drawn = [choice(union) for _ in union]
+        # a drawn rep a point lacks (follow-up rounds measure only some of a group's points):
+        # one substitute per draw, shared by the points with the same reps, so those stay paired
+        subs: dict[tuple, Any] = {}
         for reps in points.values():
             keys = list(reps)
-            for k in drawn[:len(keys)]:
-                out.extend(reps[k] if k in reps else reps[choice(keys)])
+            for i, k in enumerate(drawn[:len(keys)]):
+                if k not in reps:
+                    slot = (i, tuple(keys))
+                    k = subs.get(slot)
+                    if k is None:
+                        k = subs[slot] = choice(keys)
+                out.extend(reps[k])
     randrange, fsum = rng.randrange, math.fsum
     for reps in paired.values():
         keys = list(reps)

@@ -370,3 +370,28 @@ def test_rows_match_a_filter_as_text():
     assert not _match({"tasks": True}, {"tasks": 1})
     assert not _match({"backend": "event"}, {"backend": "event", "tasks": 1000})
     assert not _match({"backend": "fifo"}, {"backend": "event"})
+
+
+def test_a_where_value_of_null_asks_for_no_value():
+    """C3.1, C3.2 and C3.6 read Knot-C on poll's points with SEDA (no ``paired_group``), C3.5
+    its points of the also: group: each sees only its own, in runs from before the column too."""
+    rows = web()
+    c31, c35 = claims.get_claim("C3.1"), claims.get_claim("C3.5")
+    plain = [r for r in rows if not r.get("paired_group")]
+    # the also: group's points say something else: C3.5 reads them, C3.1 does not
+    bent = [({**r, "mbit_s": r["mbit_s"] * (0.5 if r["clients"] == 4096 else 1.0)}
+             if r.get("paired_group") else r) for r in rows]
+    for profile in ("quick", "full"):
+        assert claims.evaluate(c31, bent, profile).value == pytest.approx(
+            claims.evaluate(c31, plain, profile).value)
+        assert claims.evaluate(c35, rows, profile).status == claims.PASS
+        assert claims.evaluate(c35, bent, profile).status == claims.FAIL
+        # a run from before the column: C3.1 reads every Knot-C row, C3.5 has none to read
+        assert claims.evaluate(c31, plain, profile).status == claims.PASS
+        with pytest.raises(claims.MissingData, match="paired_group"):
+            claims.evaluate(c35, plain, profile)
+    # null matches absent, None, empty and NaN; a value, only itself
+    for value, hit in [(None, True), ("", True), (float("nan"), True), ("g/interpreted", False)]:
+        assert claims._match({"paired_group": value}, {"paired_group": None}) is hit
+    assert claims._match({}, {"paired_group": None})
+    assert not claims._match({}, {"paired_group": "g"})

@@ -320,7 +320,7 @@ def test_a_group_may_name_each_members_client_count():
         # the group stands where its first member stood, with its three points, once
         assert [g[3] for g in mine if g[2]] == [pinned]
         assert [g[1] for g in mine if g[2]] == [64]
-        assert all(g[2] == PINNED for g in mine if g[2])
+        assert all(g[2] == PINNED + "/interpreted" for g in mine if g[2])   # as its rows say
         # at its counts knot-a/epoll is alone; at the others the plain group holds
         alone = {g[1] for g in mine if g[3] == [("knot-a", "epoll", g[1])]}
         assert alone == {64, 1024, 4096}
@@ -332,9 +332,68 @@ def test_a_group_may_name_each_members_client_count():
     # a follow-up round re-measures a member with its partners at their client counts
     (group,) = sweep.follow_up_points(p, [{"server": "knot-a", "poller": "poll", "clients": 4096,
                                            "build": "interpreted", "rep": 2}])
-    assert group["paired_group"] == PINNED
+    assert group["paired_group"] == PINNED + "/interpreted"
     assert [(m["clients"], m["rep"]) for m in group["members"]] == [(64, 2), (1024, 2),
                                                                       (4096, 2)]
+
+
+ALSO = "also:knot-c/poll@1024+knot-c/poll@4096"
+ALSO_LABEL = "knot-c/poll@1024+knot-c/poll@4096/interpreted"
+
+
+def _key(q: dict) -> tuple:
+    return tuple(q.get(f) for f in sweep.KEY_FIELDS)
+
+
+def test_an_also_group_measures_its_members_again_and_keeps_their_plain_pairs():
+    """An ``also:`` group (C3.5's Knot-C on poll at its plateau's client counts at once) adds a
+    point per rep where its first member stood, and its members stay in their plain group with
+    SEDA at each count (C3.1, C3.2, C3.6); its points' ``paired_group`` keeps their keys apart."""
+    base = dict(sweep.PROFILES["quick"], servers=["knot-c/poll", "seda/poll"],
+                clients=[64, 1024, 4096], reps=2, server_cores=0.25)
+    p = sweep.check_params({**base, "together": f"knot-c/poll+seda/poll,{ALSO}"})
+    assert p["together"] == [["knot-c/poll", "seda/poll"],
+                             [sweep.ALSO, "knot-c/poll@1024", "knot-c/poll@4096"]]
+    pts = sweep.points(p)
+    got = [(q["rep"], q["clients"], q.get("paired_group"),
+            [(m["server"], m["clients"]) for m in q.get("members", [q])]) for q in pts]
+    for rep in (0, 1):
+        mine = [g for g in got if g[0] == rep]
+        again = [g for g in mine if g[2]]
+        assert [g[3] for g in again] == [[("knot-c", 1024), ("knot-c", 4096)]]
+        assert again[0][2] == ALSO_LABEL and again[0][1] == 1024
+        plain = {g[1]: sorted(s for s, _ in g[3]) for g in mine if not g[2]}
+        assert plain == {c: ["knot-c", "seda"] for c in (64, 1024, 4096)}
+    keys = [_key(m) for q in pts for m in q.get("members", [q])]
+    assert len(keys) == len(set(keys)) == 2 * (3 * 2 + 2)       # every measurement its own key
+    # the group's rows are one point each for the runner (resume): the first member's key
+    assert _key(again_point := next(q for q in pts if q.get("paired_group"))) == (
+        "knot-c", "poll", 1024, "interpreted", ALSO_LABEL, 0)
+    assert [m["paired_group"] for m in again_point["members"]] == [ALSO_LABEL] * 2
+    # a follow-up of one of its points brings its partner in the also: group, not SEDA; a
+    # follow-up of the plain point brings SEDA
+    one = {"server": "knot-c", "poller": "poll", "clients": 4096, "build": "interpreted",
+           "rep": 2}
+    (group,) = sweep.follow_up_points(p, [{**one, "paired_group": ALSO_LABEL}])
+    assert group["paired_group"] == ALSO_LABEL
+    assert [(m["server"], m["clients"]) for m in group["members"]] == [("knot-c", 1024),
+                                                                        ("knot-c", 4096)]
+    (group,) = sweep.follow_up_points(p, [{**one, "paired_group": None}])
+    assert not group.get("paired_group")
+    assert sorted(m["server"] for m in group["members"]) == ["knot-c", "seda"]
+    # checked: client counts named, one @-group of either kind per member, counts measured
+    for value, says in [
+        ("also:knot-c/poll+seda/poll", "an also: group names each member's client count"),
+        (f"{ALSO},knot-c/poll@1024+knot-c/poll@64", "knot-c/poll@1024 is in more than one"),
+    ]:
+        with pytest.raises(ValueError, match=f"together: .*{says}"):
+            sweep.check_params({**base, "together": value})
+    narrowed = sweep.check_params({**base, "clients": [64, 1024], "together": ALSO})
+    assert narrowed["together"] == []                       # one member left: no group
+    # the full and quick profiles carry C3.5's group, at their plateau's client counts
+    for profile, counts in (("quick", (1024, 4096)), ("full", (1024, 4096, 16384))):
+        groups = sweep.check_params(dict(sweep.PROFILES[profile]))["together"]
+        assert [sweep.ALSO, *(f"knot-c/poll@{c}" for c in counts)] in groups
 
 
 def test_measure_a_group_of_one_server_at_several_client_counts(ctx):
@@ -350,6 +409,20 @@ def test_measure_a_group_of_one_server_at_several_client_counts(ctx):
     # each member's wrk ran its own client count: four times the clients (under load well
     # below the servers' allotment) open about four times the connections (5 requests each)
     assert rows[1]["connections"] > 2 * rows[0]["connections"] > 0
+    assert _children() == []
+
+
+def test_measure_an_also_group_beside_its_plain_points(ctx):
+    params = _small(servers=["knot-a/epoll"], clients=[2, 8], server_cores=0.4,
+                    together=["also:knot-a/epoll@2+knot-a/epoll@8"])
+    pts = sweep.points({**params, "reps": 1})
+    assert [q.get("paired_group") for q in pts] == [
+        "knot-a/epoll@2+knot-a/epoll@8/interpreted", None, None]     # the group, then alone
+    rows = sweep.measure(pts[0], params, ctx=ctx) + sweep.measure(pts[1], params, ctx=ctx)
+    assert [(r["clients"], r["paired_group"], r["status"]) for r in rows] == [
+        (2, "knot-a/epoll@2+knot-a/epoll@8/interpreted", "ok"),
+        (8, "knot-a/epoll@2+knot-a/epoll@8/interpreted", "ok"), (2, None, "ok")]
+    assert rows[0]["servers_together"] == 2 and "servers_together" not in rows[2]
     assert _children() == []
 
 

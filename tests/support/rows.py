@@ -13,6 +13,9 @@ from whyevents.repro.store import Run
 
 TASKS = [100, 1000, 3000, 10000, 30000, 100000]
 CLIENTS = [64, 256, 1024, 4096, 16384]
+#: the web profiles' also: groups of Knot-C on poll, as their rows name them (``paired_group``)
+ALSO_LABELS = ("knot-c/poll@1024+knot-c/poll@4096/interpreted",
+               "knot-c/poll@1024+knot-c/poll@4096+knot-c/poll@16384/interpreted")
 
 
 def series(xs, ys, x="tasks", y="throughput_rps", **fields):
@@ -49,6 +52,12 @@ def web(knot_c=None, knot_a_poll=None, knot_a_epoll=None, seda=None, seda_ctx=6.
                          "ctx_switches_per_request": ctx,
                          "own_ctx_switches_per_request": ctx, "cpu_us_per_request": cpu,
                          "errors": 0})
+    # Knot-C on poll at its plateau's client counts once more, at once (each profile's also:
+    # group, experiments/web.py): the points C3.5 reads
+    knot_c_poll = {r["clients"]: r for r in rows[:len(CLIENTS)]}
+    for label in ALSO_LABELS:
+        for c in (int(m.partition("@")[2]) for m in label.partition("/interpreted")[0].split("+")):
+            rows.append({**knot_c_poll[c], "paired_group": label})
     return rows
 
 

@@ -65,7 +65,10 @@ How a point is measured, and why:
   member's client count (``knot-a/poll@256+knot-a/poll@16384``): one server at several client
   counts at once, the points a flatness claim compares; its rows carry ``paired_group``, which
   the claims' bootstrap resamples jointly, and at those counts the member leaves its plain
-  group.
+  group. Written ``also:knot-c/poll@1024+knot-c/poll@4096``, such a group measures its members
+  once more instead, at once, and they stay in their plain groups (whose pairs other claims
+  read): one point more per member and rep; a row's ``paired_group`` (a key field) tells the
+  two measurements apart.
 
 The file set is built once per sweep (``prepare``) in a temporary directory: SPECweb99's
 directory count for ``fileset_clients`` times ``scale`` (5.1 MB per directory), small enough to
@@ -136,9 +139,12 @@ DESCRIPTION = (
     "Haboob's lower peak), response-time percentiles, fairness and whether the client saturated.")
 
 #: the columns the claims read (``repro.claims.COLUMNS`` collects each experiment's)
-COLUMNS = ("server", "poller", "clients", "build", "mbit_s", "ctx_switches_per_request",
+COLUMNS = ("server", "poller", "clients", "build", "paired_group", "mbit_s",
+           "ctx_switches_per_request",
            "own_ctx_switches_per_request", "cpu_us_per_request", "errors", "status")
-KEY_FIELDS = ("server", "poller", "clients", "build", "rep")
+#: ``paired_group``: the ``together`` group measuring a server at several client counts at once
+#: (None for the others); an ``also:`` group's rows repeat a point its plain group measured too
+KEY_FIELDS = ("server", "poller", "clients", "build", "paired_group", "rep")
 #: points sharing these fields and a rep were measured side by side (``points``): the claims'
 #: bootstrap resamples their reps jointly (``repro.claims.interval``), so a slow rep slows
 #: every server of a ratio alike in every resample, as it did on the host
@@ -188,7 +194,9 @@ _QUICK: dict = {
     # profile's C4.6 failed a CI run, its servers' reps a minute apart moving with the host
     "together": ["knot-c/epoll+knot-c-async/epoll+eventloop/epoll",
                  "knot-c/poll+seda/poll",
-                 "knot-a/epoll+knot-a/poll+knot-a-async/epoll"],
+                 "knot-a/epoll+knot-a/poll+knot-a-async/epoll",
+                 # and Knot-C on poll at its plateau's client counts at once, once more (C3.5)
+                 "also:knot-c/poll@1024+knot-c/poll@4096"],
     # one rep gives a value, not an interval: the claims it decides (C3.6, C4.6, C4.7) get a
     # second rep of just their points, and more while one is INCONCLUSIVE (repro.runner), up to
     # four: with the servers together at a quarter core, a fresh-clone make test on 7 Dec left
@@ -207,7 +215,8 @@ PROFILES: dict[str, dict] = {
     "full": {**_QUICK, "clients": [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536], "reps": 3,
              "extra_reps": 4, "warmup": 5.0, "duration": 10.0, "scale": 0.02,
              "cache_bytes": 128 << 20,
-             "together": [*_QUICK["together"],
+             "together": [*_QUICK["together"][:-1],
+                          "also:knot-c/poll@1024+knot-c/poll@4096+knot-c/poll@16384",
                           "knot-a/poll@256+knot-a/poll@1024+knot-a/poll@16384",
                           "knot-a/epoll@256+knot-a/epoll@1024+knot-a/epoll@16384"]},
 }
@@ -247,8 +256,10 @@ PARAM_HELP: dict[str, str] = {
                 "core with its own wrk on the client core, over one window, so a slowdown of "
                 "the host hits them alike (client=wrk; the group's allotments must fit in a "
                 "core); members with @clients (knot-a/poll@256+knot-a/poll@16384) run at those "
-                "counts at once, for a flatness claim; servers in no group are measured one at "
-                "a time; none: all one at a time",
+                "counts at once, for a flatness claim, and leave their plain groups there, or "
+                "stay in them and are measured once more with the prefix also: (also:knot-c/"
+                "poll@1024+knot-c/poll@4096); servers in no group are measured one at a time; "
+                "none: all one at a time",
 }
 
 #: descriptors a server needs besides one per connection (listener, poller, pipes, cache misses)
@@ -260,6 +271,8 @@ _CLIENT_START_DELAY = 2.0     # seconds for client workers to import before the 
 _SERVER_START_TIMEOUT = 30.0
 _SERVER_STOP_TIMEOUT = 15.0
 CLIENTS = ("wrk", "python")
+#: the prefix of a ``together`` group whose members stay in their plain groups (``_also_at``)
+ALSO = "also:"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -373,7 +386,9 @@ def _check_together(value: object, out: dict) -> list[list[str]]:
     server at several client counts, a flatness claim's points) runs them at the same time
     instead; such a member is in one of these groups at most, and at its client count it leaves
     the plain group it is also in (``_groups_at``). A client count the sweep does not measure
-    drops its member."""
+    drops its member. Such a group written with the prefix ``also:`` keeps its members in their
+    plain groups and measures them once more, at once (``_also_at``); it is kept as
+    ``[ALSO, member, ...]``."""
     if isinstance(value, str):
         value = value.split(",")
     if isinstance(value, list | tuple):                 # "none" (or nothing): no group
@@ -387,6 +402,9 @@ def _check_together(value: object, out: dict) -> list[list[str]]:
     for g in value:
         names = g.split("+") if isinstance(g, str) else list(g) if isinstance(
             g, list | tuple) else None
+        also = bool(names) and isinstance(names[0], str) and names[0].startswith(ALSO)
+        if also:
+            names = [n for n in [names[0][len(ALSO):], *names[1:]] if n.strip()]
         if not names or len(names) < 2:
             raise ValueError(f"together: {g!r} is not a group of two or more servers "
                              f"joined by +")
@@ -394,7 +412,10 @@ def _check_together(value: object, out: dict) -> list[list[str]]:
         if len({c is None for _, c in members}) > 1:
             raise ValueError(f"together: {g!r} mixes members with and without @clients: a "
                              f"group is servers at each client count, or each member at its own")
-        group = []
+        if also and members[0][1] is None:
+            raise ValueError(f"together: {g!r}: an {ALSO} group names each member's client "
+                             f"count (knot-c/poll@1024+knot-c/poll@4096)")
+        group = [ALSO] if also else []
         for cfg, clients in members:
             name = cfg if clients is None else f"{cfg}@{clients}"
             if name in seen:
@@ -402,7 +423,7 @@ def _check_together(value: object, out: dict) -> list[list[str]]:
             seen.add(name)
             if cfg in out["servers"] and (clients is None or clients in out["clients"]):
                 group.append(name)          # a profile's group, with servers= narrowed
-        if len(group) > 1:
+        if len(group) - also > 1:
             groups.append(group)
     if groups:
         apart = "; together=none measures one server at a time"
@@ -411,7 +432,7 @@ def _check_together(value: object, out: dict) -> list[list[str]]:
                              f"{out['client']!r}{apart}")
         if out.get("server_host") or needs_cluster(out):
             raise ValueError(f"together: not with the load on other hosts{apart}")
-        widest = max(len(g) for g in groups)
+        widest = max(len(g) - (g[0] == ALSO) for g in groups)
         if not out["server_cores"] or widest * out["server_cores"] > 1.0:
             raise ValueError(f"together: {widest} servers x server_cores "
                              f"{out['server_cores']:g} do not fit in one core: give each an "
@@ -433,17 +454,40 @@ def _member(name: object) -> tuple[str, int | None]:
     return cfg, int(count)
 
 
+def _at_members(g: list[str]) -> list[tuple[str, int]]:
+    return [(cfg, int(c)) for cfg, _, c in (m.partition("@") for m in g)]
+
+
+def _also_at(params: dict) -> dict[tuple[str, int], tuple[tuple, list[tuple[str, int]], str]]:
+    """(server/poller, clients) -> (the group's key, its members, its label) for every member
+    of an ``also:`` group: measured once more, at once, besides its point in its plain group."""
+    out: dict[tuple[str, int], tuple[tuple, list[tuple[str, int]], str]] = {}
+    for j, g in enumerate(params.get("together") or []):
+        if g[0] == ALSO:
+            members = _at_members(g[1:])
+            for m in members:
+                out[m] = (("also", j), members, "+".join(g[1:]))
+    return out
+
+
+def _label(label: str, build: str | None) -> str:
+    """A row's ``paired_group``: the group's label and the build, which the claims' bootstrap
+    pairs by (the builds of one group are measured one after the other)."""
+    return f"{label}/{build or 'interpreted'}"
+
+
 def _groups_at(params: dict) -> dict[tuple[str, int], tuple[tuple, list[tuple[str, int]], str]]:
     """(server/poller, clients) -> (the group's key, its members as (server/poller, clients) in
     the order given, its label: ``+``-joined members, client counts named only where the group
     names them) for every member of a ``together`` group at this sweep's client counts. A
     member of a group that names client counts leaves the plain group it is in at that count;
-    a plain group left with one member there is none there."""
+    a plain group left with one member there is none there. ``also:`` groups are not here
+    (``_also_at``): their members stay in their plain groups."""
     out: dict[tuple[str, int], tuple[tuple, list[tuple[str, int]], str]] = {}
-    groups = params.get("together") or []
+    groups = [g for g in params.get("together") or [] if g[0] != ALSO]
     for j, g in enumerate(groups):
         if "@" in g[0]:
-            members = [(cfg, int(c)) for cfg, _, c in (m.partition("@") for m in g)]
+            members = _at_members(g)
             for m in members:
                 out[m] = (("@", j), members, "+".join(g))
     pinned = set(out)
@@ -469,16 +513,25 @@ def points(params: dict) -> list[dict]:
     out = []
     builds = params.get("builds", ["interpreted"])
     configs = [_parse_config(c) for c in params["servers"]]
+    also: dict[int, list[dict]] = {}             # an also: group's points, at its first count
+    for (cfg, clients), (_, members, label) in _also_at(params).items():
+        if (cfg, clients) == members[0]:
+            server, poller = cfg.split("/")
+            also.setdefault(clients, []).append({"server": server, "poller": poller,
+                                                 "clients": clients, "label": label})
     for rep in range(params["reps"]):
         forward = rep % 2 == 0
         order = builds if forward else builds[::-1]
         servers = configs if forward else configs[::-1]
         for clients in params["clients"]:
             for build in order:
-                for server, poller in servers:
-                    out.append({"server": server, "poller": poller, "clients": clients,
-                                "build": build, "rep": rep})
-    return _together(out, params)
+                here = [{"server": server, "poller": poller, "clients": clients,
+                         "build": build, "rep": rep} for server, poller in servers]
+                again = [{"server": a["server"], "poller": a["poller"], "clients": clients,
+                          "build": build, "paired_group": _label(a["label"], build),
+                          "rep": rep} for a in also.get(clients, ())]
+                out += again + here if forward else here + again[::-1]
+    return _together(_with_partners(out, params), params)
 
 
 def _together(pts: list[dict], params: dict) -> list[dict]:
@@ -486,13 +539,13 @@ def _together(pts: list[dict], params: dict) -> list[dict]:
     first member, all of them in ``members``), where its first member stood; a group that
     names client counts also carries its ``paired_group`` label (``_measure_together`` puts it
     in the rows, for the claims' bootstrap)."""
-    groups = _groups_at(params)
-    if not groups:
+    groups, also = _groups_at(params), _also_at(params)
+    if not groups and not also:
         return pts
     out: list[dict] = []
     where: dict[tuple, dict] = {}
     for p in pts:
-        entry = groups.get((f"{p['server']}/{p['poller']}", p["clients"]))
+        entry = _group_of(p, groups, also)
         if entry is None:
             out.append(p)
             continue
@@ -502,10 +555,20 @@ def _together(pts: list[dict], params: dict) -> list[dict]:
             where[key]["members"].append(p)
         else:
             where[key] = {**p, "members": [p]}
-            if gid[0] == "@":
-                where[key]["paired_group"] = label
+            if gid[0] in ("@", "also"):
+                where[key]["paired_group"] = _label(label, p.get("build"))
             out.append(where[key])
     return [p if len(p.get("members", ())) != 1 else p["members"][0] for p in out]
+
+
+def _group_of(p: dict, groups: dict, also: dict):
+    """The ``together`` group a point is measured in (``_groups_at``' entry), None if alone: an
+    ``also:`` group's when the point names it (``paired_group``), else its plain or @ group."""
+    cfg = (f"{p['server']}/{p['poller']}", p["clients"])
+    entry = also.get(cfg)
+    if entry is not None and p.get("paired_group") == _label(entry[2], p.get("build")):
+        return entry
+    return groups.get(cfg)
 
 
 def follow_up_points(params: dict, pts: list[dict]) -> list[dict]:
@@ -531,12 +594,13 @@ def follow_up_points(params: dict, pts: list[dict]) -> list[dict]:
 def _with_partners(pts: list[dict], params: dict) -> list[dict]:
     """``pts`` and, for each point of a ``together`` group, its partners of the same build and
     rep (once each): at the same client count, or at theirs in a group that names them."""
-    key = lambda p: (p["server"], p["poller"], p["clients"], p.get("build"), p["rep"])  # noqa: E731
-    groups = _groups_at(params)
+    key = lambda p: (p["server"], p["poller"], p["clients"], p.get("build"),  # noqa: E731
+                     p.get("paired_group"), p["rep"])
+    groups, also = _groups_at(params), _also_at(params)
     have = {key(p) for p in pts}
     out = list(pts)
     for p in pts:
-        entry = groups.get((f"{p['server']}/{p['poller']}", p["clients"]))
+        entry = _group_of(p, groups, also)
         for cfg, clients in entry[1] if entry else ():
             server, poller = cfg.split("/")
             q = {**p, "server": server, "poller": poller, "clients": clients}
@@ -788,7 +852,7 @@ def _measure_together(members: list[dict], params: dict, ctx: dict,
                    server_cpu=server_cpu, client_cpu=client_cpu,
                    servers_together=len(members))
         if paired_group:
-            row["paired_group"] = f"{paired_group}/{m.get('build') or 'interpreted'}"
+            row["paired_group"] = paired_group          # (its label and build: ``_label``)
     servers: list[ServerProcess] = []
     caps: list[CpuQuota | None] = []                # each server's, None where uncapped
     wrks: list = []

@@ -185,10 +185,16 @@ def _ok(row: Mapping[str, Any]) -> bool:
 
 
 def _match(row: Mapping[str, Any], where: Mapping[str, Any] | None) -> bool:
-    """Whether ``row`` has every ``where`` value, compared as text (a CSV's "1000" matches 1000).
-    Called for every row of every bootstrap resample: equal values of one type skip the text."""
+    """Whether ``row`` has every ``where`` value, compared as text (a CSV's "1000" matches 1000);
+    a ``where`` value of None (YAML ``null``) asks for no value: the column absent, None, empty
+    or NaN. Called for every row of every bootstrap resample: equal values of one type skip the
+    text."""
     if where:
         for k, v in where.items():
+            if v is None:
+                if _group_value(row.get(k)):
+                    return False
+                continue
             if k not in row:
                 return False
             rv = row[k]
@@ -210,8 +216,8 @@ def _select(rows: Sequence[Mapping[str, Any]], where: Mapping[str, Any] | None,
     if not rows:
         raise MissingData("no rows at all")
     # a column is missing only if no row has it; the first row nearly always has them all
-    needed = [c for c in [*(where or {}), x, *([y] if y else [])]
-              if not any(c in r for r in rows)]
+    asked = [k for k, v in (where or {}).items() if v is not None]    # (None: no value asked)
+    needed = [c for c in [*asked, x, *([y] if y else [])] if not any(c in r for r in rows)]
     if needed:
         columns = set().union(*(r.keys() for r in rows))
         raise MissingData(f"rows lack column(s) {needed}; have {sorted(columns)}")

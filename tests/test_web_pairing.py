@@ -82,7 +82,7 @@ def test_points_reverse_the_servers_on_odd_reps_and_measure_each_once():
     runs = [(q["rep"], q["clients"]) for q in pts]
     assert [k for i, k in enumerate(runs) if i == 0 or runs[i - 1] != k] == \
         [(r, c) for r in range(4) for c in p["clients"]]
-    assert all(set(q) == {"server", "poller", "clients", "build", "rep"} for q in pts)
+    assert all(set(q) == set(sweep.KEY_FIELDS) and q["paired_group"] is None for q in pts)
 
 
 def test_paired_by_names_point_fields():

@@ -526,7 +526,8 @@ def points(params: dict) -> list[dict]:
         for clients in params["clients"]:
             for build in order:
                 here = [{"server": server, "poller": poller, "clients": clients,
-                         "build": build, "rep": rep} for server, poller in servers]
+                         "build": build, "paired_group": None, "rep": rep}
+                        for server, poller in servers]
                 again = [{"server": a["server"], "poller": a["poller"], "clients": clients,
                           "build": build, "paired_group": _label(a["label"], build),
                           "rep": rep} for a in also.get(clients, ())]

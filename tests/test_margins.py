@@ -98,3 +98,26 @@ def test_cli_bad_arguments_name_the_option(argv, words, capsys, tmp_path):
 def test_cli_no_runs_says_so(tmp_path, capsys):
     assert cli_main(["margins", "--root", str(tmp_path)]) == 1
     assert "no complete quick runs under" in capsys.readouterr().out
+
+
+def test_each_run_names_its_machine_and_the_summary_counts_them(tmp_path):
+    # one commit on two VM builds of one CPU model: two machines, each run's named in its line
+    first = store_rows(tmp_path, "pipeline", pipeline())
+    second = store_rows(tmp_path, "pipeline", pipeline())
+    for run, release in ((first, "6.18.44-fc-v1272"), (second, "6.18.44-fc-v1300")):
+        run.provenance.update(cpu_model="AMD EPYC", kernel=f"Linux {release} #1 SMP")
+        run._write_provenance()
+    measured = margins.collect("quick", [tmp_path], claim_ids=["C2.2"])
+    assert [m.machine for m in measured] == ["AMD EPYC, 6.18.44-fc-v1272",
+                                             "AMD EPYC, 6.18.44-fc-v1300"]
+    row = margins.summarize(measured)[0]
+    assert row["runs"] == 2 and row["machines"] == 2
+    table = margins.format_table([row], measured)
+    assert "| 2 | 2 | 2/2 | 0 |" in table          # runs, machines, passed, inconclusive
+    assert "| AMD EPYC, 6.18.44-fc-v1300 | PASS |" in table
+    # the same machine twice is one; a provenance that names neither leaves the cell empty
+    second.provenance.update(kernel="Linux 6.18.44-fc-v1272 #1 SMP")
+    second._write_provenance()
+    assert margins.summarize(margins.collect("quick", [tmp_path],
+                                             claim_ids=["C2.2"]))[0]["machines"] == 1
+    assert margins.machine({}) == "" and margins.machine({"kernel": "Linux"}) == ""

@@ -595,8 +595,9 @@ def follow_up_points(params: dict, pts: list[dict]) -> list[dict]:
 def _with_partners(pts: list[dict], params: dict) -> list[dict]:
     """``pts`` and, for each point of a ``together`` group, its partners of the same build and
     rep (once each): at the same client count, or at theirs in a group that names them."""
-    key = lambda p: (p["server"], p["poller"], p["clients"], p.get("build"),  # noqa: E731
-                     p.get("paired_group"), p["rep"])
+    def key(p: dict) -> tuple:
+        return tuple(p.get(f) for f in KEY_FIELDS)
+
     groups, also = _groups_at(params), _also_at(params)
     have = {key(p) for p in pts}
     out = list(pts)

@@ -281,7 +281,8 @@ def _add_margins(sub: argparse._SubParsersAction) -> None:
         description="Evaluate every claim of a profile on every complete stored run of its "
                     "experiment and print, per claim, how many runs passed, the measured values "
                     "and the smallest margin (relative distance from the threshold, tolerance "
-                    "included, in the passing direction: negative fails). Nothing is measured. "
+                    "included, in the passing direction: negative fails), and how many machines "
+                    "(CPU model and kernel release) the runs come from. Nothing is measured. "
                     "Exit status 1 when a claim that is not a known divergence failed in any run.")
     p.add_argument("--profile", choices=("quick", "full"), default="quick",
                    help="which runs and tolerances (default %(default)s)")
@@ -292,7 +293,8 @@ def _add_margins(sub: argparse._SubParsersAction) -> None:
                         "or 2026-12-05T19:00)")
     p.add_argument("--claim", action="append", default=None, metavar="ID",
                    help="only this claim; repeat for several")
-    p.add_argument("--runs", action="store_true", help="also list every run's value per claim")
+    p.add_argument("--runs", action="store_true",
+                   help="also list every run's value and machine per claim")
     p.add_argument("--out", type=Path, default=None, help="also write the tables (Markdown) here")
     p.set_defaults(_run=_margins_cmd, _parser=p)
 

@@ -17,6 +17,13 @@ move by 10% of the threshold (or of the band) before the verdict flips.
 Only complete runs count (an interrupted run's last points were cut short), and only runs whose
 rows decide the claim (a run from before a column existed is listed as unable to decide, not as a
 failure). ``--since`` keeps runs started at or after a UTC time, e.g. the runs of today's code.
+
+Each run names its machine (``machine``: the CPU model and the kernel release from its
+provenance), and the summary counts the machines. A ratio of two servers can move with the
+machine, not only its absolute numbers: the same commit on the same CPU model under another
+kernel build (another VM host) gives another value, steadily over a whole run, which no pairing
+inside a run cancels. Runs that disagree across machines are a finding about the claim;
+agreement is asked of runs of one machine.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from pathlib import Path
 from whyevents.repro import claims as _claims
 from whyevents.repro import store
 
-__all__ = ["Measured", "margin", "collect", "summarize", "format_table"]
+__all__ = ["Measured", "margin", "machine", "collect", "summarize", "format_table"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,17 @@ class Measured:
     margin: float | None
     status: str                  # PASS, FAIL, INCONCLUSIVE or MISSING (``claims.VERDICTS``)
     interval: tuple[float, float] | None = None    # the value's 95% interval
+    machine: str = ""            # ``machine(provenance)``: CPU model and kernel release
+
+
+def machine(prov: dict) -> str:
+    """The machine a run measured on, as its provenance names it: the CPU model and the
+    kernel release (on a VM the release tells its image apart: the same CPU model on another
+    host build is another machine); "" when the provenance says neither."""
+    cpu = str(prov.get("cpu_model") or "").strip()
+    kernel = str(prov.get("kernel") or "").split()
+    release = kernel[1] if len(kernel) > 1 else ""
+    return ", ".join(x for x in (cpu, release) if x)
 
 
 def margin(op: str, value: float, threshold: float | tuple[float, float]) -> float:
@@ -95,7 +113,8 @@ def collect(profile: str, roots: Sequence[Path | None], *, since: str | None = N
             base = dict(claim=claim.id, run_id=run.run_id, root=root_name,
                         started=str(prov.get("time_start_utc", ""))[:19],
                         commit=str(prov.get("git_commit") or "")[:10],
-                        git_dirty=prov.get("git_dirty"), threshold=eff)
+                        git_dirty=prov.get("git_dirty"), threshold=eff,
+                        machine=machine(prov))
             try:
                 v = _claims.evaluate(claim, run.rows(), profile)
             except _claims.MissingData:
@@ -125,6 +144,7 @@ def summarize(measured: Sequence[Measured], claims_path: Path | None = None) -> 
             "divergence": bool(claim and claim.divergence),
             "threshold": decided[0].threshold if decided else None,
             "runs": len(decided),
+            "machines": len({m.machine for m in decided}),
             "undecided": len(ms) - len(decided),
             "passed": sum(m.status == _claims.PASS for m in decided),
             "inconclusive": sum(m.status == _claims.INCONCLUSIVE for m in decided),
@@ -145,24 +165,26 @@ def format_table(summary: Sequence[dict], measured: Sequence[Measured] | None = 
     def pct(v: float | None) -> str:
         return "—" if v is None or math.isnan(v) else f"{v:+.0%}"
 
-    lines = ["| claim | threshold | runs | passed | inconclusive | min | median | max | "
-             "smallest margin | median margin |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| claim | threshold | runs | machines | passed | inconclusive | min | median | "
+             "max | smallest margin | median margin |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary:
         note = " (known divergence)" if r["divergence"] else ""
         und = f" (+{r['undecided']} undecided)" if r["undecided"] else ""
         lines.append(f"| {r['claim']}{note} | {format_value(r['threshold'])} | {r['runs']}{und} "
-                     f"| {r['passed']}/{r['runs']} | {r.get('inconclusive', 0)} | "
+                     f"| {r.get('machines', 1)} | {r['passed']}/{r['runs']} | "
+                     f"{r.get('inconclusive', 0)} | "
                      f"{format_value(r['min'])} | "
                      f"{format_value(r['median'])} | {format_value(r['max'])} | "
                      f"{pct(r['min_margin'])} | {pct(r['median_margin'])} |")
     if measured:
-        lines += ["", "| claim | run | started (UTC) | commit | verdict | measured | "
+        lines += ["", "| claim | run | started (UTC) | commit | machine | verdict | measured | "
                   "95% interval | margin |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|---|"]
         for m in measured:
             dirty = " (dirty)" if m.git_dirty else ""
             ci = format_value(tuple(m.interval)) if m.interval is not None else "—"
             lines.append(f"| {m.claim} | {m.run_id} | {m.started} | {m.commit}{dirty} | "
-                         f"{m.status} | {format_value(m.value)} | {ci} | {pct(m.margin)} |")
+                         f"{m.machine or '—'} | {m.status} | {format_value(m.value)} | {ci} | "
+                         f"{pct(m.margin)} |")
     return "\n".join(lines) + "\n"

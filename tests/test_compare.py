@@ -86,3 +86,27 @@ def test_against_must_exist(tmp_path, capsys):
         cli_main(["compare", "--against", str(tmp_path / "nope")])
     assert exc.value.code == 2
     assert "--against: no such directory" in capsys.readouterr().err
+
+
+def test_a_verdict_that_differs_on_another_machine_says_so(tmp_path, capsys):
+    here, published = _roots(tmp_path, pipeline(fifo=CLIFF), pipeline())
+    for root, release in ((here, "6.18.44-fc-v1300"), (published, "6.18.44-fc-v1272")):
+        (run,) = compare.store.list_runs("pipeline", root)
+        run.provenance.update(cpu_model="AMD EPYC", kernel=f"Linux {release} #1 SMP")
+        run._write_provenance()
+    rows = {r.claim: r for r in compare.compare("quick", root=here, against=published)}
+    assert rows["C2.1"].here_machine == "AMD EPYC, 6.18.44-fc-v1300"
+    assert rows["C2.1"].published_machine == "AMD EPYC, 6.18.44-fc-v1272"
+    assert rows["C2.1"].other_machine and not rows["C2.1"].agree
+    assert rows["C3.6"].here_machine == "" and not rows["C3.6"].other_machine   # no web run
+    text = compare.format_markdown(list(rows.values()), "quick")
+    assert "| **no** (machines differ) |" in text
+    assert ("Machines (CPU model, kernel release): here AMD EPYC, 6.18.44-fc-v1300; published "
+            "AMD EPYC, 6.18.44-fc-v1272.") in text
+    # one machine on both sides: a disagreement is only that
+    (run,) = compare.store.list_runs("pipeline", published)
+    run.provenance.update(kernel="Linux 6.18.44-fc-v1300 #1 SMP")
+    run._write_provenance()
+    rows = {r.claim: r for r in compare.compare("quick", root=here, against=published)}
+    assert not rows["C2.1"].other_machine
+    assert "| **no** |" in compare.format_markdown(list(rows.values()), "quick")

@@ -18,6 +18,11 @@ Agreement is on the verdict word (``PASS``, ``FAIL``, ``MISSING``): a claim this
 run for disagrees with a published PASS, and is labelled as not run here, so a partial
 reproduction never reads as a full one. Known divergences are marked but compared like any other
 claim: reproducing a published FAIL is agreement.
+
+Each side's run names its machine (``margins.machine``: CPU model and kernel release). A ratio of
+two servers can move with the machine, steadily over a whole run (docs/DESIGN.md, "Measuring on
+this kind of machine"), so a verdict that differs where the machines differ says so in its row,
+and the sentence above the table lists both sides' machines.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from whyevents.repro import claims as _claims
-from whyevents.repro import paths
+from whyevents.repro import paths, store
+from whyevents.repro.margins import machine as _machine
 
 __all__ = ["Compared", "compare", "format_markdown", "interval_of", "agreed"]
 
@@ -45,6 +51,14 @@ class Compared:
     op: str
     here: _claims.Verdict
     published: _claims.Verdict
+    here_machine: str = ""          # the machine of the run each side decided it on ("": none)
+    published_machine: str = ""
+
+    @property
+    def other_machine(self) -> bool:
+        """Both sides name their machine, and the two differ."""
+        return bool(self.here_machine and self.published_machine
+                    and self.here_machine != self.published_machine)
 
     @property
     def agree(self) -> bool:
@@ -86,6 +100,17 @@ def interval_of(verdict: Any) -> tuple[float, float] | None:
         return (float(lo), float(hi))
 
 
+def _machine_of(root: Path | None, experiment: str, run_id: str | None) -> str:
+    """The machine of a stored run ("" if there is no such run)."""
+    if not run_id:
+        return ""
+    base = Path(root if root is not None else paths.RESULTS) / experiment / run_id
+    try:
+        return _machine(store.Run.open(base).provenance)
+    except (store.RunNotFound, ValueError, OSError):
+        return ""
+
+
 def compare(profile: str = "quick", root: Path | None = None, against: Path | None = None, *,
             claims_path: Path | None = None) -> list[Compared]:
     """Every claim of ``profile``: the latest runs under ``root`` (default data/results) against
@@ -99,8 +124,10 @@ def compare(profile: str = "quick", root: Path | None = None, against: Path | No
         if claim.id not in here or claim.id not in theirs:
             continue                     # not decided at this profile on either side
         _, threshold, tol, summary = claim.for_profile(profile)
+        mine, pub = here[claim.id], theirs[claim.id]
         out.append(Compared(claim.id, summary, bool(claim.divergence), tol, threshold, claim.op,
-                            here[claim.id], theirs[claim.id]))
+                            mine, pub, _machine_of(root, claim.experiment, mine.run_id),
+                            _machine_of(against, claim.experiment, pub.run_id)))
     return out
 
 
@@ -128,10 +155,21 @@ def format_markdown(rows: Sequence[Compared], profile: str, here_label: str = "h
             return "—"
         return f"{a:.2g} tol" if r.tolerance > 0 else f"{a:.2g} of threshold"
 
+    def machines(which: str) -> str:
+        names = sorted({getattr(r, which) for r in rows} - {""})
+        return "; ".join(names) if names else "none named"
+
+    def agree(r: Compared) -> str:
+        if r.agree:
+            return "yes"
+        return "**no** (machines differ)" if r.other_machine else "**no**"
+
     same = sum(r.agree for r in rows)
     lines = [f"{same} of {len(rows)} verdicts agree ({profile} profile, {here_label} against "
              f"{against_label}). Apart: the difference of the two values in units of the "
-             "claim's tolerance at this profile.", "",
+             "claim's tolerance at this profile. Machines (CPU model, kernel release): "
+             f"{here_label} {machines('here_machine')}; {against_label} "
+             f"{machines('published_machine')}.", "",
              f"| claim | what we check | {here_label} | {against_label} | agree | "
              f"{here_label} value | {against_label} value | apart | {here_label} interval | "
              f"{against_label} interval | {here_label} run | {against_label} run |",
@@ -140,7 +178,7 @@ def format_markdown(rows: Sequence[Compared], profile: str, here_label: str = "h
         note = " (known divergence)" if r.divergence else ""
         lines.append(
             f"| {r.claim}{note} | {r.summary} | {_verdict(r.here)} | {_verdict(r.published)} | "
-            f"{'yes' if r.agree else '**no**'} | {format_value(r.here.value)} | "
+            f"{agree(r)} | {format_value(r.here.value)} | "
             f"{format_value(r.published.value)} | {apart(r)} | {iv(r.here)} | "
             f"{iv(r.published)} | {r.here.run_id or '—'} | {r.published.run_id or '—'} |")
     differ = [r.claim for r in rows if not r.agree]

@@ -283,6 +283,48 @@ def wait_for(cond, timeout: float = GUARD) -> bool:
     return cond()
 
 
+def _parked_chains(knot) -> list[list[str]]:
+    """On the server's loop: every parked thread's chain of suspended frames, outermost first."""
+    out, done = [], threading.Event()
+
+    def collect():
+        for rec in knot.sched.fds.values():
+            for thread in rec.rd:
+                chain, c = [], thread
+                while c is not None:
+                    chain.append((c.cr_code if hasattr(c, "cr_code") else c.gi_code).co_name)
+                    c = getattr(c, "cr_await", None) or getattr(c, "gi_yieldfrom", None)
+                out.append(chain)
+        done.set()
+
+    knot.sched.call_threadsafe(collect)
+    assert done.wait(GUARD)
+    return out
+
+
+@pytest.mark.parametrize("policy", ["C", "A"])
+def test_a_parked_thread_is_two_frames_and_one_knot_c_thread_serves_connection_after_connection(
+        docroot, policy):
+    """Each wake resumes every frame of the woken thread's chain, so Knot's thread is one frame
+    over the wait: Knot-C's thread accepts and serves in ``serve_connection``'s own frame (no
+    ``knot_c_worker`` awaiting it per connection), Knot-A's thread is ``serve_connection``."""
+    with knot_async.start(docroot, policy=policy, threads=1) as srv:
+        for n in range(3):                              # one Knot-C thread, three connections
+            with connect(srv) as s, s.makefile("rb") as f:
+                for _ in range(2):
+                    s.sendall(req())
+                    assert read_response(f)[2] == BODY
+                chains = _parked_chains(srv.knot)       # the connection's thread, in recv
+                assert chains.count(["serve_connection", "wait_readable"]) == 1, chains
+                assert len(chains) == 1 + (policy == "A"), chains     # and Knot-A's acceptor
+            assert wait_for(lambda: srv.stats()["connections_open"] == 0)
+            assert srv.stats()["connections_total"] == n + 1
+        chains = _parked_chains(srv.knot)               # the accepter(s), on the listener
+        assert chains == [["serve_connection", "wait_readable"] if policy == "C" else
+                          ["knot_a_acceptor", "accept_connection", "wait_readable"]], chains
+        assert srv.stats()["requests"] == 6
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_keep_alive_pipelining_404_and_400(docroot, name):
     with servers.start(name, docroot) as srv:

@@ -61,8 +61,8 @@ def _native(qualname: str):
 
 def test_every_async_def_of_knot_coro_is_generated():
     assert list(coro_gen.GENERATED) == _async_defs_in_source()
-    assert {"serve_connection", "accept_connection", "knot_c_worker", "knot_a_acceptor",
-            "linger", "AsyncKnot._main"} <= set(coro_gen.GENERATED)
+    assert {"serve_connection", "accept_connection", "knot_a_acceptor", "linger",
+            "AsyncKnot._main"} <= set(coro_gen.GENERATED)
 
 
 @pytest.mark.parametrize("qualname", list(coro_gen.GENERATED))
@@ -86,20 +86,20 @@ def test_bytecode_is_the_async_forms_but_for_getting_the_iterator(qualname):
 
 
 def test_the_generated_functions_call_each_other_and_knot_coro_keeps_its_own():
-    assert coro_gen.POLICIES == {"C": coro_gen.knot_c_worker, "A": coro_gen.knot_a_acceptor}
+    assert coro_gen.POLICIES == {"C": coro_gen.serve_connection, "A": coro_gen.knot_a_acceptor}
     assert coro_gen.GenKnot._main is coro_gen.GENERATED["AsyncKnot._main"]
     g = coro_gen.serve_connection.__globals__
     assert g["POLICIES"] is coro_gen.POLICIES and g["_answer_all"] is coro_gen.GENERATED[
         "_answer_all"] and g["__name__"] == "whyevents.knot.coro_gen"
     # the same HTTP module, counters and socket layer: one copy of each
     assert g["answer_batch"] is coro.answer_batch and g["Socket"] is coro.Socket
-    assert coro.POLICIES["C"] is not coro_gen.knot_c_worker
+    assert coro.POLICIES["C"] is not coro_gen.serve_connection
     assert inspect.iscoroutinefunction(coro.POLICIES["C"])
     assert vars(coro)["serve_connection"] is not coro_gen.serve_connection
 
 
 def test_a_traceback_from_generated_code_names_the_line_of_knot_coro():
-    thread = coro_gen.serve_connection(None, None)
+    thread = coro_gen.serve_connection(None, None, None)
     with pytest.raises(AttributeError) as info:
         thread.send(None)
     last = traceback.extract_tb(info.value.__traceback__)[-1]

@@ -308,8 +308,11 @@ def stack_point() -> dict:
 
     a = Analysis(Project([str(_RUNTIME / "knot")]))
     bounds = stack_bounds(a)
-    worker = next(b for f, b in bounds.items() if f.qualname.endswith("knot_c_worker"))
-    serve = next(b for f, b in bounds.items() if f.qualname.endswith("serve_connection"))
+    # the green Knot-C's thread (knot/coro.py has a serve_connection too: named exactly)
+    worker = next(b for f, b in bounds.items()
+                  if f.qualname == "whyevents.knot.policies.knot_c_worker")
+    serve = next(b for f, b in bounds.items()
+                 if f.qualname == "whyevents.knot.connection.serve_connection")
     return {"stack_status": worker.status, "stack_bound_bytes": worker.bytes,
             "stack_bound_frames": worker.frames, "serve_status": serve.status,
             "serve_bound_frames": serve.frames,

@@ -138,13 +138,10 @@ def _answer_all(knot, conn, requests: list, error) -> bool:
 def serve_connection(knot, conn) -> None:
     """Serve ``conn`` until the client is done (or gone), then close it. Never raises OSError."""
     counters = knot.counters
-    respond = knot.handler.respond
+    handler = knot.handler
     use_memo = MEMO_REQUEST_BYTES > 0
     memo = knot.request_memo if use_memo else _NO_MEMO
     parser = RequestParser(knot.limits)
-    feed = parser.feed
-    recv = conn.recv
-    sendall = conn.sendall
     idle = True                                         # no partial request in the parser
     timeout = knot.request_timeout
     deadline = 0.0                                      # for the partial request, if any
@@ -162,7 +159,7 @@ def serve_connection(knot, conn) -> None:
                 deadline = 0.0
                 conn.settimeout(timeout)
             try:
-                data = recv(RECV_BYTES)
+                data = conn.recv(RECV_BYTES)
             except TimeoutError:
                 if idle:
                     knot.idle_closes += 1
@@ -176,7 +173,7 @@ def serve_connection(knot, conn) -> None:
             request = memo.get(data) if idle and use_memo else None
             if request is None:                         # not a request seen before: parse it
                 was_idle = idle
-                requests = feed(data)
+                requests = parser.feed(data)
                 idle = not parser.in_progress
                 if len(requests) != 1 or parser.error is not None:
                     if _answer_all(knot, conn, requests, parser.error):
@@ -187,12 +184,12 @@ def serve_connection(knot, conn) -> None:
                     if len(memo) >= MEMO_ENTRIES:
                         memo.clear()
                     memo[data] = request
-            response = respond(request)                 # one request: the common case
+            response = handler.respond(request)         # one request: the common case
             if response.__class__ is Miss:
                 response = load(knot, response)
             if response[9] > _STATUS_3:
                 counters.error(int(response[9:12]))
-            sendall(response)
+            conn.sendall(response)
             counters.requests += 1
             counters.bytes_sent += len(response)
             if not request.keep_alive:

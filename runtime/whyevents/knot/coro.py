@@ -35,10 +35,15 @@ with ``await`` where the green one blocks; the differences are only those the sy
   ``preadv(RWF_NOWAIT)`` first and hand a miss to OS threads; not done here).
 
 Policies, as ``policies`` has them: Knot-C runs ``threads`` identical threads, each accept ->
-serve to completion -> accept (``knot_c_worker``); Knot-A one acceptor spawning a thread per
-connection (``knot_a_acceptor``). Knot-A accepts through ``accept_connection``, Knot-C's threads
-its same steps inline (one coroutine less per connection); both meet errors with
-``accept_failed`` (EMFILE: a timer sleep of ``ACCEPT_BACKOFF``, counted in ``accept_backoffs``).
+serve to completion -> accept; Knot-A one acceptor spawning a thread per connection
+(``knot_a_acceptor``). Every thread of either is one ``serve_connection`` frame over its wait:
+Knot-C's threads accept in it too (``accept_connection``'s steps inline), Knot-A's get their
+connection. A wake resumes each frame of the woken chain, so the thread adds no frame the wait
+does not need; for the same reason the hot path calls methods on their objects (``conn``,
+``sock``, ``parser``, ``handler``) rather than bound methods kept in the frame, each of which
+would be one more object of the parked thread to bring back into cache per request (``whyevents
+bench yardstick --server-conns 1024`` counts both). Errors meet ``accept_failed`` (EMFILE: a
+timer sleep of ``ACCEPT_BACKOFF``, counted in ``accept_backoffs``).
 
 Where it runs: ``ServerHandle`` starts one OS thread whose body runs an ``IOScheduler`` of its
 own (several servers may run in one process). Stopping: ``stop()`` calls
@@ -75,7 +80,7 @@ from .backends import Backend
 from .connection import _NO_MEMO, _STATUS_3, MEMO_ENTRIES, RECV_BYTES, answer_batch, load
 from .server import STOP_TIMEOUT, Knot, check_policy, check_threads_and_common
 
-__all__ = ["start", "AsyncKnot", "serve_connection", "accept_connection", "knot_c_worker",
+__all__ = ["start", "AsyncKnot", "serve_connection", "accept_connection",
            "knot_a_acceptor", "linger", "DEFAULT_THREADS", "POLICIES"]
 
 #: Knot-C's thread count when ``threads`` is None (the green Knot's default).
@@ -91,86 +96,120 @@ ASYNC = Backend("coro", coro_io, coro_io, None, None, _blocking_read_file)
 # One connection (connection.serve_connection, awaiting where it blocks)
 # ---------------------------------------------------------------------------------------------
 
-async def serve_connection(knot: AsyncKnot, conn: Socket) -> None:
-    """Serve ``conn`` until the client is done (or gone), then close it. Never raises OSError."""
+async def serve_connection(knot: AsyncKnot, listener: Socket | None,
+                           conn: Socket | None = None) -> None:
+    """One of Knot's threads: serve ``conn`` until the client is done (or gone), then close it.
+
+    Knot-A's threads get their ``conn`` and end with it (``listener`` None). Knot-C's threads
+    get the ``listener`` and no ``conn``: accept, serve to completion, accept again, all in this
+    one frame, until the server stops. That is ``knot_c_worker`` awaiting a ``serve_connection``
+    per connection, flattened: a parked thread is a chain of suspended frames, and each wake
+    resumes every frame of it, so one frame less is one less to resume and keep in cache per
+    request (``whyevents bench yardstick --server-conns`` counts it). The accept steps are
+    ``accept_connection``'s, in the same order: register the socket in ``knot.conns``, close it
+    if the server is stopping; errors through ``accept_failed``. Every thread ends by counting
+    itself out of ``knot.running``. Never raises OSError.
+    """
     counters = knot.counters
-    respond = knot.handler.respond
+    handler = knot.handler
     memo_bytes = _connection.MEMO_REQUEST_BYTES
     memo = knot.request_memo if memo_bytes else _NO_MEMO
-    parser = RequestParser(knot.limits)
-    feed = parser.feed
-    io = conn.io                                        # the loop's record: readable, ...
-    recv = conn.recv_nowait
-    wait_readable = conn.wait_readable
-    send = conn.sock.send
     sched = knot.sched
-    idle = True                                         # no partial request in the parser
     timeout = knot.request_timeout
-    deadline = 0.0                                      # for the partial request, if any
-    counters.connections_total += 1
-    counters.connections_open += 1
+    conns = knot.conns
+    if listener is not None:
+        accept = listener.accept_nowait
+        wait_acceptable = listener.wait_readable
     try:
-        conn.sock.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
         while True:
-            data = recv(RECV_BYTES) if io.readable else None
-            if data is None:                            # drained: park until input
-                if idle:
-                    deadline = 0.0
-                    until = sched.now + timeout
-                else:                                   # a partial request: whole in time
-                    if not deadline:
-                        deadline = sched.now + timeout
-                    until = deadline
+            if conn is None:                            # Knot-C: the next connection
                 try:
-                    await wait_readable(until)
-                except TimeoutError:
-                    if idle:
-                        knot.idle_closes += 1
-                    else:
-                        knot.timeouts_408 += 1
-                        await _close_with_error(knot, conn, 408)
+                    while (conn := accept()) is None:
+                        await wait_acceptable()
+                except OSError as err:
+                    if knot.stopping:
+                        return
+                    await accept_failed(knot, err)
+                    continue
+                conns[conn] = None
+                if knot.stopping:
+                    conns.pop(conn, None)
+                    conn.close()
                     return
-                continue
-            if not data:
-                return                                  # the client closed (or stop() did)
-            request = memo.get(data) if idle and memo_bytes else None
-            if request is None:                         # not a request seen before: parse it
-                was_idle = idle
-                requests = feed(data)
-                idle = not parser.in_progress
-                if len(requests) != 1 or parser.error is not None:
-                    if await _answer_all(knot, conn, requests, parser.error):
-                        continue
-                    return
-                request = requests[0]
-                if was_idle and idle and len(data) <= memo_bytes:
-                    if len(memo) >= MEMO_ENTRIES:
-                        memo.clear()
-                    memo[data] = request
-            response = respond(request)                 # one request: the common case
-            if response.__class__ is Miss:
-                response = load(knot, response)
-            if response[9] > _STATUS_3:
-                counters.error(int(response[9:12]))
+            parser = RequestParser(knot.limits)
+            io = conn.io                                # the loop's record: readable, ...
+            sock = conn.sock
+            idle = True                                 # no partial request in the parser
+            deadline = 0.0                              # for the partial request, if any
+            counters.connections_total += 1
+            counters.connections_open += 1
             try:
-                sent = send(response)
-            except BlockingIOError:
-                sent = 0
-            if sent < len(response):
-                await conn.send_rest(response, sent, sched.now + timeout)
-            counters.requests += 1
-            counters.bytes_sent += len(response)
-            if not request.keep_alive:
+                sock.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
+                while True:
+                    data = conn.recv_nowait(RECV_BYTES) if io.readable else None
+                    if data is None:                    # drained: park until input
+                        if idle:
+                            deadline = 0.0
+                            until = sched.now + timeout
+                        else:                           # a partial request: whole in time
+                            if not deadline:
+                                deadline = sched.now + timeout
+                            until = deadline
+                        try:
+                            await conn.wait_readable(until)
+                        except TimeoutError:
+                            if idle:
+                                knot.idle_closes += 1
+                            else:
+                                knot.timeouts_408 += 1
+                                await _close_with_error(knot, conn, 408)
+                            break
+                        continue
+                    if not data:
+                        break                           # the client closed (or stop() did)
+                    request = memo.get(data) if idle and memo_bytes else None
+                    if request is None:                 # not a request seen before: parse it
+                        was_idle = idle
+                        requests = parser.feed(data)
+                        idle = not parser.in_progress
+                        if len(requests) != 1 or parser.error is not None:
+                            if await _answer_all(knot, conn, requests, parser.error):
+                                continue
+                            break
+                        request = requests[0]
+                        if was_idle and idle and len(data) <= memo_bytes:
+                            if len(memo) >= MEMO_ENTRIES:
+                                memo.clear()
+                            memo[data] = request
+                    response = handler.respond(request)  # one request: the common case
+                    if response.__class__ is Miss:
+                        response = load(knot, response)
+                    if response[9] > _STATUS_3:
+                        counters.error(int(response[9:12]))
+                    try:
+                        sent = sock.send(response)
+                    except BlockingIOError:
+                        sent = 0
+                    if sent < len(response):
+                        await conn.send_rest(response, sent, sched.now + timeout)
+                    counters.requests += 1
+                    counters.bytes_sent += len(response)
+                    if not request.keep_alive:
+                        break
+            except TimeoutError:                        # only a send can get here
+                knot.send_timeouts += 1
+            except OSError:
+                if not knot.stopping:
+                    knot.client_aborts += 1
+            finally:
+                counters.connections_open -= 1
+                conns.pop(conn, None)                   # registered on accept
+                conn.close()
+            if listener is None:
                 return
-    except TimeoutError:                                # only a send can get here
-        knot.send_timeouts += 1
-    except OSError:
-        if not knot.stopping:
-            knot.client_aborts += 1
+            conn = None
     finally:
-        counters.connections_open -= 1
-        knot.conns.pop(conn, None)                      # registered on accept
-        conn.close()
+        knot.running -= 1
 
 
 async def _answer_all(knot: AsyncKnot, conn: Socket, requests: list, error) -> bool:
@@ -254,56 +293,20 @@ async def accept_failed(knot: AsyncKnot, err: OSError) -> None:
         raise err
 
 
-async def knot_c_worker(knot: AsyncKnot, listener: Socket) -> None:
-    """Knot-C: one of ``threads`` identical threads: accept, serve to completion, repeat.
-
-    ``accept_connection`` inlined: the thread accepts itself rather than awaiting a coroutine
-    per connection, whose creation and resumptions are a per-connection cost the event twin
-    does not pay (``whyevents bench yardstick`` counts it). Same steps, same order: register the
-    socket in ``knot.conns``, close it if the server is stopping; errors go through
-    ``accept_failed`` as ``accept_connection``'s do."""
-    accept = listener.accept_nowait
-    wait_readable = listener.wait_readable
-    conns = knot.conns
-    try:
-        while True:
-            try:
-                while (conn := accept()) is None:
-                    await wait_readable()
-            except OSError as err:
-                if knot.stopping:
-                    return
-                await accept_failed(knot, err)
-                continue
-            conns[conn] = None
-            if knot.stopping:
-                conns.pop(conn, None)
-                conn.close()
-                return
-            await serve_connection(knot, conn)
-    finally:
-        knot.running -= 1
-
-
 async def knot_a_acceptor(knot: AsyncKnot, listener: Socket) -> None:
     """Knot-A: accept as fast as clients arrive, one new thread per connection."""
     spawn = knot.sched.spawn
     try:
         while (conn := await accept_connection(knot, listener)) is not None:
             knot.running += 1
-            spawn(_connection_thread(knot, conn))
+            spawn(serve_connection(knot, None, conn))
     finally:
         knot.running -= 1
 
 
-async def _connection_thread(knot: AsyncKnot, conn: Socket) -> None:
-    try:
-        await serve_connection(knot, conn)
-    finally:
-        knot.running -= 1
-
-
-POLICIES = {"C": knot_c_worker, "A": knot_a_acceptor}
+#: Each policy's thread body, spawned with (knot, listener): Knot-C's ``threads`` threads are
+#: ``serve_connection`` itself, accepting (see there); Knot-A's one thread is the acceptor.
+POLICIES = {"C": serve_connection, "A": knot_a_acceptor}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ copy of Knot here: this module is a compiler pass over ``knot/coro.py``'s source
 * execute the result in a copy of ``knot.coro``'s globals (the HTTP module, ``connection``,
   ``server_common``, the counters' classes are the same objects), where the generated functions
   take the place of the native ones, so ``serve_connection`` calls the generated
-  ``_answer_all``, ``knot_c_worker`` the generated ``accept_connection``, and ``POLICIES`` maps
-  to the generated policies;
+  ``_answer_all``, ``knot_a_acceptor`` the generated ``accept_connection``, and ``POLICIES``
+  maps to the generated policies;
 * mark each generated function with ``types.coroutine``: it stays a generator function, its code
   object gains ``CO_ITERABLE_COROUTINE``, so it may ``yield from`` a native coroutine (the
   socket's ``sendall``, ``send_rest``) and be awaited by one.
@@ -26,8 +26,8 @@ A ``yield from`` compiles to the same ``SEND`` loop as an ``await``; the two for
 the instruction that gets the iterator (``GET_YIELD_FROM_ITER`` against ``GET_AWAITABLE``) and in
 the type of the object a call to one of these functions creates (generator against coroutine),
 which happens once per connection, not per request. The per-request park is the same in both:
-``wait_readable`` is already a generator (``types.coroutine``), one object per park, three frames
-deep in Knot-C (``knot_c_worker`` -> ``serve_connection`` -> ``wait_readable``). The one thing
+``wait_readable`` is already a generator (``types.coroutine``), one object per park, two frames
+deep in Knot's threads (``serve_connection`` -> ``wait_readable``). The one thing
 only a generator could do, a bare ``yield`` in ``serve_connection`` instead of a call, is not done:
 the two forms would no longer share a source. The loop (``threads.coro_io.IOScheduler``) resumes
 either with ``send(None)`` and files the waiter list it yields, so the generated threads run on it
@@ -60,7 +60,7 @@ import types
 from ..server_common import ServerHandle, raise_fd_limit
 from . import coro
 
-__all__ = ["start", "GenKnot", "serve_connection", "accept_connection", "knot_c_worker",
+__all__ = ["start", "GenKnot", "serve_connection", "accept_connection",
            "knot_a_acceptor", "linger", "POLICIES", "GENERATED", "transform", "DEFAULT_THREADS"]
 
 DEFAULT_THREADS = coro.DEFAULT_THREADS
@@ -156,7 +156,6 @@ POLICIES = _ns["POLICIES"] = {k: GENERATED[fn.__qualname__] for k, fn in coro.PO
 
 serve_connection = GENERATED["serve_connection"]
 accept_connection = GENERATED["accept_connection"]
-knot_c_worker = GENERATED["knot_c_worker"]
 knot_a_acceptor = GENERATED["knot_a_acceptor"]
 linger = GENERATED["linger"]
 

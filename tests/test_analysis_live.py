@@ -176,7 +176,8 @@ def test_cli_live_state(points):
 def test_knot_pins_the_previous_request_at_recv():
     runtime = Path(__import__("whyevents").__file__).parent
     pts = live_state(Analysis(Project([str(runtime / "knot" / "connection.py")])))
-    recv = [p for p in pts if p.func.qualname.endswith("serve_connection") and p.what == "recv()"]
+    recv = [p for p in pts
+            if p.func.qualname.endswith("serve_connection") and p.what == "conn.recv()"]
     assert len(recv) == 1
     assert "data" in recv[0].pinned and "parser" in recv[0].live
 
